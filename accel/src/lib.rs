@@ -1,0 +1,3 @@
+//! Accelerators: the one interface machines drive vCPUs through, and its implementations.
+
+pub mod tcg;

@@ -1,0 +1,1 @@
+//! TCG: translated guest code — run loop, translation-block cache, softmmu.

@@ -1,0 +1,1 @@
+//! RISC-V rv64gc: CPU state, decoder and translation to IR, helpers, privileged architecture.

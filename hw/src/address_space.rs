@@ -1,0 +1,242 @@
+//! The guest physical address space: RAM and ROM backed by `vm-memory`, MMIO windows on a [`Bus`].
+//!
+//! One `AddressSpace` per machine. Every physical access that is not served straight from a host
+//! pointer (TCG's TLB fast path, KVM's memory slots) arrives here: [`AddressSpace::read`] and
+//! [`AddressSpace::write`] route it to RAM, ROM or a device. Regions of all kinds may not overlap.
+
+use thiserror::Error;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+
+use crate::bus::{Bus, BusError};
+use crate::device::SharedDevice;
+
+#[derive(Debug, Error)]
+pub enum AddressSpaceError {
+    #[error("memory region '{name}' at {base:#x}+{size:#x} overlaps another region")]
+    Overlap { name: String, base: u64, size: u64 },
+    #[error("memory region '{name}' at {base:#x} has size zero or wraps the address space")]
+    BadRegion { name: String, base: u64 },
+    #[error("cannot allocate {size:#x} bytes of guest memory: {reason}")]
+    Alloc { size: u64, reason: String },
+    #[error("{len} bytes at {addr:#x} are not backed by RAM or ROM")]
+    NotMemory { addr: u64, len: usize },
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// What a RAM/ROM region is to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemKind {
+    Ram,
+    /// Guest writes are ignored (and logged); the loader may still fill it.
+    Rom,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemRegionSpec {
+    pub name: String,
+    pub base: u64,
+    pub size: u64,
+    pub kind: MemKind,
+}
+
+impl MemRegionSpec {
+    pub fn ram(name: &str, base: u64, size: u64) -> Self {
+        Self { name: name.into(), base, size, kind: MemKind::Ram }
+    }
+    pub fn rom(name: &str, base: u64, size: u64) -> Self {
+        Self { name: name.into(), base, size, kind: MemKind::Rom }
+    }
+}
+
+/// A host view of guest memory around one physical address, for TLB fills and DMA.
+#[derive(Clone, Copy, Debug)]
+pub struct RamRef {
+    /// Host address corresponding to the queried guest physical address.
+    pub host: *mut u8,
+    /// Bytes from the queried address to the end of its region.
+    pub len: u64,
+    /// Guest physical base of the region (for page-granular bookkeeping).
+    pub region_base: u64,
+    pub read_only: bool,
+}
+
+pub struct AddressSpace {
+    mem: GuestMemoryMmap,
+    specs: Vec<MemRegionSpec>,
+    mmio: Bus,
+}
+
+// SAFETY: `GuestMemoryMmap` owns its mappings; raw pointers in `RamRef` handed out by this type
+// are only used while the address space is alive, which machines guarantee by owning it for the
+// lifetime of every vCPU.
+unsafe impl Sync for AddressSpace {}
+
+impl AddressSpace {
+    /// Build the RAM/ROM layout. MMIO windows are added afterwards with [`Self::add_mmio`].
+    pub fn new(regions: &[MemRegionSpec]) -> Result<Self, AddressSpaceError> {
+        let mut specs: Vec<MemRegionSpec> = Vec::new();
+        for r in regions {
+            let end = r.base.checked_add(r.size).filter(|_| r.size > 0);
+            if end.is_none() || usize::try_from(r.size).is_err() {
+                return Err(AddressSpaceError::BadRegion { name: r.name.clone(), base: r.base });
+            }
+            if specs.iter().any(|s| overlaps(s.base, s.size, r.base, r.size)) {
+                return Err(AddressSpaceError::Overlap { name: r.name.clone(), base: r.base, size: r.size });
+            }
+            specs.push(r.clone());
+        }
+        specs.sort_by_key(|s| s.base);
+        let ranges: Vec<(GuestAddress, usize)> = specs.iter().map(|s| (GuestAddress(s.base), s.size as usize)).collect();
+        let mem = if ranges.is_empty() {
+            GuestMemoryMmap::default()
+        } else {
+            GuestMemoryMmap::from_ranges(&ranges).map_err(|e| AddressSpaceError::Alloc {
+                size: specs.iter().map(|s| s.size).sum(),
+                reason: e.to_string(),
+            })?
+        };
+        Ok(Self { mem, specs, mmio: Bus::new() })
+    }
+
+    /// Map a device window. Overlaps with RAM, ROM or another device are refused.
+    pub fn add_mmio(&mut self, base: u64, size: u64, dev: SharedDevice) -> Result<(), AddressSpaceError> {
+        if self.specs.iter().any(|s| overlaps(s.base, s.size, base, size)) {
+            let name = dev.lock().map(|d| d.name().to_string()).unwrap_or_default();
+            return Err(AddressSpaceError::Overlap { name, base, size });
+        }
+        Ok(self.mmio.insert(base, size, dev)?)
+    }
+
+    /// The guest RAM, for accelerators that map it (KVM memory slots) and for DMA.
+    pub fn guest_memory(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+
+    pub fn regions(&self) -> &[MemRegionSpec] {
+        &self.specs
+    }
+
+    pub fn mmio_bus(&self) -> &Bus {
+        &self.mmio
+    }
+
+    fn spec_at(&self, addr: u64) -> Option<&MemRegionSpec> {
+        let i = self.specs.partition_point(|s| s.base <= addr).checked_sub(1)?;
+        let s = &self.specs[i];
+        (addr - s.base < s.size).then_some(s)
+    }
+
+    /// Host pointer for the RAM/ROM byte at `addr`, if `addr` is memory (not MMIO, not a hole).
+    pub fn ram_ref(&self, addr: u64) -> Option<RamRef> {
+        let spec = self.spec_at(addr)?;
+        let region = self.mem.find_region(GuestAddress(addr))?;
+        let host = self.mem.get_host_address(GuestAddress(addr)).ok()?;
+        let region_end = region.start_addr().0 + region.len();
+        Some(RamRef { host, len: region_end - addr, region_base: spec.base, read_only: spec.kind == MemKind::Rom })
+    }
+
+    /// Is `[addr, addr + len)` wholly inside one RAM/ROM region?
+    pub fn is_memory(&self, addr: u64, len: u64) -> bool {
+        self.ram_ref(addr).is_some_and(|r| r.len >= len)
+    }
+
+    /// A guest (or device DMA) read of physical memory or MMIO.
+    pub fn read(&self, addr: u64, data: &mut [u8]) -> Result<(), AddressSpaceError> {
+        if self.spec_at(addr).is_some() {
+            return self
+                .mem
+                .read_slice(data, GuestAddress(addr))
+                .map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() });
+        }
+        Ok(self.mmio.read(addr, data)?)
+    }
+
+    /// A guest (or device DMA) write. Writes to ROM are dropped with a guest-error log line.
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), AddressSpaceError> {
+        if let Some(spec) = self.spec_at(addr) {
+            if spec.kind == MemKind::Rom {
+                log::warn!("guest error: {}-byte write to ROM '{}' at {addr:#x} ignored", data.len(), spec.name);
+                return Ok(());
+            }
+            return self
+                .mem
+                .write_slice(data, GuestAddress(addr))
+                .map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() });
+        }
+        Ok(self.mmio.write(addr, data)?)
+    }
+
+    /// The loader's write: fills RAM or ROM, never MMIO.
+    pub fn load(&self, addr: u64, data: &[u8]) -> Result<(), AddressSpaceError> {
+        let end = addr.checked_add(data.len() as u64);
+        let inside = |s: &MemRegionSpec| end.is_some_and(|e| addr >= s.base && e <= s.base + s.size);
+        if !data.is_empty() && !self.specs.iter().any(inside) {
+            return Err(AddressSpaceError::NotMemory { addr, len: data.len() });
+        }
+        self.mem.write_slice(data, GuestAddress(addr)).map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() })
+    }
+
+    /// Read guest memory (RAM/ROM only) for loaders, DMA and debuggers.
+    pub fn read_mem(&self, addr: u64, data: &mut [u8]) -> Result<(), AddressSpaceError> {
+        if !self.is_memory(addr, data.len() as u64) {
+            return Err(AddressSpaceError::NotMemory { addr, len: data.len() });
+        }
+        self.mem.read_slice(data, GuestAddress(addr)).map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() })
+    }
+}
+
+fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
+    a < b.saturating_add(blen) && b < a.saturating_add(alen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{shared, Device};
+
+    struct Echo(u64);
+    impl Device for Echo {
+        fn name(&self) -> &str {
+            "echo"
+        }
+        fn read(&mut self, offset: u64, data: &mut [u8]) {
+            crate::device::write_le(data, self.0 + offset);
+        }
+        fn write(&mut self, _offset: u64, data: &[u8]) {
+            self.0 = crate::device::read_le(data);
+        }
+    }
+
+    #[test]
+    fn routes_ram_rom_and_mmio() {
+        let mut asp = AddressSpace::new(&[MemRegionSpec::rom("rom", 0x1000, 0x1000), MemRegionSpec::ram("ram", 0x8000_0000, 0x10000)]).unwrap();
+        asp.add_mmio(0x2000, 0x100, shared(Echo(0))).unwrap();
+        asp.write(0x8000_0010, &[1, 2, 3, 4]).unwrap();
+        let mut b = [0u8; 4];
+        asp.read(0x8000_0010, &mut b).unwrap();
+        assert_eq!(b, [1, 2, 3, 4]);
+        asp.load(0x1000, &[9, 9]).unwrap();
+        asp.write(0x1000, &[5]).unwrap(); // dropped: ROM
+        let mut r = [0u8; 2];
+        asp.read(0x1000, &mut r).unwrap();
+        assert_eq!(r, [9, 9]);
+        asp.write(0x2000, &40u32.to_le_bytes()).unwrap();
+        asp.read(0x2004, &mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), 44);
+        assert!(asp.read(0x3000, &mut b).is_err());
+        let rr = asp.ram_ref(0x8000_0010).unwrap();
+        assert_eq!(rr.len, 0x10000 - 0x10);
+        assert!(asp.ram_ref(0x1000).unwrap().read_only);
+        assert!(asp.ram_ref(0x2000).is_none());
+    }
+
+    #[test]
+    fn rejects_overlaps_and_out_of_range_loads() {
+        assert!(AddressSpace::new(&[MemRegionSpec::ram("a", 0, 0x2000), MemRegionSpec::ram("b", 0x1000, 0x1000)]).is_err());
+        let mut asp = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x1000)]).unwrap();
+        assert!(asp.add_mmio(0x8000_0800, 0x1000, shared(Echo(0))).is_err());
+        assert!(asp.load(0x8000_0ffe, &[0; 4]).is_err());
+        assert!(asp.load(u64::MAX - 1, &[0; 4]).is_err());
+    }
+}

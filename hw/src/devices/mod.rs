@@ -1,0 +1,4 @@
+//! Device models. Each file holds one device's register logic and its unit tests.
+
+pub mod clint;
+pub mod htif;

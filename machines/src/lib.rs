@@ -1,0 +1,1 @@
+//! Machines (boards) as data.

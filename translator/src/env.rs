@@ -1,0 +1,250 @@
+//! The contract between generated code, the IR interpreter, helpers and the run loop.
+//!
+//! [`Env`] is the part of a guest CPU that translated code touches directly: the register file,
+//! the PC, the instruction budget, the exception flag and the softmmu TLBs. A guest CPU type puts
+//! an `Env` as the *first* field of a `#[repr(C)]` struct, so a helper that receives `*mut Env`
+//! can reach the whole CPU (the pattern of QEMU's `CPUArchState` inside `ArchCPU`).
+//!
+//! Offsets of every field are exported as constants for the Cranelift lowering.
+
+use std::mem::offset_of;
+
+/// Register-file slots available to a guest (RISC-V uses x0..x31, f0..f31 and a few more).
+pub const NUM_REGS: usize = 96;
+
+/// log2 of the page size the softmmu works in.
+pub const PAGE_BITS: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_BITS;
+pub const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
+
+pub const TLB_BITS: u32 = 8;
+pub const TLB_SIZE: usize = 1 << TLB_BITS;
+/// TLBs (translation regimes) per CPU; `MemOp::mmu_idx` selects one.
+pub const NUM_MMU_IDX: usize = 4;
+
+/// Set in a TLB comparator to force every access through the slow path (MMIO, a page holding
+/// translated code for writes, a watchpoint). It lies inside the page offset, so no aligned
+/// address ever matches it. An all-ones comparator is an empty entry.
+pub const TLB_FORCE_SLOW: u64 = 1 << 11;
+pub const TLB_INVALID: u64 = u64::MAX;
+
+/// One softmmu TLB entry. A hit for an access of `n` bytes at `vaddr` with permission `p` is
+/// `(vaddr & (PAGE_MASK | (n - 1))) == addr_p`; the host address is then `vaddr + addend`.
+/// Misaligned accesses never hit (the low bits differ) and are handled by the slow path.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlbEntry {
+    pub addr_read: u64,
+    pub addr_write: u64,
+    pub addr_code: u64,
+    pub addend: u64,
+}
+
+impl TlbEntry {
+    pub const EMPTY: Self = Self { addr_read: TLB_INVALID, addr_write: TLB_INVALID, addr_code: TLB_INVALID, addend: 0 };
+}
+
+/// Index of the TLB entry for `vaddr`.
+#[inline]
+pub fn tlb_index(vaddr: u64) -> usize {
+    ((vaddr >> PAGE_BITS) as usize) & (TLB_SIZE - 1)
+}
+
+#[repr(C)]
+pub struct Env {
+    pub regs: [u64; NUM_REGS],
+    /// Guest PC. Exact at every block entry and exit; before any op that may raise an exception
+    /// (loads, stores, `may_raise` helpers) generated code stores the current instruction's PC
+    /// here, so exceptions are precise.
+    pub pc: u64,
+    /// Instructions this CPU may still execute before returning to the run loop. Every block
+    /// subtracts its instruction count on entry and returns [`ExitCode::Budget`] if the result
+    /// is negative (the block then has not executed). Setting it to a negative value from a
+    /// helper or another part of the run loop is how an exit is requested.
+    pub budget: i64,
+    /// Non-zero when a helper or the softmmu recorded a guest exception (the guest CPU keeps its
+    /// details); generated code returns [`ExitCode::Exception`] when it sees it.
+    pub exception_pending: u32,
+    pub _pad: u32,
+    /// Hooks the run loop provides to generated code (softmmu slow paths, TB lookup).
+    pub runtime: *const Runtime,
+    pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            regs: [0; NUM_REGS],
+            pc: 0,
+            budget: 0,
+            exception_pending: 0,
+            _pad: 0,
+            runtime: std::ptr::null(),
+            tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
+        }
+    }
+
+    pub fn flush_tlb(&mut self) {
+        for t in self.tlb.iter_mut() {
+            t.fill(TlbEntry::EMPTY);
+        }
+    }
+
+    pub fn flush_tlb_page(&mut self, vaddr: u64) {
+        let i = tlb_index(vaddr);
+        let page = vaddr & PAGE_MASK;
+        for t in self.tlb.iter_mut() {
+            let e = &t[i];
+            let hit = |c: u64| c != TLB_INVALID && (c & PAGE_MASK) == page;
+            if hit(e.addr_read) || hit(e.addr_write) || hit(e.addr_code) {
+                t[i] = TlbEntry::EMPTY;
+            }
+        }
+    }
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub const ENV_REGS_OFFSET: i32 = offset_of!(Env, regs) as i32;
+pub const ENV_PC_OFFSET: i32 = offset_of!(Env, pc) as i32;
+pub const ENV_BUDGET_OFFSET: i32 = offset_of!(Env, budget) as i32;
+pub const ENV_EXCEPTION_OFFSET: i32 = offset_of!(Env, exception_pending) as i32;
+pub const ENV_RUNTIME_OFFSET: i32 = offset_of!(Env, runtime) as i32;
+pub const ENV_TLB_OFFSET: i32 = offset_of!(Env, tlb) as i32;
+pub const TLB_ENTRY_SIZE: i32 = std::mem::size_of::<TlbEntry>() as i32;
+pub const TLB_ADDR_READ_OFFSET: i32 = offset_of!(TlbEntry, addr_read) as i32;
+pub const TLB_ADDR_WRITE_OFFSET: i32 = offset_of!(TlbEntry, addr_write) as i32;
+pub const TLB_ADDR_CODE_OFFSET: i32 = offset_of!(TlbEntry, addr_code) as i32;
+pub const TLB_ADDEND_OFFSET: i32 = offset_of!(TlbEntry, addend) as i32;
+
+/// Byte offset of register slot `reg` in `Env`.
+pub const fn reg_offset(reg: u16) -> i32 {
+    ENV_REGS_OFFSET + 8 * reg as i32
+}
+
+/// `MemOp` packed into one integer for the slow-path calls:
+/// bits 0..1 log2(size), bit 2 signed, bit 3 align, bit 4 rmw, bits 8..15 mmu_idx.
+pub fn encode_memop(m: crate::ir::MemOp) -> u64 {
+    let log2 = m.size.bytes().trailing_zeros() as u64;
+    log2 | (m.signed as u64) << 2 | (m.align as u64) << 3 | (m.rmw as u64) << 4 | (m.mmu_idx as u64) << 8
+}
+
+pub fn decode_memop(bits: u64) -> crate::ir::MemOp {
+    use crate::ir::MemSize;
+    let size = match bits & 3 {
+        0 => MemSize::B1,
+        1 => MemSize::B2,
+        2 => MemSize::B4,
+        _ => MemSize::B8,
+    };
+    crate::ir::MemOp { size, signed: bits & 4 != 0, align: bits & 8 != 0, rmw: bits & 16 != 0, mmu_idx: (bits >> 8) as u8 }
+}
+
+/// Slow-path memory access: called when the TLB misses or the entry forces the slow path.
+/// On a guest fault it records the exception, sets `exception_pending`, and returns anything.
+pub type LoadSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, memop: u64) -> u64;
+pub type StoreSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, value: u64, memop: u64);
+/// Find compiled code for continuing at `Env::pc` under the CPU's current mode, for
+/// [`crate::ir::Op::GotoPtr`]; null sends the block back to the run loop.
+pub type LookupFn = unsafe extern "C" fn(env: *mut Env) -> *const u8;
+
+/// Runtime hooks, provided by the accelerator's run loop and stored in `Env::runtime`.
+#[repr(C)]
+pub struct Runtime {
+    pub load_slow: LoadSlowFn,
+    pub store_slow: StoreSlowFn,
+    pub lookup: LookupFn,
+}
+
+pub const RUNTIME_LOAD_OFFSET: i32 = offset_of!(Runtime, load_slow) as i32;
+pub const RUNTIME_STORE_OFFSET: i32 = offset_of!(Runtime, store_slow) as i32;
+pub const RUNTIME_LOOKUP_OFFSET: i32 = offset_of!(Runtime, lookup) as i32;
+
+/// What a block (compiled or interpreted) returns to the run loop, packed in a `u64`:
+/// bits 0..7 the [`ExitCode`], for `Goto` bits 8..15 the exit slot and bits 16..63 the id of the
+/// block that took it (so the run loop can chain that slot to the next block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// A `Goto` whose slot is not chained yet; `Env::pc` is the target.
+    Goto = 0,
+    Reevaluate = 1,
+    Exception = 2,
+    Halt = 3,
+    FlushCode = 4,
+    /// The budget ran out at a block entry; `Env::pc` is that block's PC.
+    Budget = 5,
+    /// A `GotoPtr` whose target had no code; `Env::pc` is the target.
+    Lookup = 6,
+}
+
+impl ExitCode {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Goto,
+            1 => Self::Reevaluate,
+            2 => Self::Exception,
+            3 => Self::Halt,
+            4 => Self::FlushCode,
+            5 => Self::Budget,
+            6 => Self::Lookup,
+            _ => return None,
+        })
+    }
+}
+
+pub fn pack_exit(code: ExitCode, block_id: u64, slot: u8) -> u64 {
+    code as u64 | (slot as u64) << 8 | block_id << 16
+}
+
+/// `(code, block id, slot)`.
+pub fn unpack_exit(v: u64) -> (ExitCode, u64, u8) {
+    (ExitCode::from_u8(v as u8).unwrap_or(ExitCode::Reevaluate), v >> 16, (v >> 8) as u8)
+}
+
+impl From<crate::ir::ExitReason> for ExitCode {
+    fn from(r: crate::ir::ExitReason) -> Self {
+        use crate::ir::ExitReason as R;
+        match r {
+            R::Reevaluate => Self::Reevaluate,
+            R::Exception => Self::Exception,
+            R::Halt => Self::Halt,
+            R::FlushCode => Self::FlushCode,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{MemOp, MemSize};
+
+    #[test]
+    fn memop_round_trips() {
+        for size in [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8] {
+            let m = MemOp { size, signed: true, mmu_idx: 3, align: true, rmw: false };
+            assert_eq!(decode_memop(encode_memop(m)), m);
+        }
+    }
+
+    #[test]
+    fn exit_round_trips() {
+        let v = pack_exit(ExitCode::Goto, 12345, 1);
+        assert_eq!(unpack_exit(v), (ExitCode::Goto, 12345, 1));
+    }
+
+    #[test]
+    fn misaligned_and_empty_never_hit() {
+        let e = TlbEntry { addr_read: 0x8000_0000, ..TlbEntry::EMPTY };
+        let probe = |va: u64, n: u64| (va & (PAGE_MASK | (n - 1))) == e.addr_read;
+        assert!(probe(0x8000_0ff8, 8));
+        assert!(!probe(0x8000_0ffc, 8));
+        let slow = 0x8000_0000 | TLB_FORCE_SLOW;
+        assert_ne!(0x8000_0123 & (PAGE_MASK | 7), slow);
+        assert_ne!(u64::MAX & (PAGE_MASK | 7), TLB_INVALID);
+    }
+}

@@ -1,0 +1,8 @@
+//! Mimic's translator: the guest-independent IR ([`ir`]), its verifier and printer, the IR
+//! interpreter (the cold tier) and the Cranelift JIT (the hot tier), plus the ABI generated code
+//! shares with helpers and the run loop ([`env`], [`helpers`], [`guest`]).
+
+pub mod env;
+pub mod guest;
+pub mod helpers;
+pub mod ir;
