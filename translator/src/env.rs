@@ -68,6 +68,8 @@ pub struct Env {
     pub _pad: u32,
     /// Hooks the run loop provides to generated code (softmmu slow paths, TB lookup).
     pub runtime: *const Runtime,
+    /// Bumped by every TLB flush; the run loop drops virtual-PC → block caches when it changes.
+    pub tlb_gen: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
 }
 
@@ -80,17 +82,20 @@ impl Env {
             exception_pending: 0,
             _pad: 0,
             runtime: std::ptr::null(),
+            tlb_gen: 0,
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
         }
     }
 
     pub fn flush_tlb(&mut self) {
+        self.tlb_gen += 1;
         for t in self.tlb.iter_mut() {
             t.fill(TlbEntry::EMPTY);
         }
     }
 
     pub fn flush_tlb_page(&mut self, vaddr: u64) {
+        self.tlb_gen += 1;
         let i = tlb_index(vaddr);
         let page = vaddr & PAGE_MASK;
         for t in self.tlb.iter_mut() {
