@@ -13,6 +13,8 @@ pub mod flags {
     pub const DATA_MMU_SHIFT: u64 = 2;
     /// `mstatus.FS != Off`: FP instructions are legal.
     pub const FS_ON: u64 = 1 << 4;
+    /// `mstatus.FS == Dirty` already: FP register writes need not call the mark-dirty helper.
+    pub const FS_DIRTY: u64 = 1 << 5;
 }
 
 /// Exception cause codes.
