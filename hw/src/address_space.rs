@@ -65,6 +65,10 @@ pub struct AddressSpace {
     mem: GuestMemoryMmap,
     specs: Vec<MemRegionSpec>,
     mmio: Bus,
+    /// Device windows laid over RAM (HTIF's `tohost` lives inside the guest image, as on QEMU).
+    /// They take priority over the RAM beneath, and a page they touch is never handed out as a
+    /// host pointer, so every access to it comes through [`AddressSpace::read`]/[`AddressSpace::write`].
+    overlays: Bus,
 }
 
 // SAFETY: `GuestMemoryMmap` owns its mappings; raw pointers in `RamRef` handed out by this type
@@ -96,7 +100,7 @@ impl AddressSpace {
                 reason: e.to_string(),
             })?
         };
-        Ok(Self { mem, specs, mmio: Bus::new() })
+        Ok(Self { mem, specs, mmio: Bus::new(), overlays: Bus::new() })
     }
 
     /// Map a device window. Overlaps with RAM, ROM or another device are refused.
@@ -106,6 +110,21 @@ impl AddressSpace {
             return Err(AddressSpaceError::Overlap { name, base, size });
         }
         Ok(self.mmio.insert(base, size, dev)?)
+    }
+
+    /// Lay a device window over RAM; it must lie wholly inside one RAM region.
+    pub fn add_mmio_overlay(&mut self, base: u64, size: u64, dev: SharedDevice) -> Result<(), AddressSpaceError> {
+        if !self.specs.iter().any(|s| base >= s.base && base.saturating_add(size) <= s.base + s.size) {
+            let name = dev.lock().map(|d| d.name().to_string()).unwrap_or_default();
+            return Err(AddressSpaceError::BadRegion { name, base });
+        }
+        Ok(self.overlays.insert(base, size, dev)?)
+    }
+
+    /// Does a device overlay intersect the 4 KiB page holding `addr`?
+    fn page_has_overlay(&self, addr: u64) -> bool {
+        let page = addr & !0xfff;
+        self.overlays.windows().any(|(b, sz, _)| b < page + 0x1000 && page < b + sz)
     }
 
     /// The guest RAM, for accelerators that map it (KVM memory slots) and for DMA.
@@ -130,6 +149,9 @@ impl AddressSpace {
     /// Host pointer for the RAM/ROM byte at `addr`, if `addr` is memory (not MMIO, not a hole).
     pub fn ram_ref(&self, addr: u64) -> Option<RamRef> {
         let spec = self.spec_at(addr)?;
+        if self.page_has_overlay(addr) {
+            return None;
+        }
         let region = self.mem.find_region(GuestAddress(addr))?;
         let host = self.mem.get_host_address(GuestAddress(addr)).ok()?;
         let region_end = region.start_addr().0 + region.len();
@@ -143,6 +165,9 @@ impl AddressSpace {
 
     /// A guest (or device DMA) read of physical memory or MMIO.
     pub fn read(&self, addr: u64, data: &mut [u8]) -> Result<(), AddressSpaceError> {
+        if self.overlays.contains(addr) {
+            return Ok(self.overlays.read(addr, data)?);
+        }
         if self.spec_at(addr).is_some() {
             return self
                 .mem
@@ -154,6 +179,9 @@ impl AddressSpace {
 
     /// A guest (or device DMA) write. Writes to ROM are dropped with a guest-error log line.
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), AddressSpaceError> {
+        if self.overlays.contains(addr) {
+            return Ok(self.overlays.write(addr, data)?);
+        }
         if let Some(spec) = self.spec_at(addr) {
             if spec.kind == MemKind::Rom {
                 log::warn!("guest error: {}-byte write to ROM '{}' at {addr:#x} ignored", data.len(), spec.name);
@@ -229,6 +257,22 @@ mod tests {
         assert_eq!(rr.len, 0x10000 - 0x10);
         assert!(asp.ram_ref(0x1000).unwrap().read_only);
         assert!(asp.ram_ref(0x2000).is_none());
+    }
+
+    #[test]
+    fn overlays_take_priority_and_hide_their_page() {
+        let mut asp = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x4000)]).unwrap();
+        asp.add_mmio_overlay(0x8000_1000, 0x10, shared(Echo(100))).unwrap();
+        assert!(asp.add_mmio_overlay(0x9000_0000, 0x10, shared(Echo(0))).is_err());
+        let mut b = [0u8; 4];
+        asp.read(0x8000_1004, &mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), 104);
+        assert!(asp.ram_ref(0x8000_1800).is_none(), "the overlay's page must not get a host pointer");
+        assert!(asp.ram_ref(0x8000_2000).is_some());
+        asp.write(0x8000_1800, &[7]).unwrap();
+        let mut one = [0u8; 1];
+        asp.read(0x8000_1800, &mut one).unwrap();
+        assert_eq!(one, [7], "the rest of the page is still RAM, through the slow path");
     }
 
     #[test]
