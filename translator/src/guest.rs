@@ -68,6 +68,13 @@ pub trait GuestCpu {
 
     /// The guest's helper table, indexed by `HelperId`.
     fn helpers(&self) -> HelperTable;
+
+    /// Called by the run loop just before it sets `Env::budget` to `new_budget` for a new period.
+    /// `remaining` (>= 0) is how many instructions of the previous period were not executed, so a
+    /// guest counting retired instructions as "period length - budget" can keep that count exact.
+    fn on_budget_refill(&mut self, remaining: i64, new_budget: i64) {
+        let _ = (remaining, new_budget);
+    }
 }
 
 /// Reads guest code for the decoder; `None` means the fetch faulted (already recorded as pending
