@@ -2,3 +2,4 @@
 
 pub mod clint;
 pub mod htif;
+pub mod plic;
