@@ -6,3 +6,7 @@ pub mod env;
 pub mod guest;
 pub mod helpers;
 pub mod ir;
+pub mod interp;
+pub mod jit;
+pub mod print;
+pub mod verify;
