@@ -4,3 +4,5 @@ pub mod clint;
 pub mod htif;
 pub mod plic;
 pub mod uart16550;
+pub mod sifive_test;
+pub mod goldfish_rtc;
