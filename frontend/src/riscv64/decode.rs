@@ -1,8 +1,15 @@
 //! Table-driven decoder: each extension file exports a table of [`Pattern`]s; a 32-bit instruction
 //! is handled by the first pattern whose fixed bits match. Compressed instructions are expanded to
 //! their 32-bit equivalents first (`rvc.rs`).
+//!
+//! Lookup goes through an index built once: one bucket per (major opcode, funct3) pair, holding the
+//! patterns that can match such an instruction, most specific mask first. A decode is then a short
+//! scan of a handful of candidates instead of a walk over every table.
+
+use std::sync::OnceLock;
 
 use super::translate::Ctx;
+use super::{insn_rva, insn_rvi, insn_rvm, insn_zb, rvc};
 
 /// A handler translates one instruction; `false` means the encoding is reserved or illegal in the
 /// current state, and the decoder raises the illegal-instruction trap.
@@ -13,6 +20,12 @@ pub struct Pattern {
     pub mask: u32,
     pub bits: u32,
     pub handler: Handler,
+}
+
+impl Pattern {
+    pub fn matches(&self, insn: u32) -> bool {
+        insn & self.mask == self.bits
+    }
 }
 
 /// Field extractors shared by all handlers.
@@ -48,5 +61,147 @@ pub mod fields {
     pub fn imm_j(i: u32) -> i64 {
         let v = ((i >> 31) & 1) << 20 | ((i >> 12) & 0xff) << 12 | ((i >> 20) & 1) << 11 | ((i >> 21) & 0x3ff) << 1;
         ((v << 11) as i32 >> 11) as i64
+    }
+    /// 6-bit shift amount of RV64 immediate shifts (bits 25:20).
+    pub fn shamt(i: u32) -> u32 {
+        (i >> 20) & 63
+    }
+}
+
+/// Tables owned by other parts of the frontend (privileged and floating-point instructions).
+// TODO: switch to insn_system::TABLE / insn_fp::TABLE once their owners export them.
+fn system_table() -> &'static [Pattern] {
+    &[]
+}
+
+fn fp_table() -> &'static [Pattern] {
+    &[]
+}
+
+/// Every pattern table the decoder consults, in priority order.
+pub fn tables() -> [&'static [Pattern]; 6] {
+    [insn_rvi::TABLE, insn_rvm::TABLE, insn_rva::TABLE, insn_zb::TABLE, system_table(), fp_table()]
+}
+
+const OPC_FUNCT3_MASK: u32 = 0x707f;
+
+fn bucket_of(insn: u32) -> usize {
+    ((insn & 0x7f) | ((insn >> 5) & 0x380)) as usize
+}
+
+fn index() -> &'static [Vec<&'static Pattern>] {
+    static INDEX: OnceLock<Vec<Vec<&'static Pattern>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut buckets: Vec<Vec<&'static Pattern>> = vec![Vec::new(); 1024];
+        for table in tables() {
+            for p in table {
+                // A pattern that leaves opcode or funct3 bits open belongs to every bucket its
+                // fixed bits agree with.
+                for (b, bucket) in buckets.iter_mut().enumerate() {
+                    let key = (b as u32 & 0x7f) | ((b as u32 & 0x380) << 5);
+                    if key & p.mask & OPC_FUNCT3_MASK == p.bits & OPC_FUNCT3_MASK {
+                        bucket.push(p);
+                    }
+                }
+            }
+        }
+        for bucket in buckets.iter_mut() {
+            // Stable: among equally specific patterns table order decides.
+            bucket.sort_by_key(|p| std::cmp::Reverse(p.mask.count_ones()));
+        }
+        buckets
+    })
+}
+
+/// The pattern that handles the 32-bit instruction `insn`, if any.
+pub fn decode(insn: u32) -> Option<&'static Pattern> {
+    index()[bucket_of(insn)].iter().copied().find(|p| p.matches(insn))
+}
+
+/// Translate the instruction `raw` (16 or 32 bits, as fetched; `ctx.raw`/`insn_len` already set).
+/// Reserved and unknown encodings become the illegal-instruction trap.
+pub fn translate_insn(ctx: &mut Ctx, raw: u32) {
+    let insn = if raw & 3 == 3 {
+        raw
+    } else {
+        match rvc::expand(raw as u16) {
+            Some(i) => i,
+            None => {
+                ctx.raise_illegal();
+                return;
+            }
+        }
+    };
+    let Some(p) = decode(insn) else {
+        ctx.raise_illegal();
+        return;
+    };
+    let mark = ctx.b.op_count();
+    if !(p.handler)(ctx, insn) {
+        ctx.b.truncate(mark);
+        ctx.invalidate_regs();
+        ctx.ended = false;
+        ctx.raise_illegal();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use mimic_translator::ir::Op;
+
+    /// Translate one instruction at 0x1000 and return the context.
+    pub fn translate_one(raw: u32) -> Ctx {
+        let mut ctx = Ctx::new(0x1000, 3);
+        ctx.raw = raw;
+        ctx.insn_len = if raw & 3 == 3 { 4 } else { 2 };
+        ctx.b.insn_start(0x1000, ctx.insn_len);
+        translate_insn(&mut ctx, raw);
+        ctx
+    }
+
+    /// Whether the translation of `raw` is the illegal-instruction trap.
+    pub fn is_illegal(raw: u32) -> bool {
+        let ctx = translate_one(raw);
+        let ops = &ctx.b.block().ops;
+        let raises = ops.iter().any(|o| matches!(o, Op::Call { helper, .. } if *helper == super::super::helpers::id(super::super::helpers::H_RAISE)));
+        let illegal_const = ops
+            .iter()
+            .any(|o| matches!(o, Op::Const { value, .. } if *value == super::super::translate::cause::ILLEGAL_INSN));
+        let tval = ops.iter().any(|o| matches!(o, Op::Const { value, .. } if *value == raw as u64));
+        raises && illegal_const && tval
+    }
+
+    pub fn name_of(insn: u32) -> Option<&'static str> {
+        decode(insn).map(|p| p.name)
+    }
+
+    #[test]
+    fn every_own_pattern_decodes_to_itself() {
+        for table in [insn_rvi::TABLE, insn_rvm::TABLE, insn_rva::TABLE, insn_zb::TABLE] {
+            for p in table {
+                assert_eq!(p.bits & !p.mask, 0, "{}: fixed bits outside the mask", p.name);
+                assert_eq!(name_of(p.bits), Some(p.name), "pattern {}", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn own_patterns_do_not_overlap() {
+        let all: Vec<&Pattern> =
+            [insn_rvi::TABLE, insn_rvm::TABLE, insn_rva::TABLE, insn_zb::TABLE].into_iter().flatten().collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                let common = a.mask & b.mask;
+                assert_ne!(a.bits & common, b.bits & common, "{} overlaps {}", a.name, b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_encodings_are_illegal() {
+        assert!(is_illegal(0xffff_ffff));
+        assert!(is_illegal(0x0000_0000));
+        assert!(is_illegal(0x0000_007f)); // opcode nobody uses
     }
 }

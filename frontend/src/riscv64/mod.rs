@@ -12,6 +12,7 @@
 pub mod cpu;
 pub mod csr;
 pub mod decode;
+pub mod disas;
 pub mod fpu;
 pub mod helpers;
 pub mod insn_fp;

@@ -1,6 +1,15 @@
-//! Per-block translation state and the small vocabulary every instruction handler uses.
+//! Per-block translation state and the small vocabulary every instruction handler uses, and
+//! [`RiscvFrontend`], the block translator the run loop calls.
+//!
+//! `Ctx` keeps a small cache of which temp holds each integer register (and which temps are known
+//! constants) so straight-line code re-reads neither registers nor constants it already has, and
+//! handlers can fold computations on constants at translation time (`lui`+`addi`, `auipc`+`jalr`).
+//! The cache follows the ops actually emitted, so handlers that use `ctx.b` directly stay correct:
+//! a label or a helper call (which may write any register) forgets everything.
 
-use mimic_translator::ir::{Builder, ExitReason, MemOp, MemSize, Reg, Temp};
+use mimic_translator::env::PAGE_MASK;
+use mimic_translator::guest::{CodeFetch, Frontend};
+use mimic_translator::ir::{BinOp, Block, Builder, ExitReason, MemOp, MemSize, Op, Reg, Temp, UnOp, Width};
 
 use super::helpers;
 use super::regs;
@@ -46,11 +55,125 @@ pub struct Ctx {
     pub flags: u64,
     /// Set by a handler that ended the block (jump, trap, exit to the run loop).
     pub ended: bool,
+    cache: RegCache,
+}
+
+/// What the ops emitted so far tell about register and temp values on the current straight-line
+/// path.
+#[derive(Default)]
+struct RegCache {
+    /// Temp holding x1..x31 (index 0 unused).
+    gpr: [Option<Temp>; 32],
+    /// Known constant value of each temp, by temp number.
+    consts: Vec<Option<u64>>,
+    /// Ops already folded into this cache.
+    scanned: usize,
+}
+
+impl RegCache {
+    fn clear_regs(&mut self) {
+        self.gpr = [None; 32];
+    }
+
+    fn set_const(&mut self, t: Temp, v: u64) {
+        let i = t.0 as usize;
+        if self.consts.len() <= i {
+            self.consts.resize(i + 1, None);
+        }
+        self.consts[i] = Some(v);
+    }
+
+    fn sync(&mut self, ops: &[Op]) {
+        if self.scanned > ops.len() {
+            // Someone truncated the block under us: nothing cached can be trusted.
+            self.clear_regs();
+            self.scanned = ops.len();
+            return;
+        }
+        for op in &ops[self.scanned..] {
+            match op {
+                Op::Const { dst, value } => self.set_const(*dst, *value),
+                Op::GetReg { dst, reg } | Op::SetReg { reg, src: dst } => {
+                    let r = reg.0.wrapping_sub(regs::X0) as usize;
+                    if (1..32).contains(&r) {
+                        self.gpr[r] = Some(*dst);
+                    }
+                }
+                Op::Label { .. } | Op::Call { .. } => self.clear_regs(),
+                _ => {}
+            }
+        }
+        self.scanned = ops.len();
+    }
 }
 
 impl Ctx {
     pub fn new(pc: u64, flags: u64) -> Self {
-        Self { b: Builder::new(pc), pc, insn_len: 4, raw: 0, flags, ended: false }
+        Self { b: Builder::new(pc), pc, insn_len: 4, raw: 0, flags, ended: false, cache: RegCache::default() }
+    }
+
+    /// Forget cached register values (after a handler rewrote ops with `Builder::truncate`).
+    pub fn invalidate_regs(&mut self) {
+        self.cache.clear_regs();
+        self.cache.scanned = self.b.op_count();
+    }
+
+    /// The value of `t` if it is a constant known at translation time.
+    pub fn const_of(&mut self, t: Temp) -> Option<u64> {
+        self.cache.sync(&self.b.block().ops);
+        self.cache.consts.get(t.0 as usize).copied().flatten()
+    }
+
+    /// A constant temp (same as `imm`, unsigned spelling).
+    pub fn konst(&mut self, v: u64) -> Temp {
+        self.b.konst(v)
+    }
+
+    /// `a op b`, folded to a constant when both are known and the operation is simple.
+    pub fn bin(&mut self, op: BinOp, width: Width, a: Temp, b: Temp) -> Temp {
+        if let (Some(x), Some(y)) = (self.const_of(a), self.const_of(b)) {
+            if let Some(v) = fold_bin(op, width, x, y) {
+                return self.b.konst(v);
+            }
+        }
+        self.b.bin(op, width, a, b)
+    }
+
+    pub fn bin64(&mut self, op: BinOp, a: Temp, b: Temp) -> Temp {
+        self.bin(op, Width::W64, a, b)
+    }
+
+    /// `a op imm` for 64-bit operations, with the identities `x+0`, `x|0`, `x^0`, `x<<0` folded away.
+    pub fn bin_imm(&mut self, op: BinOp, a: Temp, imm: u64) -> Temp {
+        let identity = imm == 0
+            && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Or | BinOp::Xor | BinOp::Shl | BinOp::Shr | BinOp::Sar);
+        if identity {
+            return a;
+        }
+        let k = self.b.konst(imm);
+        self.bin(op, Width::W64, a, k)
+    }
+
+    /// Unary op, folded for constant sign/zero extensions.
+    pub fn un(&mut self, op: UnOp, width: Width, a: Temp) -> Temp {
+        if let Some(x) = self.const_of(a) {
+            let v = match op {
+                UnOp::Sext32 => Some(x as i32 as i64 as u64),
+                UnOp::Zext32 => Some(x as u32 as u64),
+                UnOp::Not if width == Width::W64 => Some(!x),
+                UnOp::Neg if width == Width::W64 => Some(x.wrapping_neg()),
+                _ => None,
+            };
+            if let Some(v) = v {
+                return self.b.konst(v);
+            }
+        }
+        self.b.un(op, width, a)
+    }
+
+    /// Sign-extend the low 32 bits (the result rule of every RV64 `*W` instruction).
+    pub fn sext32(&mut self, a: Temp) -> Temp {
+        self.un(UnOp::Sext32, Width::W64, a)
     }
 
     pub fn next_pc(&self) -> u64 {
@@ -72,10 +195,13 @@ impl Ctx {
     /// Reads of x0 are the constant 0.
     pub fn gpr(&mut self, r: u32) -> Temp {
         if r == 0 {
-            self.b.konst(0)
-        } else {
-            self.b.get_reg(Reg(regs::X0 + r as u16))
+            return self.b.konst(0);
         }
+        self.cache.sync(&self.b.block().ops);
+        if let Some(t) = self.cache.gpr[r as usize & 31] {
+            return t;
+        }
+        self.b.get_reg(Reg(regs::X0 + r as u16))
     }
 
     /// Writes to x0 are dropped.
@@ -127,5 +253,189 @@ impl Ctx {
     pub fn end_reevaluate(&mut self) {
         self.b.exit(ExitReason::Reevaluate, self.next_pc());
         self.ended = true;
+    }
+}
+
+/// Fold `a op b` at translation time for the operations handlers commonly see with constants.
+fn fold_bin(op: BinOp, width: Width, a: u64, b: u64) -> Option<u64> {
+    let v = match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::And => a & b,
+        BinOp::Or => a | b,
+        BinOp::Xor => a ^ b,
+        BinOp::Shl if width == Width::W64 => a << (b & 63),
+        BinOp::Shr if width == Width::W64 => a >> (b & 63),
+        BinOp::Sar if width == Width::W64 => ((a as i64) >> (b & 63)) as u64,
+        _ => return None,
+    };
+    Some(match width {
+        Width::W64 => v,
+        Width::W32 => v as u32 as u64,
+    })
+}
+
+/// The RISC-V rv64gc block translator.
+pub struct RiscvFrontend;
+
+impl RiscvFrontend {
+    /// End the block at `pc` because its instruction could not be fetched: if it is the block's
+    /// first instruction the fetch fault (recorded by the fetcher) is raised here, otherwise the
+    /// block stops before it and the next block will fault on it.
+    fn fetch_failed(ctx: &mut Ctx, pc: u64, first: bool) {
+        if first {
+            ctx.b.insn_start(pc, 2);
+            ctx.b.exit(ExitReason::Exception, pc);
+        } else {
+            ctx.b.goto(pc);
+        }
+    }
+}
+
+impl Frontend for RiscvFrontend {
+    fn translate(&self, fetch: &mut dyn CodeFetch, pc: u64, flags: u64, max_insns: u32) -> Block {
+        let mut ctx = Ctx::new(pc, flags);
+        let page = pc & PAGE_MASK;
+        let max_insns = max_insns.max(1);
+        let mut cur = pc;
+        let mut count = 0u32;
+        loop {
+            let first = count == 0;
+            let Some(lo) = fetch.fetch_u16(cur) else {
+                Self::fetch_failed(&mut ctx, cur, first);
+                break;
+            };
+            let (raw, len) = if lo & 3 == 3 {
+                let Some(hi) = fetch.fetch_u16(cur.wrapping_add(2)) else {
+                    Self::fetch_failed(&mut ctx, cur, first);
+                    break;
+                };
+                ((hi as u32) << 16 | lo as u32, 4u8)
+            } else {
+                (lo as u32, 2u8)
+            };
+            ctx.pc = cur;
+            ctx.insn_len = len;
+            ctx.raw = raw;
+            ctx.b.insn_start(cur, len);
+            super::decode::translate_insn(&mut ctx, raw);
+            count += 1;
+            if ctx.ended {
+                break;
+            }
+            let next = cur.wrapping_add(len as u64);
+            if count >= max_insns || next & PAGE_MASK != page {
+                ctx.b.goto(next);
+                break;
+            }
+            cur = next;
+        }
+        ctx.b.finish()
+    }
+
+    fn disassemble(&self, code: &[u8], pc: u64) -> String {
+        super::disas::disassemble(code, pc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Guest code at fixed addresses; anything else faults.
+    pub struct FakeCode(pub HashMap<u64, u16>);
+
+    impl FakeCode {
+        pub fn new(base: u64, halves: &[u16]) -> Self {
+            Self(halves.iter().enumerate().map(|(i, h)| (base + 2 * i as u64, *h)).collect())
+        }
+    }
+
+    impl CodeFetch for FakeCode {
+        fn fetch_u16(&mut self, vaddr: u64) -> Option<u16> {
+            self.0.get(&vaddr).copied()
+        }
+    }
+
+    fn words(ws: &[u32]) -> Vec<u16> {
+        ws.iter().flat_map(|w| [*w as u16, (*w >> 16) as u16]).collect()
+    }
+
+    #[test]
+    fn straight_line_block_falls_through_with_goto() {
+        // addi a0,a0,1 ; c.addi a0,1 ; then max_insns stops it
+        let mut halves = words(&[0x00150513]);
+        halves.push(0x0505);
+        let mut code = FakeCode::new(0x8000_0000, &halves);
+        let b = RiscvFrontend.translate(&mut code, 0x8000_0000, 3, 2);
+        assert_eq!(b.insn_count, 2);
+        assert_eq!(b.guest_len, 6);
+        assert_eq!(b.ops.last(), Some(&Op::Goto { pc: 0x8000_0006 }));
+        let starts: Vec<_> = b.ops.iter().filter(|o| matches!(o, Op::InsnStart { .. })).cloned().collect();
+        assert_eq!(starts, vec![Op::InsnStart { pc: 0x8000_0000, len: 4 }, Op::InsnStart { pc: 0x8000_0004, len: 2 }]);
+    }
+
+    #[test]
+    fn register_cache_avoids_rereading() {
+        // addi a0,a0,1 ; addi a0,a0,1: the second reads the temp the first wrote
+        let mut code = FakeCode::new(0x1000, &words(&[0x00150513, 0x00150513]));
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 2);
+        let gets = b.ops.iter().filter(|o| matches!(o, Op::GetReg { .. })).count();
+        assert_eq!(gets, 1);
+    }
+
+    #[test]
+    fn lui_addi_folds_to_one_constant() {
+        // lui a0,0x12345 ; addi a0,a0,0x678
+        let mut code = FakeCode::new(0x1000, &words(&[0x12345537, 0x67850513]));
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 2);
+        assert!(b.ops.iter().any(|o| matches!(o, Op::Const { value: 0x12345678, .. })));
+        assert!(!b.ops.iter().any(|o| matches!(o, Op::Bin { .. })));
+    }
+
+    #[test]
+    fn fetch_fault_on_first_insn_exits_with_exception() {
+        let mut code = FakeCode::new(0x1000, &[]);
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!(
+            b.ops,
+            vec![Op::InsnStart { pc: 0x1000, len: 2 }, Op::Exit { reason: ExitReason::Exception, pc: 0x1000 }]
+        );
+    }
+
+    #[test]
+    fn fetch_fault_later_ends_block_before_it() {
+        // addi, then the upper half of the next 32-bit insn is missing
+        let mut code = FakeCode::new(0x1000, &[0x0513, 0x0015, 0x0513]);
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!(b.insn_count, 1);
+        assert_eq!(b.ops.last(), Some(&Op::Goto { pc: 0x1004 }));
+    }
+
+    #[test]
+    fn block_stops_at_page_boundary() {
+        // two c.nop at 0x1ffc, 0x1ffe: the block ends with a goto to the next page
+        let mut code = FakeCode::new(0x1ffc, &[0x0001, 0x0001, 0x0001]);
+        let b = RiscvFrontend.translate(&mut code, 0x1ffc, 3, 64);
+        assert_eq!(b.insn_count, 2);
+        assert_eq!(b.ops.last(), Some(&Op::Goto { pc: 0x2000 }));
+    }
+
+    #[test]
+    fn insn_crossing_page_is_the_last() {
+        // a 32-bit addi at 0x1ffe spans two pages
+        let mut code = FakeCode::new(0x1ffe, &words(&[0x00150513, 0x00150513]));
+        let b = RiscvFrontend.translate(&mut code, 0x1ffe, 3, 64);
+        assert_eq!(b.insn_count, 1);
+        assert_eq!(b.ops.last(), Some(&Op::Goto { pc: 0x2002 }));
+    }
+
+    #[test]
+    fn illegal_insn_ends_block_with_exception() {
+        let mut code = FakeCode::new(0x1000, &[0x0000, 0x0001]);
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!(b.insn_count, 1);
+        assert_eq!(b.ops.last(), Some(&Op::Exit { reason: ExitReason::Exception, pc: 0x1000 }));
     }
 }
