@@ -7,6 +7,14 @@ use mimic_hw::clock::Clock;
 use mimic_hw::irq::PendingBits;
 use mimic_hw::AddressSpace;
 use mimic_translator::env::Env;
+use mimic_translator::guest::{Access, GuestCpu, MemFault, PageMapping};
+use mimic_translator::helpers::HelperTable;
+
+use super::csr::{self, irq, mstatus};
+use super::mmu::{self, WalkCtx};
+use super::pmp;
+use super::translate::{cause, flags};
+use super::trap;
 
 /// Privilege levels, numbered as in `mstatus.MPP`.
 pub const PRV_U: u8 = 0;
@@ -60,10 +68,32 @@ pub struct Csrs {
 impl Default for Csrs {
     fn default() -> Self {
         Self {
-            mstatus: 0, misa: 0, medeleg: 0, mideleg: 0, mie: 0, mip: 0, mtvec: 0, mscratch: 0, mepc: 0,
-            mcause: 0, mtval: 0, mcounteren: 0, menvcfg: 0, mcountinhibit: 0, stvec: 0, sscratch: 0,
-            sepc: 0, scause: 0, stval: 0, satp: 0, scounteren: 0, senvcfg: 0,
-            pmpcfg: [0; 64], pmpaddr: [0; 64], fflags: 0, frm: 0,
+            mstatus: 0,
+            misa: 0,
+            medeleg: 0,
+            mideleg: 0,
+            mie: 0,
+            mip: 0,
+            mtvec: 0,
+            mscratch: 0,
+            mepc: 0,
+            mcause: 0,
+            mtval: 0,
+            mcounteren: 0,
+            menvcfg: 0,
+            mcountinhibit: 0,
+            stvec: 0,
+            sscratch: 0,
+            sepc: 0,
+            scause: 0,
+            stval: 0,
+            satp: 0,
+            scounteren: 0,
+            senvcfg: 0,
+            pmpcfg: [0; 64],
+            pmpaddr: [0; 64],
+            fflags: 0,
+            frm: 0,
         }
     }
 }
@@ -80,6 +110,8 @@ pub struct RiscvCpu {
     pub waiting: bool,
     /// Instructions retired before the current budget period (`instret`/`cycle` base).
     pub retired_base: u64,
+    /// `env.budget` as last refilled by the run loop (see [`RiscvCpu::on_budget_refill`]).
+    pub budget_at_refill: i64,
     pub mem: Arc<AddressSpace>,
     /// Interrupt pending bits driven by devices (MSIP, MTIP, MEIP, SEIP).
     pub hw_irqs: Arc<PendingBits>,
@@ -87,6 +119,90 @@ pub struct RiscvCpu {
 }
 
 impl RiscvCpu {
+    /// A hart in M-mode with its reset state; call [`RiscvCpu::reset`] to set the start PC.
+    pub fn new(hart_id: u64, mem: Arc<AddressSpace>, hw_irqs: Arc<PendingBits>, clock: Arc<Clock>) -> Box<RiscvCpu> {
+        let mut cpu = Box::new(RiscvCpu {
+            env: Env::new(),
+            priv_mode: PRV_M,
+            hart_id,
+            csr: Csrs::default(),
+            pending_trap: None,
+            waiting: false,
+            retired_base: 0,
+            budget_at_refill: 0,
+            mem,
+            hw_irqs,
+            clock,
+        });
+        cpu.reset(0);
+        cpu
+    }
+
+    /// Architectural reset: M-mode, interrupts and paging off, FS = Off, PMP cleared, at `pc`.
+    pub fn reset(&mut self, pc: u64) {
+        self.csr = Csrs { misa: csr::misa_reset(), mstatus: csr::mstatus_reset(), ..Csrs::default() };
+        self.priv_mode = PRV_M;
+        self.pending_trap = None;
+        self.waiting = false;
+        self.retired_base = 0;
+        self.budget_at_refill = self.env.budget;
+        self.env.regs = [0; mimic_translator::env::NUM_REGS];
+        self.env.regs[super::regs::RESV_ADDR as usize] = u64::MAX;
+        self.env.pc = pc;
+        self.env.exception_pending = 0;
+        self.env.flush_tlb();
+    }
+
+    /// Instructions retired so far (`cycle`/`instret`): counted from the budget the run loop
+    /// hands out, so it is exact at block boundaries.
+    pub fn retired(&self) -> u64 {
+        let used = self.budget_at_refill.saturating_sub(self.env.budget.max(0)).max(0) as u64;
+        self.retired_base.wrapping_add(used)
+    }
+
+    /// Make [`RiscvCpu::retired`] read `v` now (writes of `mcycle`/`minstret`).
+    pub fn set_retired(&mut self, v: u64) {
+        self.retired_base = v.wrapping_sub(self.retired().wrapping_sub(self.retired_base));
+    }
+
+    /// The run loop gives the hart a new instruction budget: call this instead of storing
+    /// `env.budget` directly, so the retired-instruction count carries over.
+    pub fn on_budget_refill(&mut self, new_budget: i64) {
+        self.retired_base = self.retired();
+        self.budget_at_refill = new_budget;
+        self.env.budget = new_budget;
+    }
+
+    /// Make generated code return to the run loop at the next block entry (a negative budget),
+    /// without disturbing the retired-instruction count.
+    pub fn request_exit(&mut self) {
+        let r = self.retired();
+        self.env.budget = -1;
+        self.budget_at_refill = 0;
+        self.set_retired(r);
+    }
+
+    /// `mip` as software sees it: software-written bits OR device lines.
+    pub fn mip(&self) -> u64 {
+        let hw = self.hw_irqs.get() & (irq::MSI | irq::MTI | irq::MEI | irq::SEI);
+        self.csr.mip | hw
+    }
+
+    /// Privilege loads and stores use: `mstatus.MPP` under `MPRV` in M-mode.
+    pub fn data_priv(&self) -> u8 {
+        if self.priv_mode == PRV_M && self.csr.mstatus & mstatus::MPRV != 0 {
+            csr::mpp(self)
+        } else {
+            self.priv_mode
+        }
+    }
+
+    /// Record a synchronous exception for `deliver_exception`.
+    pub fn set_exception(&mut self, cause: u64, tval: u64) {
+        self.pending_trap = Some(PendingTrap { cause, tval });
+        self.env.exception_pending = 1;
+    }
+
     /// # Safety
     /// `env` must point at the `env` field of a live `RiscvCpu` (true for every `Env` the TCG run
     /// loop hands to generated code or helpers of this frontend).
@@ -107,5 +223,100 @@ impl RiscvCpu {
 
     pub fn f(&self, r: usize) -> u64 {
         self.env.regs[super::regs::F0 as usize + r]
+    }
+}
+
+impl GuestCpu for RiscvCpu {
+    fn env(&mut self) -> &mut Env {
+        &mut self.env
+    }
+
+    fn env_ref(&self) -> &Env {
+        &self.env
+    }
+
+    fn tb_flags(&self) -> u64 {
+        let fs = self.csr.mstatus & mstatus::FS;
+        let mut f = self.priv_mode as u64 | (self.data_priv() as u64) << flags::DATA_MMU_SHIFT;
+        if fs != 0 {
+            f |= flags::FS_ON;
+        }
+        if fs == mstatus::FS_DIRTY {
+            f |= flags::FS_DIRTY;
+        }
+        f
+    }
+
+    fn code_mmu_idx(&self) -> u8 {
+        self.priv_mode
+    }
+
+    fn translate(&mut self, vaddr: u64, access: Access, mmu_idx: u8) -> Option<PageMapping> {
+        let prv = if mmu_idx >= PRV_M { PRV_M } else { mmu_idx };
+        let st = self.csr.mstatus;
+        let walk = WalkCtx {
+            satp: self.csr.satp,
+            prv,
+            sum: st & mstatus::SUM != 0,
+            mxr: st & mstatus::MXR != 0,
+            pmpcfg: &self.csr.pmpcfg,
+            pmpaddr: &self.csr.pmpaddr,
+        };
+        let t = match mmu::translate(&self.mem, &walk, vaddr, access) {
+            Ok(t) => t,
+            Err(mmu::Fault(c)) => {
+                self.set_exception(c, vaddr);
+                return None;
+            }
+        };
+        let perms = pmp::perms(&self.csr.pmpcfg, &self.csr.pmpaddr, t.paddr, 1, prv);
+        if perms & pmp::access_bit(access) == 0 {
+            let c = mmu::access_fault(access).0;
+            self.set_exception(c, vaddr);
+            return None;
+        }
+        Some(PageMapping {
+            paddr: t.paddr,
+            cacheable: pmp::page_uniform(&self.csr.pmpcfg, &self.csr.pmpaddr, t.paddr),
+            readable: t.readable && perms & pmp::CFG_R != 0,
+            writable: t.writable && perms & pmp::CFG_W != 0,
+            executable: t.executable && perms & pmp::CFG_X != 0,
+        })
+    }
+
+    fn raise_mem_fault(&mut self, fault: MemFault, vaddr: u64, access: Access) {
+        let c = match (fault, access) {
+            (MemFault::Misaligned, Access::Read) => cause::LOAD_MISALIGNED,
+            (MemFault::Misaligned, Access::Write) => cause::STORE_MISALIGNED,
+            (MemFault::Misaligned, Access::Execute) => cause::INSN_MISALIGNED,
+            (MemFault::AccessFault, a) => mmu::access_fault(a).0,
+        };
+        self.set_exception(c, vaddr);
+    }
+
+    fn deliver_exception(&mut self) {
+        self.env.exception_pending = 0;
+        match self.pending_trap.take() {
+            Some(t) => trap::take_trap(self, t.cause, t.tval, false),
+            None => log::error!("exception flagged at pc {:#x} without a recorded trap", self.env.pc),
+        }
+    }
+
+    fn take_interrupt(&mut self) -> bool {
+        match trap::pending_interrupt(self) {
+            Some(c) => {
+                trap::take_trap(self, c, 0, true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn wakeup_pending(&self) -> bool {
+        trap::wakeup(self)
+    }
+
+    fn helpers(&self) -> HelperTable {
+        super::helper_table()
     }
 }

@@ -1,1 +1,323 @@
-//! (to be written)
+//! Control and status registers: numbering, access checks, WARL masks, views (`sstatus`, `sie`,
+//! `sip`) and side effects of writes (TLB flushes).
+
+use super::cpu::{RiscvCpu, PRV_M, PRV_S};
+use super::mmu::{SATP_ASID_MASK, SATP_MODE_BARE, SATP_MODE_SHIFT, SATP_MODE_SV39, SATP_MODE_SV48, SATP_PPN_MASK};
+use super::pmp;
+
+pub const FFLAGS: u16 = 0x001;
+pub const FRM: u16 = 0x002;
+pub const FCSR: u16 = 0x003;
+pub const CYCLE: u16 = 0xc00;
+pub const TIME: u16 = 0xc01;
+pub const INSTRET: u16 = 0xc02;
+pub const HPMCOUNTER3: u16 = 0xc03;
+pub const HPMCOUNTER31: u16 = 0xc1f;
+pub const SSTATUS: u16 = 0x100;
+pub const SIE: u16 = 0x104;
+pub const STVEC: u16 = 0x105;
+pub const SCOUNTEREN: u16 = 0x106;
+pub const SENVCFG: u16 = 0x10a;
+pub const SSCRATCH: u16 = 0x140;
+pub const SEPC: u16 = 0x141;
+pub const SCAUSE: u16 = 0x142;
+pub const STVAL: u16 = 0x143;
+pub const SIP: u16 = 0x144;
+pub const SATP: u16 = 0x180;
+pub const MVENDORID: u16 = 0xf11;
+pub const MARCHID: u16 = 0xf12;
+pub const MIMPID: u16 = 0xf13;
+pub const MHARTID: u16 = 0xf14;
+pub const MCONFIGPTR: u16 = 0xf15;
+pub const MSTATUS: u16 = 0x300;
+pub const MISA: u16 = 0x301;
+pub const MEDELEG: u16 = 0x302;
+pub const MIDELEG: u16 = 0x303;
+pub const MIE: u16 = 0x304;
+pub const MTVEC: u16 = 0x305;
+pub const MCOUNTEREN: u16 = 0x306;
+pub const MENVCFG: u16 = 0x30a;
+pub const MCOUNTINHIBIT: u16 = 0x320;
+pub const MHPMEVENT3: u16 = 0x323;
+pub const MHPMEVENT31: u16 = 0x33f;
+pub const MSCRATCH: u16 = 0x340;
+pub const MEPC: u16 = 0x341;
+pub const MCAUSE: u16 = 0x342;
+pub const MTVAL: u16 = 0x343;
+pub const MIP: u16 = 0x344;
+pub const PMPCFG0: u16 = 0x3a0;
+pub const PMPCFG15: u16 = 0x3af;
+pub const PMPADDR0: u16 = 0x3b0;
+pub const PMPADDR63: u16 = 0x3ef;
+pub const MCYCLE: u16 = 0xb00;
+pub const MINSTRET: u16 = 0xb02;
+pub const MHPMCOUNTER3: u16 = 0xb03;
+pub const MHPMCOUNTER31: u16 = 0xb1f;
+
+/// `mstatus` fields.
+pub mod mstatus {
+    pub const SIE: u64 = 1 << 1;
+    pub const MIE: u64 = 1 << 3;
+    pub const SPIE: u64 = 1 << 5;
+    pub const MPIE: u64 = 1 << 7;
+    pub const SPP: u64 = 1 << 8;
+    pub const MPP_SHIFT: u64 = 11;
+    pub const MPP: u64 = 3 << MPP_SHIFT;
+    pub const FS_SHIFT: u64 = 13;
+    pub const FS: u64 = 3 << FS_SHIFT;
+    pub const FS_DIRTY: u64 = 3 << FS_SHIFT;
+    pub const XS: u64 = 3 << 15;
+    pub const MPRV: u64 = 1 << 17;
+    pub const SUM: u64 = 1 << 18;
+    pub const MXR: u64 = 1 << 19;
+    pub const TVM: u64 = 1 << 20;
+    pub const TW: u64 = 1 << 21;
+    pub const TSR: u64 = 1 << 22;
+    pub const UXL: u64 = 3 << 32;
+    pub const SXL: u64 = 3 << 34;
+    pub const SD: u64 = 1 << 63;
+    /// Bits M-mode may write.
+    pub const WRITABLE: u64 = SIE | MIE | SPIE | MPIE | SPP | MPP | FS | MPRV | SUM | MXR | TVM | TW | TSR;
+    /// The `sstatus` view.
+    pub const S_READ: u64 = SIE | SPIE | SPP | FS | XS | SUM | MXR | UXL | SD;
+    pub const S_WRITE: u64 = SIE | SPIE | SPP | FS | SUM | MXR;
+    /// Changing any of these changes what a virtual address means for loads and stores.
+    pub const TLB_BITS: u64 = MPRV | MPP | SUM | MXR;
+}
+
+/// Interrupt bits (`mip`/`mie`).
+pub mod irq {
+    pub const SSI: u64 = 1 << 1;
+    pub const MSI: u64 = 1 << 3;
+    pub const STI: u64 = 1 << 5;
+    pub const MTI: u64 = 1 << 7;
+    pub const SEI: u64 = 1 << 9;
+    pub const MEI: u64 = 1 << 11;
+    pub const S_BITS: u64 = SSI | STI | SEI;
+    pub const ALL: u64 = S_BITS | MSI | MTI | MEI;
+    /// Bits of `mip` M-mode software may write (the others are driven by devices).
+    pub const MIP_WRITABLE: u64 = SSI | STI | SEI;
+}
+
+/// Exceptions `medeleg` can delegate (not ecall from M, not the reserved codes 10 and 14).
+pub const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff;
+pub const ENVCFG_WRITABLE: u64 = 1; // FIOM
+
+/// Counters gated by `mcounteren`/`scounteren` (bit = csr - 0xc00).
+fn counter_allowed(cpu: &RiscvCpu, csr: u16) -> bool {
+    let bit = 1u64 << (csr - CYCLE);
+    match cpu.priv_mode {
+        PRV_M => true,
+        PRV_S => cpu.csr.mcounteren & bit != 0,
+        _ => cpu.csr.mcounteren & bit != 0 && cpu.csr.scounteren & bit != 0,
+    }
+}
+
+fn fp_off(cpu: &RiscvCpu) -> bool {
+    cpu.csr.mstatus & mstatus::FS == 0
+}
+
+fn tvm_trap(cpu: &RiscvCpu) -> bool {
+    cpu.priv_mode == PRV_S && cpu.csr.mstatus & mstatus::TVM != 0
+}
+
+/// Common access check from the CSR number: privilege bits 9:8, read-only when bits 11:10 = 3.
+pub fn access_ok(cpu: &RiscvCpu, csr: u16, write: bool) -> bool {
+    let need = ((csr >> 8) & 3) as u8;
+    cpu.priv_mode >= need && !(write && (csr >> 10) & 3 == 3)
+}
+
+/// Read CSR `csr` as the current privilege; `None` = illegal instruction. Reads have no side
+/// effects, so a write-only use may call it to learn whether the CSR is accessible.
+pub fn read(cpu: &RiscvCpu, csr: u16) -> Option<u64> {
+    if !access_ok(cpu, csr, false) {
+        return None;
+    }
+    let c = &cpu.csr;
+    Some(match csr {
+        FFLAGS | FRM | FCSR if fp_off(cpu) => return None,
+        FFLAGS => c.fflags as u64 & 0x1f,
+        FRM => c.frm as u64 & 7,
+        FCSR => (c.fflags as u64 & 0x1f) | (c.frm as u64 & 7) << 5,
+        CYCLE..=HPMCOUNTER31 if !counter_allowed(cpu, csr) => return None,
+        CYCLE | INSTRET => cpu.retired(),
+        TIME => cpu.clock.ticks(),
+        HPMCOUNTER3..=HPMCOUNTER31 => 0,
+        SSTATUS => read_mstatus(cpu) & mstatus::S_READ,
+        SIE => c.mie & c.mideleg,
+        STVEC => c.stvec,
+        SCOUNTEREN => c.scounteren,
+        SENVCFG => c.senvcfg,
+        SSCRATCH => c.sscratch,
+        SEPC => c.sepc,
+        SCAUSE => c.scause,
+        STVAL => c.stval,
+        SIP => cpu.mip() & c.mideleg,
+        SATP if tvm_trap(cpu) => return None,
+        SATP => c.satp,
+        MVENDORID | MARCHID | MIMPID | MCONFIGPTR => 0,
+        MHARTID => cpu.hart_id,
+        MSTATUS => read_mstatus(cpu),
+        MISA => c.misa,
+        MEDELEG => c.medeleg,
+        MIDELEG => c.mideleg,
+        MIE => c.mie,
+        MTVEC => c.mtvec,
+        MCOUNTEREN => c.mcounteren,
+        MENVCFG => c.menvcfg,
+        MCOUNTINHIBIT => c.mcountinhibit,
+        MHPMEVENT3..=MHPMEVENT31 => 0,
+        MSCRATCH => c.mscratch,
+        MEPC => c.mepc,
+        MCAUSE => c.mcause,
+        MTVAL => c.mtval,
+        MIP => cpu.mip(),
+        // Odd pmpcfg registers do not exist on RV64.
+        PMPCFG0..=PMPCFG15 if csr & 1 != 0 => return None,
+        PMPCFG0..=PMPCFG15 => {
+            let first = (csr - PMPCFG0) as usize * 4;
+            (0..8).fold(0, |v, k| v | (c.pmpcfg[first + k] as u64) << (8 * k))
+        }
+        PMPADDR0..=PMPADDR63 => c.pmpaddr[(csr - PMPADDR0) as usize],
+        MCYCLE | MINSTRET => cpu.retired(),
+        MHPMCOUNTER3..=MHPMCOUNTER31 => 0,
+        _ => return None,
+    })
+}
+
+fn read_mstatus(cpu: &RiscvCpu) -> u64 {
+    let s = cpu.csr.mstatus & !mstatus::SD;
+    let dirty = s & mstatus::FS == mstatus::FS_DIRTY || s & mstatus::XS == mstatus::XS;
+    s | if dirty { mstatus::SD } else { 0 }
+}
+
+/// Write CSR `csr` (the caller has checked access with [`read`] and [`access_ok`]); returns
+/// `false` when the write itself is illegal.
+pub fn write(cpu: &mut RiscvCpu, csr: u16, val: u64) -> bool {
+    if !access_ok(cpu, csr, true) {
+        return false;
+    }
+    match csr {
+        FFLAGS | FRM | FCSR if fp_off(cpu) => return false,
+        FFLAGS => cpu.csr.fflags = (val & 0x1f) as u8,
+        FRM => cpu.csr.frm = (val & 7) as u8,
+        FCSR => {
+            cpu.csr.fflags = (val & 0x1f) as u8;
+            cpu.csr.frm = ((val >> 5) & 7) as u8;
+        }
+        SSTATUS => {
+            let v = (cpu.csr.mstatus & !mstatus::S_WRITE) | (val & mstatus::S_WRITE);
+            write_mstatus(cpu, v);
+        }
+        SIE => {
+            let m = cpu.csr.mideleg & irq::S_BITS;
+            cpu.csr.mie = (cpu.csr.mie & !m) | (val & m);
+        }
+        STVEC => write_tvec(&mut cpu.csr.stvec, val),
+        SCOUNTEREN => cpu.csr.scounteren = val & 0xffff_ffff,
+        SENVCFG => cpu.csr.senvcfg = val & ENVCFG_WRITABLE,
+        SSCRATCH => cpu.csr.sscratch = val,
+        SEPC => cpu.csr.sepc = val & !1,
+        SCAUSE => cpu.csr.scause = val,
+        STVAL => cpu.csr.stval = val,
+        SIP => {
+            let m = cpu.csr.mideleg & irq::SSI;
+            cpu.csr.mip = (cpu.csr.mip & !m) | (val & m);
+        }
+        SATP if tvm_trap(cpu) => return false,
+        SATP => write_satp(cpu, val),
+        MSTATUS => write_mstatus(cpu, val),
+        MISA => {}
+        MEDELEG => cpu.csr.medeleg = val & DELEGABLE_EXCEPTIONS,
+        MIDELEG => cpu.csr.mideleg = val & irq::S_BITS,
+        MIE => cpu.csr.mie = val & irq::ALL,
+        MTVEC => write_tvec(&mut cpu.csr.mtvec, val),
+        MCOUNTEREN => cpu.csr.mcounteren = val & 0xffff_ffff,
+        MENVCFG => cpu.csr.menvcfg = val & ENVCFG_WRITABLE,
+        // Bit 1 (TM) is read-only zero.
+        MCOUNTINHIBIT => cpu.csr.mcountinhibit = val & 0xffff_fffd,
+        MHPMEVENT3..=MHPMEVENT31 => {}
+        MSCRATCH => cpu.csr.mscratch = val,
+        MEPC => cpu.csr.mepc = val & !1,
+        MCAUSE => cpu.csr.mcause = val,
+        MTVAL => cpu.csr.mtval = val,
+        MIP => {
+            cpu.csr.mip = (cpu.csr.mip & !irq::MIP_WRITABLE) | (val & irq::MIP_WRITABLE);
+        }
+        PMPCFG0..=PMPCFG15 if csr & 1 != 0 => return false,
+        PMPCFG0..=PMPCFG15 => {
+            let first = (csr - PMPCFG0) as usize * 4;
+            for k in 0..8 {
+                let i = first + k;
+                if i < pmp::NUM_ENTRIES && !pmp::cfg_locked(&cpu.csr.pmpcfg, i) {
+                    cpu.csr.pmpcfg[i] = (val >> (8 * k)) as u8 & pmp::CFG_MASK;
+                }
+            }
+            cpu.env.flush_tlb();
+        }
+        PMPADDR0..=PMPADDR63 => {
+            let i = (csr - PMPADDR0) as usize;
+            if i < pmp::NUM_ENTRIES && !pmp::addr_locked(&cpu.csr.pmpcfg, i) {
+                cpu.csr.pmpaddr[i] = val & pmp::ADDR_MASK;
+                cpu.env.flush_tlb();
+            }
+        }
+        MCYCLE | MINSTRET => cpu.set_retired(val),
+        MHPMCOUNTER3..=MHPMCOUNTER31 => {}
+        // Writable-looking but read-only, or unknown (read() has already rejected those).
+        _ => return false,
+    }
+    if matches!(csr, FFLAGS | FRM | FCSR) {
+        cpu.csr.mstatus |= mstatus::FS_DIRTY;
+    }
+    true
+}
+
+fn write_tvec(reg: &mut u64, val: u64) {
+    // Modes 0 (direct) and 1 (vectored) only; QEMU ignores writes of a reserved mode.
+    if val & 3 < 2 {
+        *reg = val;
+    } else {
+        log::warn!("guest error: reserved xtvec mode in {val:#x} ignored");
+    }
+}
+
+fn write_satp(cpu: &mut RiscvCpu, val: u64) {
+    let mode = val >> SATP_MODE_SHIFT;
+    if !matches!(mode, SATP_MODE_BARE | SATP_MODE_SV39 | SATP_MODE_SV48) {
+        return;
+    }
+    cpu.csr.satp = val & (0xf << SATP_MODE_SHIFT | SATP_ASID_MASK | SATP_PPN_MASK);
+    cpu.env.flush_tlb();
+}
+
+/// Store a new `mstatus` through the WARL rules, flushing the TLB when translation changes.
+pub fn write_mstatus(cpu: &mut RiscvCpu, val: u64) {
+    let old = cpu.csr.mstatus;
+    let mut new = (old & !mstatus::WRITABLE) | (val & mstatus::WRITABLE);
+    // MPP = 2 (hypervisor) is not a supported mode: keep the old value.
+    if (new & mstatus::MPP) >> mstatus::MPP_SHIFT == 2 {
+        new = (new & !mstatus::MPP) | (old & mstatus::MPP);
+    }
+    new = (new & !mstatus::SD) | if new & mstatus::FS == mstatus::FS_DIRTY { mstatus::SD } else { 0 };
+    cpu.csr.mstatus = new;
+    if (old ^ new) & mstatus::TLB_BITS != 0 {
+        cpu.env.flush_tlb();
+    }
+}
+
+/// Reset value of `misa`: RV64 with A C D F I M S U (QEMU's rv64 default, minus H/V).
+pub fn misa_reset() -> u64 {
+    let ext = |c: u8| 1u64 << (c - b'A');
+    2 << 62 | ext(b'A') | ext(b'C') | ext(b'D') | ext(b'F') | ext(b'I') | ext(b'M') | ext(b'S') | ext(b'U')
+}
+
+/// Reset value of `mstatus`: UXL = SXL = 64-bit, everything else (including FS) off.
+pub fn mstatus_reset() -> u64 {
+    2 << 32 | 2 << 34
+}
+
+/// Privilege of `mstatus.MPP`.
+pub fn mpp(cpu: &RiscvCpu) -> u8 {
+    ((cpu.csr.mstatus & mstatus::MPP) >> mstatus::MPP_SHIFT) as u8
+}
