@@ -351,3 +351,175 @@ fn trans_srlw(ctx: &mut Ctx, i: u32) -> bool {
 fn trans_sraw(ctx: &mut Ctx, i: u32) -> bool {
     alu_w(ctx, i, BinOp::Sar, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::tests::{is_illegal, name_of, translate_one};
+    use super::*;
+    use mimic_translator::ir::{ExitReason, Op, Reg};
+
+    /// Encodings from riscv64-unknown-elf-as -march=rv64gc (no aliases).
+    #[test]
+    fn assembler_encodings_decode() {
+        for (w, n) in [
+            (0x12345537, "lui"),
+            (0x12345517, "auipc"),
+            (0x001000ef, "jal"),
+            (0x010500e7, "jalr"),
+            (0x00b50863, "beq"),
+            (0x00b51863, "bne"),
+            (0x00b54863, "blt"),
+            (0x00b55863, "bge"),
+            (0x00b56863, "bltu"),
+            (0x00b57863, "bgeu"),
+            (0xfff58503, "lb"),
+            (0xfff59503, "lh"),
+            (0xfff5a503, "lw"),
+            (0xfff5b503, "ld"),
+            (0xfff5c503, "lbu"),
+            (0xfff5d503, "lhu"),
+            (0xfff5e503, "lwu"),
+            (0xfea58fa3, "sb"),
+            (0xfea59fa3, "sh"),
+            (0xfea5afa3, "sw"),
+            (0xfea5bfa3, "sd"),
+            (0xfff58513, "addi"),
+            (0xfff5a513, "slti"),
+            (0xfff5b513, "sltiu"),
+            (0xfff5c513, "xori"),
+            (0xfff5e513, "ori"),
+            (0xfff5f513, "andi"),
+            (0x03f59513, "slli"),
+            (0x03f5d513, "srli"),
+            (0x43f5d513, "srai"),
+            (0x00c58533, "add"),
+            (0x40c58533, "sub"),
+            (0x00c59533, "sll"),
+            (0x00c5a533, "slt"),
+            (0x00c5b533, "sltu"),
+            (0x00c5c533, "xor"),
+            (0x00c5d533, "srl"),
+            (0x40c5d533, "sra"),
+            (0x00c5e533, "or"),
+            (0x00c5f533, "and"),
+            (0xfff5851b, "addiw"),
+            (0x01f5951b, "slliw"),
+            (0x01f5d51b, "srliw"),
+            (0x41f5d51b, "sraiw"),
+            (0x00c5853b, "addw"),
+            (0x40c5853b, "subw"),
+            (0x00c5953b, "sllw"),
+            (0x00c5d53b, "srlw"),
+            (0x40c5d53b, "sraw"),
+        ] {
+            assert_eq!(name_of(w), Some(n), "{w:08x}");
+        }
+    }
+
+    #[test]
+    fn w_shifts_with_shamt_5_and_bad_funct_are_illegal() {
+        assert!(is_illegal(0x01f5951b | 1 << 25)); // slliw a0, a1, 63
+        assert!(is_illegal(0x01f5d51b | 1 << 25)); // srliw
+        assert!(is_illegal(0x41f5d51b | 1 << 25)); // sraiw
+        assert!(is_illegal(0x00c58533 | 1 << 26)); // add with a stray funct7 bit
+        assert!(is_illegal(0x0005f503)); // load funct3 7
+        assert!(is_illegal(0x0005c523)); // store funct3 4
+        assert!(is_illegal(0x00a52063 | 2 << 12)); // branch funct3 2
+        assert!(is_illegal(0x000500e7 | 1 << 12)); // jalr funct3 1
+        assert!(is_illegal(0x2005d513)); // srli with funct6 001000
+    }
+
+    #[test]
+    fn rv64_shifts_take_six_bit_amounts() {
+        let ctx = translate_one(0x03f59513); // slli a0, a1, 63
+        assert!(ctx.b.block().ops.iter().any(|o| matches!(o, Op::Const { value: 63, .. })));
+    }
+
+    #[test]
+    fn jalr_reads_rs1_before_writing_rd_and_clears_bit_0() {
+        let ctx = translate_one(0x001080e7); // jalr ra, 1(ra)
+        let ops = &ctx.b.block().ops;
+        let get = ops.iter().position(|o| matches!(o, Op::GetReg { reg: Reg(1), .. })).unwrap();
+        let set = ops.iter().position(|o| matches!(o, Op::SetReg { reg: Reg(1), .. })).unwrap();
+        assert!(get < set);
+        assert!(ops.iter().any(|o| matches!(o, Op::Const { value, .. } if *value == !1)));
+        assert!(matches!(ops.last(), Some(Op::GotoPtr { .. })));
+        assert!(ctx.ended);
+        // link = pc + 4
+        assert!(ops.iter().any(|o| matches!(o, Op::Const { value: 0x1004, .. })));
+    }
+
+    #[test]
+    fn jalr_from_x0_is_a_direct_jump() {
+        let ctx = translate_one(0x7ff00067); // jalr x0, 2047(x0)
+        assert_eq!(ctx.b.block().ops.last(), Some(&Op::Goto { pc: 2046 }));
+    }
+
+    #[test]
+    fn branch_shape_is_brcond_fallthrough_label_target() {
+        let ctx = translate_one(0x00b50863); // beq a0, a1, .+16
+        let ops = &ctx.b.block().ops;
+        let n = ops.len();
+        assert!(matches!(ops[n - 4], Op::BrCond { .. }));
+        assert_eq!(ops[n - 3], Op::Goto { pc: 0x1004 });
+        assert!(matches!(ops[n - 2], Op::Label { .. }));
+        assert_eq!(ops[n - 1], Op::Goto { pc: 0x1010 });
+    }
+
+    #[test]
+    fn compressed_branch_falls_through_by_two() {
+        let ctx = translate_one(0xc389); // c.beqz a5, .+2 -> target == fallthrough
+        assert_eq!(ctx.b.block().ops.last(), Some(&Op::Goto { pc: 0x1002 }));
+        let ctx = translate_one(0xd001); // c.beqz s0, .-256
+        let ops = &ctx.b.block().ops;
+        assert!(ops.contains(&Op::Goto { pc: 0x1002 }));
+        assert!(ops.contains(&Op::Goto { pc: 0x1000 - 256 }));
+    }
+
+    #[test]
+    fn load_to_x0_still_loads() {
+        let ctx = translate_one(0xfff5b003); // ld x0, -1(a1)
+        let ops = &ctx.b.block().ops;
+        assert!(ops.iter().any(|o| matches!(o, Op::Load { .. })));
+        assert!(!ops.iter().any(|o| matches!(o, Op::SetReg { .. })));
+    }
+
+    #[test]
+    fn lw_sign_extends_and_lwu_does_not() {
+        let ctx = translate_one(0xfff5a503);
+        assert!(ctx
+            .b
+            .block()
+            .ops
+            .iter()
+            .any(|o| matches!(o, Op::Load { mem, .. } if mem.signed && mem.size == MemSize::B4)));
+        let ctx = translate_one(0xfff5e503);
+        assert!(ctx
+            .b
+            .block()
+            .ops
+            .iter()
+            .any(|o| matches!(o, Op::Load { mem, .. } if !mem.signed && mem.size == MemSize::B4)));
+    }
+
+    #[test]
+    fn li_is_one_constant() {
+        let ctx = translate_one(0xfff00513); // addi a0, x0, -1
+        let ops = &ctx.b.block().ops;
+        assert!(!ops.iter().any(|o| matches!(o, Op::Bin { .. })));
+        assert!(ops.iter().any(|o| matches!(o, Op::Const { value: u64::MAX, .. })));
+    }
+
+    #[test]
+    fn addiw_sign_extends() {
+        let ctx = translate_one(0xfff5851b);
+        assert!(ctx.b.block().ops.iter().any(|o| matches!(o, Op::Un { op: UnOp::Sext32, .. })));
+    }
+
+    #[test]
+    fn compressed_illegal_reports_16_bit_tval() {
+        assert!(is_illegal(0x8002)); // c.jr x0
+        let ctx = translate_one(0x8002);
+        assert!(matches!(ctx.b.block().ops.last(), Some(Op::Exit { reason: ExitReason::Exception, .. })));
+    }
+}

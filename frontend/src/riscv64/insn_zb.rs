@@ -277,3 +277,87 @@ fn trans_bseti(ctx: &mut Ctx, i: u32) -> bool {
     let m = 1u64 << shamt(i);
     r1(ctx, i, |c, a| c.bin_imm(BinOp::Or, a, m))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::tests::{is_illegal, name_of, translate_one};
+    use mimic_translator::ir::{BinOp, Op, UnOp, Width};
+
+    /// Encodings from riscv64-unknown-elf-as -march=rv64gc_zba_zbb_zbs.
+    #[test]
+    fn assembler_encodings_decode() {
+        for (w, n) in [
+            (0x08c5853b, "add.uw"),
+            (0x20c5a533, "sh1add"),
+            (0x20c5c533, "sh2add"),
+            (0x20c5e533, "sh3add"),
+            (0x20c5a53b, "sh1add.uw"),
+            (0x20c5c53b, "sh2add.uw"),
+            (0x20c5e53b, "sh3add.uw"),
+            (0x0bf5951b, "slli.uw"),
+            (0x40c5f533, "andn"),
+            (0x40c5e533, "orn"),
+            (0x40c5c533, "xnor"),
+            (0x60059513, "clz"),
+            (0x60159513, "ctz"),
+            (0x60259513, "cpop"),
+            (0x60459513, "sext.b"),
+            (0x60559513, "sext.h"),
+            (0x6005951b, "clzw"),
+            (0x6015951b, "ctzw"),
+            (0x6025951b, "cpopw"),
+            (0x0805c53b, "zext.h"),
+            (0x0ac5e533, "max"),
+            (0x0ac5f533, "maxu"),
+            (0x0ac5c533, "min"),
+            (0x0ac5d533, "minu"),
+            (0x60c59533, "rol"),
+            (0x60c5d533, "ror"),
+            (0x60c5953b, "rolw"),
+            (0x60c5d53b, "rorw"),
+            (0x63f5d513, "rori"),
+            (0x61f5d51b, "roriw"),
+            (0x2875d513, "orc.b"),
+            (0x6b85d513, "rev8"),
+            (0x48c59533, "bclr"),
+            (0x48c5d533, "bext"),
+            (0x68c59533, "binv"),
+            (0x28c59533, "bset"),
+            (0x4bf59513, "bclri"),
+            (0x4bf5d513, "bexti"),
+            (0x6bf59513, "binvi"),
+            (0x2bf59513, "bseti"),
+        ] {
+            assert_eq!(name_of(w), Some(n), "{w:08x}");
+        }
+    }
+
+    #[test]
+    fn roriw_with_shamt_5_set_is_illegal() {
+        assert!(is_illegal(0x61f5d51b | 1 << 25));
+    }
+
+    #[test]
+    fn orc_b_uses_no_helper() {
+        let ctx = translate_one(0x2875d513);
+        let ops = &ctx.b.block().ops;
+        assert!(!ops.iter().any(|o| matches!(o, Op::Call { .. })));
+        assert!(ops.iter().any(|o| matches!(o, Op::Bin { op: BinOp::Mul, .. })));
+    }
+
+    #[test]
+    fn rorw_sign_extends_a_32_bit_rotate() {
+        let ctx = translate_one(0x60c5d53b);
+        let ops = &ctx.b.block().ops;
+        let r = ops.iter().position(|o| matches!(o, Op::Bin { op: BinOp::Rotr, width: Width::W32, .. })).unwrap();
+        assert!(matches!(ops[r + 1], Op::Un { op: UnOp::Sext32, .. }));
+    }
+
+    #[test]
+    fn bseti_folds_the_mask() {
+        let ctx = translate_one(0x2bf59513); // bseti a0, a1, 63
+        let ops = &ctx.b.block().ops;
+        assert!(ops.iter().any(|o| matches!(o, Op::Const { value, .. } if *value == 1 << 63)));
+        assert_eq!(ops.iter().filter(|o| matches!(o, Op::Bin { .. })).count(), 1);
+    }
+}
