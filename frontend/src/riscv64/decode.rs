@@ -69,13 +69,12 @@ pub mod fields {
 }
 
 /// Tables owned by other parts of the frontend (privileged and floating-point instructions).
-// TODO: switch to insn_system::TABLE / insn_fp::TABLE once their owners export them.
 fn system_table() -> &'static [Pattern] {
-    &[]
+    super::insn_system::TABLE
 }
 
 fn fp_table() -> &'static [Pattern] {
-    &[]
+    super::insn_fp::TABLE
 }
 
 /// Every pattern table the decoder consults, in priority order.
@@ -196,6 +195,16 @@ pub(crate) mod tests {
                 assert_ne!(a.bits & common, b.bits & common, "{} overlaps {}", a.name, b.name);
             }
         }
+    }
+
+    #[test]
+    fn other_tables_are_consulted() {
+        assert_eq!(name_of(0x0000_0073), Some("ecall"));
+        assert_eq!(name_of(0x3020_0073), Some("mret"));
+        assert_eq!(name_of(0x3400_2573), Some("csrrs")); // csrr a0, mscratch
+        assert_eq!(name_of(0x0ff0_000f), Some("fence"));
+        // c.ebreak expands to ebreak
+        assert_eq!(super::rvc::expand(0x9002).and_then(name_of), Some("ebreak"));
     }
 
     #[test]
