@@ -320,3 +320,82 @@ impl GuestCpu for RiscvCpu {
         super::helper_table()
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use mimic_hw::address_space::MemRegionSpec;
+
+    pub(crate) fn test_cpu() -> Box<RiscvCpu> {
+        let mem = Arc::new(AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x10_0000)]).unwrap());
+        let mut cpu = RiscvCpu::new(0, mem, PendingBits::new(), Arc::new(Clock::new(10_000_000)));
+        cpu.reset(0x8000_0000);
+        cpu
+    }
+
+    #[test]
+    fn reset_state_matches_qemu_rv64() {
+        let cpu = test_cpu();
+        assert_eq!(cpu.priv_mode, PRV_M);
+        assert_eq!(cpu.csr.misa, 0x8000_0000_0014_112d);
+        assert_eq!(cpu.csr.mstatus, 0xa_0000_0000);
+        assert_eq!(cpu.tb_flags(), 3 | 3 << 2, "M-mode, no FP");
+    }
+
+    #[test]
+    fn tb_flags_follow_mprv_and_fs() {
+        let mut cpu = test_cpu();
+        cpu.csr.mstatus |= csr::mstatus::MPRV | 1 << csr::mstatus::MPP_SHIFT | csr::mstatus::FS_DIRTY;
+        assert_eq!(cpu.tb_flags(), 3 | 1 << 2 | flags::FS_ON | flags::FS_DIRTY);
+        assert_eq!(cpu.code_mmu_idx(), PRV_M);
+    }
+
+    #[test]
+    fn retired_counts_across_refills() {
+        let mut cpu = test_cpu();
+        cpu.on_budget_refill(100);
+        cpu.env.budget = 60;
+        assert_eq!(cpu.retired(), 40);
+        cpu.on_budget_refill(100);
+        cpu.env.budget = 90;
+        assert_eq!(cpu.retired(), 50);
+        cpu.set_retired(7);
+        assert_eq!(cpu.retired(), 7);
+        cpu.env.budget = 80;
+        assert_eq!(cpu.retired(), 17);
+        cpu.request_exit();
+        assert!(cpu.env.budget < 0);
+        assert_eq!(cpu.retired(), 17);
+    }
+
+    #[test]
+    fn translate_records_page_and_pmp_faults() {
+        let mut cpu = test_cpu();
+        cpu.priv_mode = PRV_S;
+        // satp Sv39 with a zeroed root table at 0x8000_1000: every access page-faults.
+        cpu.csr.satp = 8 << 60 | 0x80001;
+        assert!(cpu.translate(0x1000, Access::Write, PRV_S).is_none());
+        assert_eq!(cpu.pending_trap, Some(PendingTrap { cause: cause::STORE_PAGE_FAULT, tval: 0x1000 }));
+        assert_eq!(cpu.env.exception_pending, 1);
+        cpu.deliver_exception();
+        assert_eq!(cpu.env.exception_pending, 0);
+        assert_eq!(cpu.csr.mcause, cause::STORE_PAGE_FAULT);
+        // M-mode is bare; a locked read-only PMP entry then denies the write.
+        cpu.csr.pmpaddr[0] = (0x8000_0000 >> 2) | 0x1ff;
+        cpu.csr.pmpcfg[0] = pmp::CFG_L | pmp::A_NAPOT << 3 | pmp::CFG_R;
+        let m = cpu.translate(0x8000_0010, Access::Read, PRV_M).unwrap();
+        assert_eq!(m.paddr, 0x8000_0010);
+        assert!(!m.writable && m.readable && !m.executable && m.cacheable);
+        assert!(cpu.translate(0x8000_0010, Access::Write, PRV_M).is_none());
+        assert_eq!(cpu.pending_trap.unwrap().cause, cause::STORE_ACCESS);
+    }
+
+    #[test]
+    fn mem_faults_map_to_causes() {
+        let mut cpu = test_cpu();
+        cpu.raise_mem_fault(MemFault::Misaligned, 0x13, Access::Write);
+        assert_eq!(cpu.pending_trap, Some(PendingTrap { cause: cause::STORE_MISALIGNED, tval: 0x13 }));
+        cpu.raise_mem_fault(MemFault::AccessFault, 0x10, Access::Read);
+        assert_eq!(cpu.pending_trap.unwrap().cause, cause::LOAD_ACCESS);
+    }
+}

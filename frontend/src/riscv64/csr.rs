@@ -321,3 +321,116 @@ pub fn mstatus_reset() -> u64 {
 pub fn mpp(cpu: &RiscvCpu) -> u8 {
     ((cpu.csr.mstatus & mstatus::MPP) >> mstatus::MPP_SHIFT) as u8
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::riscv64::cpu::tests::test_cpu;
+    use crate::riscv64::cpu::PRV_U;
+    use crate::riscv64::helpers::{csr_desc, csr_op, CSR_OP_CLEAR, CSR_OP_SET, CSR_OP_WRITE};
+    use crate::riscv64::translate::cause;
+
+    fn rw(cpu: &mut RiscvCpu, no: u16, v: u64) -> Option<u64> {
+        csr_op(cpu, csr_desc(no, CSR_OP_WRITE, true), v, 0x1234);
+        if cpu.env.exception_pending != 0 {
+            cpu.env.exception_pending = 0;
+            return None;
+        }
+        read(cpu, no)
+    }
+
+    #[test]
+    fn warl_masks() {
+        let mut cpu = test_cpu();
+        assert_eq!(rw(&mut cpu, MISA, 0), Some(misa_reset()));
+        assert_eq!(rw(&mut cpu, MEDELEG, !0), Some(0xb3ff));
+        assert_eq!(rw(&mut cpu, MIDELEG, !0), Some(0x222));
+        assert_eq!(rw(&mut cpu, MIE, !0), Some(0xaaa));
+        assert_eq!(rw(&mut cpu, SIE, 0), Some(0));
+        assert_eq!(cpu.csr.mie, 0x888, "sie only clears delegated bits");
+        assert_eq!(rw(&mut cpu, MIP, !0), Some(0x222));
+        assert_eq!(rw(&mut cpu, SIP, 0), Some(0x220), "only SSIP is writable through sip");
+        assert_eq!(rw(&mut cpu, MEPC, 0x1003), Some(0x1002));
+        assert_eq!(rw(&mut cpu, MTVEC, 0x8000_0001), Some(0x8000_0001));
+        assert_eq!(rw(&mut cpu, MTVEC, 0x9000_0002), Some(0x8000_0001), "reserved mode ignored");
+        assert_eq!(rw(&mut cpu, SATP, 8 << 60 | 0x80001), Some(8 << 60 | 0x80001));
+        assert_eq!(rw(&mut cpu, SATP, 10 << 60 | 0x80002), Some(8 << 60 | 0x80001), "Sv57 not supported");
+        assert_eq!(rw(&mut cpu, MCOUNTINHIBIT, !0), Some(0xffff_fffd));
+        assert_eq!(rw(&mut cpu, MHPMEVENT3 + 1, 5), Some(0));
+        assert_eq!(rw(&mut cpu, MHARTID, 1), None, "read-only");
+        assert_eq!(read(&cpu, 0x7ff), None, "unknown CSR");
+    }
+
+    #[test]
+    fn mstatus_and_sstatus() {
+        let mut cpu = test_cpu();
+        let gen = cpu.env.tlb_gen;
+        let v = rw(&mut cpu, MSTATUS, !0).unwrap();
+        assert_eq!(v & mstatus::SD, mstatus::SD, "FS dirty shows in SD");
+        assert_eq!(v & mstatus::UXL, 2 << 32);
+        assert_eq!(v & (1 << 39 | 1 << 38 | mstatus::XS), 0, "MPV/GVA/XS stay zero");
+        assert!(cpu.env.tlb_gen > gen, "MPRV/SUM/MXR changes flush the TLB");
+        assert_eq!(rw(&mut cpu, MSTATUS, 2 << mstatus::MPP_SHIFT).unwrap() & mstatus::MPP, mstatus::MPP);
+        let s = rw(&mut cpu, SSTATUS, !0).unwrap();
+        assert_eq!(s, mstatus::S_WRITE | 2 << 32 | mstatus::SD);
+        assert_eq!(cpu.csr.mstatus & mstatus::MPP, mstatus::MPP, "sstatus leaves M fields alone");
+    }
+
+    #[test]
+    fn privilege_and_counter_gating() {
+        let mut cpu = test_cpu();
+        cpu.priv_mode = PRV_S;
+        assert_eq!(read(&cpu, MSTATUS), None);
+        assert!(read(&cpu, SSTATUS).is_some());
+        assert_eq!(read(&cpu, CYCLE), None, "mcounteren.CY clear");
+        cpu.csr.mcounteren = 0b101;
+        assert!(read(&cpu, CYCLE).is_some());
+        assert!(read(&cpu, INSTRET).is_some());
+        assert!(read(&cpu, TIME).is_none());
+        cpu.priv_mode = PRV_U;
+        assert_eq!(read(&cpu, CYCLE), None, "scounteren.CY clear");
+        cpu.csr.scounteren = 1;
+        assert!(read(&cpu, CYCLE).is_some());
+        assert_eq!(read(&cpu, SSTATUS), None);
+        // TVM traps satp in S-mode.
+        cpu.priv_mode = PRV_S;
+        cpu.csr.mstatus |= mstatus::TVM;
+        assert_eq!(read(&cpu, SATP), None);
+    }
+
+    #[test]
+    fn fp_csrs_need_fs_and_set_dirty() {
+        let mut cpu = test_cpu();
+        assert_eq!(rw(&mut cpu, FCSR, 0xff), None, "FS=Off");
+        cpu.csr.mstatus |= 1 << mstatus::FS_SHIFT;
+        assert_eq!(rw(&mut cpu, FCSR, 0xff), Some(0xff));
+        assert_eq!((cpu.csr.fflags, cpu.csr.frm), (0x1f, 7));
+        assert_eq!(cpu.csr.mstatus & mstatus::FS, mstatus::FS_DIRTY);
+        assert_eq!(read(&cpu, MSTATUS).unwrap() & mstatus::SD, mstatus::SD);
+    }
+
+    #[test]
+    fn set_clear_and_illegal_tval() {
+        let mut cpu = test_cpu();
+        csr_op(&mut cpu, csr_desc(MSCRATCH, CSR_OP_SET, true), 0xf0, 0);
+        let old = csr_op(&mut cpu, csr_desc(MSCRATCH, CSR_OP_CLEAR, true), 0x30, 0);
+        assert_eq!((old, cpu.csr.mscratch), (0xf0, 0xc0));
+        // csrrs x0-style read of a read-only CSR is fine; a write is not.
+        assert_eq!(csr_op(&mut cpu, csr_desc(MHARTID, CSR_OP_SET, false), 0, 0), 0);
+        assert_eq!(cpu.env.exception_pending, 0);
+        csr_op(&mut cpu, csr_desc(MHARTID, CSR_OP_SET, true), 1, 0xf1402573);
+        assert_eq!(cpu.pending_trap.unwrap().cause, cause::ILLEGAL_INSN);
+        assert_eq!(cpu.pending_trap.unwrap().tval, 0xf1402573);
+    }
+
+    #[test]
+    fn pmp_csrs_lock_and_odd_cfg() {
+        let mut cpu = test_cpu();
+        assert_eq!(rw(&mut cpu, PMPCFG0 + 1, 0), None, "odd pmpcfg is illegal on RV64");
+        assert_eq!(rw(&mut cpu, PMPADDR0, !0), Some((1 << 54) - 1));
+        assert_eq!(rw(&mut cpu, PMPCFG0, 0x60_9f), Some(0x9f), "reserved bits 5..6 read zero");
+        assert_eq!(rw(&mut cpu, PMPCFG0, 0), Some(0x9f), "locked entry ignores writes");
+        assert_eq!(rw(&mut cpu, PMPADDR0, 0), Some((1 << 54) - 1));
+        assert_eq!(rw(&mut cpu, PMPADDR0 + 20, 5), Some(0), "unimplemented entries read zero");
+    }
+}

@@ -2,6 +2,7 @@
 
 use mimic_translator::ir::ExitReason;
 
+use super::csr;
 use super::decode::fields::{funct3, rd, rs1};
 use super::decode::Pattern;
 use super::helpers::{self, csr_desc, CSR_OP_WRITE};
@@ -86,9 +87,14 @@ fn csr(ctx: &mut Ctx, insn: u32) -> bool {
     let raw = ctx.b.konst(ctx.raw as u64);
     let old = ctx.b.call(helpers::id(helpers::H_CSR), &[desc, src, raw]);
     ctx.set_gpr(rd, old);
+    let no = (insn >> 20) as u16;
     if write {
         // The write may change the translation flags, paging, or enable an interrupt.
         ctx.end_reevaluate();
+    } else if matches!(no, csr::CYCLE | csr::INSTRET | csr::MCYCLE | csr::MINSTRET) {
+        // The count is exact only at block boundaries (each block charges its whole length on
+        // entry), so two reads must not share a block.
+        ctx.jump(ctx.next_pc());
     }
     true
 }

@@ -119,3 +119,112 @@ pub fn ecall_cause(prv: u8) -> u64 {
 pub fn wakeup(cpu: &RiscvCpu) -> bool {
     cpu.mip() & cpu.csr.mie & irq::ALL != 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::riscv64::cpu::tests::test_cpu;
+
+    #[test]
+    fn exception_from_u_delegates_to_s_only_when_delegated() {
+        let mut cpu = test_cpu();
+        cpu.csr.stvec = 0x8000_2000;
+        cpu.csr.mtvec = 0x8000_1000;
+        cpu.priv_mode = PRV_U;
+        cpu.env.pc = 0x1234;
+        take_trap(&mut cpu, cause::ECALL_U, 0, false);
+        assert_eq!((cpu.priv_mode, cpu.env.pc, cpu.csr.mepc, cpu.csr.mcause), (PRV_M, 0x8000_1000, 0x1234, 8));
+        assert_eq!(mpp(&cpu), PRV_U);
+
+        cpu.csr.medeleg = 1 << cause::ECALL_U;
+        cpu.priv_mode = PRV_U;
+        cpu.env.pc = 0x1234;
+        cpu.csr.mstatus |= mstatus::SIE;
+        take_trap(&mut cpu, cause::ECALL_U, 7, false);
+        assert_eq!(
+            (cpu.priv_mode, cpu.env.pc, cpu.csr.sepc, cpu.csr.scause, cpu.csr.stval),
+            (PRV_S, 0x8000_2000, 0x1234, 8, 7)
+        );
+        assert_eq!(cpu.csr.mstatus & (mstatus::SPP | mstatus::SIE | mstatus::SPIE), mstatus::SPIE);
+
+        // Delegation never applies to traps taken in M-mode.
+        cpu.priv_mode = PRV_M;
+        take_trap(&mut cpu, cause::ECALL_U, 0, false);
+        assert_eq!(cpu.priv_mode, PRV_M);
+    }
+
+    #[test]
+    fn vectored_tvec_only_for_interrupts() {
+        let mut cpu = test_cpu();
+        cpu.csr.mtvec = 0x8000_1001;
+        take_trap(&mut cpu, 7, 0, true);
+        assert_eq!(cpu.env.pc, 0x8000_1000 + 28);
+        assert_eq!(cpu.csr.mcause, 1 << 63 | 7);
+        take_trap(&mut cpu, 2, 0, false);
+        assert_eq!(cpu.env.pc, 0x8000_1000);
+    }
+
+    #[test]
+    fn interrupt_priorities_and_enables() {
+        let mut cpu = test_cpu();
+        cpu.csr.mie = irq::ALL;
+        cpu.csr.mip = irq::SSI | irq::STI;
+        cpu.hw_irqs.set_bit(7, true);
+        cpu.hw_irqs.set_bit(3, true);
+        // M-mode with MIE clear: nothing.
+        assert_eq!(pending_interrupt(&cpu), None);
+        cpu.csr.mstatus |= mstatus::MIE;
+        assert_eq!(pending_interrupt(&cpu), Some(3), "MSI before MTI");
+        cpu.hw_irqs.set_bit(11, true);
+        assert_eq!(pending_interrupt(&cpu), Some(11));
+        // Delegated S interrupts are never taken in M-mode...
+        cpu.hw_irqs.set_bit(11, false);
+        cpu.hw_irqs.set_bit(3, false);
+        cpu.hw_irqs.set_bit(7, false);
+        cpu.csr.mideleg = irq::S_BITS;
+        assert_eq!(pending_interrupt(&cpu), None);
+        // ...are taken in S-mode only with SIE, and always from U.
+        cpu.priv_mode = PRV_S;
+        assert_eq!(pending_interrupt(&cpu), None);
+        cpu.csr.mstatus |= mstatus::SIE;
+        assert_eq!(pending_interrupt(&cpu), Some(1), "SSI before STI");
+        cpu.csr.mstatus &= !mstatus::SIE;
+        cpu.priv_mode = PRV_U;
+        assert_eq!(pending_interrupt(&cpu), Some(1));
+        // Non-delegated M interrupts win over S ones and ignore MIE below M.
+        cpu.csr.mstatus &= !mstatus::MIE;
+        cpu.hw_irqs.set_bit(7, true);
+        assert_eq!(pending_interrupt(&cpu), Some(7));
+        // SEIP from hardware is ORed with the software bit.
+        cpu.hw_irqs.set_bit(9, true);
+        assert_ne!(cpu.mip() & irq::SEI, 0);
+        assert!(wakeup(&cpu));
+    }
+
+    #[test]
+    fn mret_and_sret_transitions() {
+        let mut cpu = test_cpu();
+        cpu.csr.mepc = 0x4000;
+        cpu.csr.mstatus |= mstatus::MPIE | mstatus::MPRV | 1 << mstatus::MPP_SHIFT;
+        assert_eq!(mret(&mut cpu), Some(0x4000));
+        assert_eq!(cpu.priv_mode, PRV_S);
+        let s = cpu.csr.mstatus;
+        assert_eq!(s & (mstatus::MIE | mstatus::MPIE | mstatus::MPP | mstatus::MPRV), mstatus::MIE | mstatus::MPIE);
+        assert_eq!(mret(&mut cpu), None, "mret is illegal in S-mode");
+
+        cpu.csr.sepc = 0x5000;
+        cpu.csr.mstatus |= mstatus::SPIE;
+        assert_eq!(sret(&mut cpu), Some(0x5000));
+        assert_eq!(cpu.priv_mode, PRV_U, "SPP was U");
+        assert_ne!(cpu.csr.mstatus & mstatus::SIE, 0);
+        assert_eq!(sret(&mut cpu), None, "sret is illegal in U-mode");
+
+        cpu.priv_mode = PRV_S;
+        cpu.csr.mstatus |= mstatus::TSR;
+        assert_eq!(sret(&mut cpu), None, "TSR traps sret in S-mode");
+        cpu.priv_mode = PRV_M;
+        cpu.csr.mstatus |= mstatus::SPP | mstatus::MPRV;
+        assert_eq!(sret(&mut cpu), Some(0x5000));
+        assert_eq!((cpu.priv_mode, cpu.csr.mstatus & mstatus::MPRV), (PRV_S, 0));
+    }
+}
