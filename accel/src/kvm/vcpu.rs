@@ -1,0 +1,397 @@
+//! The KVM vCPU run loop: `KVM_RUN`, then serve the exit (port I/O through a [`Bus`], MMIO
+//! through the [`AddressSpace`] — the same dispatch TCG uses), until the machine's
+//! [`PowerControl`] has an event. With several vCPUs on several threads, the first vCPU to see an
+//! event records it in the shared [`VmStop`] and kicks the others out of `KVM_RUN` with a signal.
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex, Once};
+
+use kvm_bindings::{kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_INTERNAL_ERROR_SIMUL_EX, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
+use mimic_hw::{AddressSpace, Bus, PowerControl, PowerEvent};
+
+use super::boot::{self, LongModeEntry};
+use super::KvmError;
+use crate::{AccelError, Vcpu, VcpuExit};
+
+thread_local! {
+    /// The `kvm_run` page of the vCPU this thread is running, for the kick signal's handler.
+    static RUN_PAGE: Cell<*mut kvm_run> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Kick handler: make the interrupted (or the next) `KVM_RUN` of this thread return at once.
+extern "C" fn kick_handler(_sig: libc::c_int) {
+    // `try_with` on a const-initialised Cell without destructor is async-signal-safe (a TLS load).
+    let _ = RUN_PAGE.try_with(|p| {
+        let page = p.get();
+        if !page.is_null() {
+            // SAFETY: the pointer is this thread's live kvm_run mapping, set by `KvmVcpu::run` and
+            // cleared before that vCPU (and its mapping) can go away; a byte store is atomic enough.
+            unsafe { std::ptr::write_volatile(&mut (*page).immediate_exit, 1) };
+        }
+    });
+}
+
+fn kick_signal() -> libc::c_int {
+    libc::SIGRTMIN()
+}
+
+fn install_kick_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction with a valid handler and an empty mask is well formed; the
+        // handler only does an async-signal-safe store.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = kick_handler as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(kick_signal(), &sa, std::ptr::null_mut()) != 0 {
+                log::error!("kvm: cannot install the vCPU kick handler: {}", std::io::Error::last_os_error());
+            }
+        }
+    });
+}
+
+/// Shared by the vCPUs of one VM: the event that stops them all, and who to kick.
+#[derive(Default)]
+pub struct VmStop {
+    exit: Mutex<Option<VcpuExit>>,
+    threads: Mutex<Vec<libc::pthread_t>>,
+}
+
+impl VmStop {
+    /// Record the event stopping the VM (the first one wins) and kick every other vCPU thread.
+    pub fn stop(&self, exit: VcpuExit) {
+        {
+            let mut slot = self.exit.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(exit);
+            }
+        }
+        let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        for &t in threads.iter() {
+            // SAFETY: a thread stays registered only while it is inside `KvmVcpu::run` (removal
+            // takes this same lock), so `t` names a live thread.
+            if unsafe { libc::pthread_equal(t, me) } == 0 {
+                unsafe { libc::pthread_kill(t, kick_signal()) };
+            }
+        }
+    }
+
+    pub fn exit(&self) -> Option<VcpuExit> {
+        *self.exit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Registers the running thread for kicks and its run page for the handler; undone on drop.
+struct Running<'a> {
+    stop: &'a VmStop,
+}
+
+impl<'a> Running<'a> {
+    fn enter(stop: &'a VmStop, page: *mut kvm_run) -> Self {
+        install_kick_handler();
+        RUN_PAGE.with(|p| p.set(page));
+        // SAFETY: pthread_self has no preconditions.
+        stop.threads.lock().unwrap_or_else(|p| p.into_inner()).push(unsafe { libc::pthread_self() });
+        Self { stop }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        self.stop.threads.lock().unwrap_or_else(|p| p.into_inner()).retain(|&t| unsafe { libc::pthread_equal(t, me) } == 0);
+        RUN_PAGE.with(|p| p.set(std::ptr::null_mut()));
+    }
+}
+
+/// Counters for diagnostics and benchmarks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuStats {
+    pub exits: u64,
+    pub pio: u64,
+    pub mmio: u64,
+}
+
+pub struct KvmVcpu {
+    id: u32,
+    fd: VcpuFd,
+    mem: Arc<AddressSpace>,
+    pio: Arc<Bus>,
+    power: Arc<PowerControl>,
+    stop: Arc<VmStop>,
+    stats: VcpuStats,
+}
+
+impl KvmVcpu {
+    pub(super) fn new(id: u32, fd: VcpuFd, mem: Arc<AddressSpace>, pio: Arc<Bus>, power: Arc<PowerControl>, stop: Arc<VmStop>) -> Self {
+        Self { id, fd, mem, pio, power, stop, stats: VcpuStats::default() }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn stats(&self) -> VcpuStats {
+        self.stats
+    }
+
+    /// Start in 64-bit long mode at `entry` (writes the GDT and identity page tables too).
+    pub fn setup_long_mode(&self, entry: LongModeEntry) -> Result<(), KvmError> {
+        boot::write_long_mode_tables(&self.mem)?;
+        boot::setup_long_mode(&self.fd, entry)
+    }
+
+    /// RIP now (for error reports and tests).
+    pub fn rip(&self) -> Option<u64> {
+        self.fd.get_regs().ok().map(|r| r.rip)
+    }
+
+    fn port_in(&mut self, port: u16, data: &mut [u8]) {
+        self.stats.pio += 1;
+        if let Err(e) = self.pio.read(u64::from(port), data) {
+            // Open bus: unassigned ports read as all ones. Linux probes many, so only at debug.
+            log::debug!("kvm: in from port {port:#x}: {e}");
+            data.fill(0xff);
+        }
+    }
+
+    fn port_out(&mut self, port: u16, data: &[u8]) {
+        self.stats.pio += 1;
+        if let Err(e) = self.pio.write(u64::from(port), data) {
+            log::debug!("kvm: out to port {port:#x}: {e}");
+        }
+    }
+
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) {
+        self.stats.mmio += 1;
+        if let Err(e) = self.mem.read(addr, data) {
+            log::warn!("guest error: vCPU {}: MMIO read of {} bytes at {addr:#x}: {e}", self.id, data.len());
+            data.fill(0xff);
+        }
+    }
+
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) {
+        self.stats.mmio += 1;
+        if let Err(e) = self.mem.write(addr, data) {
+            log::warn!("guest error: vCPU {}: MMIO write of {} bytes at {addr:#x}: {e}", self.id, data.len());
+        }
+    }
+
+    /// An event that stops this vCPU: one of this VM's, or a new power request.
+    fn pending_exit(&self) -> Option<VcpuExit> {
+        if self.power.is_pending() {
+            if let Some(ev) = self.power.take() {
+                self.stop.stop(match ev {
+                    PowerEvent::Shutdown { exit_code } => VcpuExit::Shutdown { exit_code },
+                    PowerEvent::Reset => VcpuExit::Reset,
+                });
+            }
+        }
+        self.stop.exit()
+    }
+
+    fn internal_error(&mut self) -> KvmError {
+        let cpu = self.id;
+        let run = self.fd.get_kvm_run();
+        // SAFETY: the exit reason was KVM_EXIT_INTERNAL_ERROR, so the `internal` union member is
+        // the one the kernel filled; `emulation_failure` overlays it with the same header.
+        let (internal, emu) = unsafe { (run.__bindgen_anon_1.internal, run.__bindgen_anon_1.emulation_failure) };
+        let n = (internal.ndata as usize).min(internal.data.len());
+        let data = internal.data[..n].to_vec();
+        let what = match internal.suberror {
+            KVM_INTERNAL_ERROR_EMULATION => {
+                let rip = self.fd.get_regs().map(|r| r.rip).unwrap_or(0);
+                let mut bytes = String::from("unknown");
+                if emu.flags & u64::from(KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) != 0 {
+                    // SAFETY: the flag says the instruction bytes member is valid.
+                    let ib = unsafe { emu.__bindgen_anon_1.__bindgen_anon_1 };
+                    let len = usize::from(ib.insn_size).min(ib.insn_bytes.len());
+                    bytes = ib.insn_bytes[..len].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+                }
+                return KvmError::EmulationFailure { cpu, rip, bytes };
+            }
+            KVM_INTERNAL_ERROR_SIMUL_EX => "exception while delivering an exception",
+            KVM_INTERNAL_ERROR_DELIVERY_EV => "exit while delivering an event",
+            KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON => "unexpected exit reason",
+            _ => "unknown",
+        };
+        KvmError::Internal { cpu, suberror: internal.suberror, what, data }
+    }
+
+    fn run_loop(&mut self) -> Result<VcpuExit, KvmError> {
+        let page: *mut kvm_run = self.fd.get_kvm_run();
+        let stop = self.stop.clone();
+        let _running = Running::enter(&stop, page);
+        loop {
+            if let Some(exit) = self.pending_exit() {
+                return Ok(exit);
+            }
+            self.stats.exits += 1;
+            let exit = match self.fd.run() {
+                Ok(exit) => exit,
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    // Kicked (or a host signal): clear the kick and look at the stop state again.
+                    self.fd.set_kvm_immediate_exit(0);
+                    continue;
+                }
+                Err(e) => return Err(KvmError::Ioctl { what: "KVM_RUN", source: e }),
+            };
+            // Copy what the exit says out of the shared page before serving it, so the borrow of
+            // the vCPU ends; the data slices are at most 8 bytes (PIO: size*count is bounded by
+            // the page, checked below).
+            match exit {
+                KvmExit::IoIn(port, data) => {
+                    let len = data.len();
+                    // String I/O (`rep insw`) arrives as count elements of `size` bytes each.
+                    let size = self.io_size();
+                    let mut small = [0u8; 8];
+                    let mut big = Vec::new();
+                    let buf: &mut [u8] = if len <= 8 {
+                        &mut small[..len]
+                    } else {
+                        big.resize(len, 0);
+                        &mut big
+                    };
+                    for c in buf.chunks_mut(size) {
+                        self.port_in(port, c);
+                    }
+                    if let KvmExit::IoIn(_, d) = self.reexit()? {
+                        if d.len() == buf.len() {
+                            d.copy_from_slice(buf);
+                        }
+                    }
+                }
+                KvmExit::IoOut(port, data) => {
+                    let mut small = [0u8; 8];
+                    let len = data.len();
+                    let big;
+                    let buf: &[u8] = if len <= 8 {
+                        small[..len].copy_from_slice(data);
+                        &small[..len]
+                    } else {
+                        big = data.to_vec();
+                        &big
+                    };
+                    let size = self.io_size();
+                    for c in buf.chunks(size) {
+                        self.port_out(port, c);
+                    }
+                }
+                KvmExit::MmioRead(addr, data) => {
+                    let len = data.len().min(8);
+                    let mut buf = [0u8; 8];
+                    self.mmio_read(addr, &mut buf[..len]);
+                    if let KvmExit::MmioRead(_, d) = self.reexit()? {
+                        d[..len].copy_from_slice(&buf[..len]);
+                    }
+                }
+                KvmExit::MmioWrite(addr, data) => {
+                    let len = data.len().min(8);
+                    let mut buf = [0u8; 8];
+                    buf[..len].copy_from_slice(&data[..len]);
+                    self.mmio_write(addr, &buf[..len]);
+                }
+                KvmExit::Hlt => {
+                    // Only reached without an in-kernel LAPIC, or with interrupts off for good.
+                    log::info!("kvm: vCPU {} halted with no way to wake up; powering off", self.id);
+                    self.power.request(PowerEvent::Shutdown { exit_code: 0 });
+                }
+                KvmExit::Shutdown => {
+                    // Triple fault: the PC resets (QEMU does too, unless -no-reboot).
+                    let rip = self.rip().unwrap_or(0);
+                    log::warn!("kvm: vCPU {} triple fault (rip {rip:#x}): resetting the machine", self.id);
+                    self.power.request(PowerEvent::Reset);
+                }
+                KvmExit::SystemEvent(kind, _) => {
+                    let ev = match kind {
+                        KVM_SYSTEM_EVENT_SHUTDOWN => PowerEvent::Shutdown { exit_code: 0 },
+                        KVM_SYSTEM_EVENT_RESET => PowerEvent::Reset,
+                        KVM_SYSTEM_EVENT_CRASH => {
+                            log::error!("kvm: vCPU {}: guest crash event", self.id);
+                            PowerEvent::Shutdown { exit_code: 1 }
+                        }
+                        other => {
+                            log::warn!("kvm: vCPU {}: ignoring system event {other}", self.id);
+                            continue;
+                        }
+                    };
+                    self.power.request(ev);
+                }
+                KvmExit::InternalError => return Err(self.internal_error()),
+                KvmExit::FailEntry(reason, _) => return Err(KvmError::FailEntry { cpu: self.id, reason }),
+                KvmExit::Intr => {}
+                other => return Err(KvmError::UnhandledExit { cpu: self.id, exit: format!("{other:?}") }),
+            }
+        }
+    }
+
+    /// The current exit again, for filling in an IN/MMIO-read result after the device ran
+    /// (the device call needs `&mut self`, so the first view of the exit had to end).
+    fn reexit(&mut self) -> Result<KvmExit<'_>, KvmError> {
+        let page_size = page_size();
+        let run = self.fd.get_kvm_run();
+        let reason = run.exit_reason;
+        // SAFETY: reading the union member that matches the exit reason the kernel just wrote.
+        unsafe {
+            match reason {
+                kvm_bindings::KVM_EXIT_IO => {
+                    let io = run.__bindgen_anon_1.io;
+                    let len = usize::from(io.size) * io.count as usize;
+                    let off = io.data_offset as usize;
+                    if off.checked_add(len).is_none_or(|end| end > page_size) {
+                        return Err(KvmError::UnhandledExit { cpu: self.id, exit: "I/O data outside the run page".into() });
+                    }
+                    let ptr = (run as *mut kvm_run as *mut u8).add(off);
+                    Ok(KvmExit::IoIn(io.port, std::slice::from_raw_parts_mut(ptr, len)))
+                }
+                kvm_bindings::KVM_EXIT_MMIO => {
+                    let m = &mut run.__bindgen_anon_1.mmio;
+                    let len = (m.len as usize).min(m.data.len());
+                    Ok(KvmExit::MmioRead(m.phys_addr, &mut m.data[..len]))
+                }
+                _ => Ok(KvmExit::Unknown),
+            }
+        }
+    }
+
+    /// Element size of the current KVM_EXIT_IO (1, 2 or 4).
+    fn io_size(&mut self) -> usize {
+        let run = self.fd.get_kvm_run();
+        // SAFETY: called only while handling KVM_EXIT_IO, whose union member is `io`.
+        let size = usize::from(unsafe { run.__bindgen_anon_1.io.size });
+        if matches!(size, 1 | 2 | 4) {
+            size
+        } else {
+            1
+        }
+    }
+
+}
+
+fn page_size() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if p > 0 {
+            p as usize
+        } else {
+            4096
+        }
+}
+
+impl Vcpu for KvmVcpu {
+    fn run(&mut self) -> Result<VcpuExit, AccelError> {
+        match self.run_loop() {
+            Ok(exit) => Ok(exit),
+            Err(e) => {
+                // Stop the other vCPUs too: the machine cannot go on without this one.
+                self.stop.stop(VcpuExit::Shutdown { exit_code: 1 });
+                Err(e.into())
+            }
+        }
+    }
+}
