@@ -6,3 +6,5 @@ pub mod plic;
 pub mod uart16550;
 pub mod sifive_test;
 pub mod goldfish_rtc;
+pub mod i8042;
+pub mod debug_exit;
