@@ -1,1 +1,871 @@
-//! placeholder
+//! The Cranelift JIT: the hot tier. Lowers a verified [`Block`] to a native function with the
+//! `tail` calling convention (`fn(env) -> packed exit`), with the same semantics as
+//! [`crate::interp::interpret`]: budget check on entry, inline softmmu TLB fast path with a cold
+//! slow path through the [`Runtime`](crate::env::Runtime) hooks, precise PCs, and block chaining
+//! through caller-owned exit slots (`return_call_indirect`, so chained blocks never grow the stack).
+//!
+//! Code lives in a bump-allocated arena per *generation*; `flush_all` throws a whole generation
+//! away at once (JITModule can only free memory wholesale).
+
+use crate::env::{self, pack_exit, ExitCode};
+use crate::helpers::{HelperTable, MAX_HELPER_ARGS};
+use crate::ir::{BinOp, Block, Cond, ExitReason, MemOp, MemSize, Op, Temp, UnOp, Width};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I16, I32, I64, I8};
+use cranelift_codegen::ir::{
+    AbiParam, AliasRegion, AliasRegionData, Endianness, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{BranchProtection, JITBuilder, JITMemoryKind, JITMemoryProvider, JITModule};
+use cranelift_module::{default_libcall_names, Module, ModuleResult};
+use std::sync::atomic::AtomicPtr;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Clone, Copy, Debug)]
+pub struct JitConfig {
+    /// Code bytes per generation after which [`Jit::is_full`] reports true.
+    pub max_code_bytes: usize,
+    /// Cranelift `opt_level`: "speed" or "none".
+    pub opt_level: &'static str,
+}
+
+impl Default for JitConfig {
+    fn default() -> Self {
+        Self { max_code_bytes: 32 << 20, opt_level: "speed" }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum JitError {
+    #[error("invalid block: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
+    #[error("cranelift: {0}")]
+    Module(String),
+    #[error("cranelift ISA setup: {0}")]
+    Isa(String),
+    #[error("code cache memory: {0}")]
+    Memory(String),
+}
+
+impl From<cranelift_module::ModuleError> for JitError {
+    fn from(e: cranelift_module::ModuleError) -> Self {
+        JitError::Module(format!("{e:?}"))
+    }
+}
+
+/// A compiled block: its entry point and machine-code size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compiled {
+    pub code: *const u8,
+    pub size: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitStats {
+    /// Blocks compiled (all generations).
+    pub blocks: u64,
+    /// Time spent in Cranelift (lowering, compiling, finalizing), all generations.
+    pub compile_ns: u64,
+    /// Machine code bytes produced (all generations).
+    pub code_bytes: u64,
+    /// Generations thrown away by `flush_all`.
+    pub flushes: u64,
+}
+
+/// Backing store of one code generation: a single RWX mapping, bump-allocated. Blocks are packed
+/// back to back (the stock providers start a new page at every finalize, i.e. per block), and the
+/// whole mapping is unmapped when the generation is dropped.
+struct Arena {
+    alloc: Option<region::Allocation>,
+    used: usize,
+}
+
+impl Arena {
+    fn new(size: usize) -> std::io::Result<Self> {
+        let alloc = region::alloc(size, region::Protection::READ_WRITE_EXECUTE).map_err(std::io::Error::other)?;
+        Ok(Self { alloc: Some(alloc), used: 0 })
+    }
+}
+
+impl JITMemoryProvider for Arena {
+    fn allocate(&mut self, size: usize, align: u64, _kind: JITMemoryKind) -> std::io::Result<*mut u8> {
+        let alloc = self.alloc.as_mut().ok_or_else(|| std::io::Error::other("code arena freed"))?;
+        let align = (align as usize).max(1);
+        let start = self.used.next_multiple_of(align);
+        if start + size > alloc.len() {
+            return Err(std::io::Error::other("code arena exhausted"));
+        }
+        self.used = start + size;
+        // SAFETY: start + size is within the mapping (checked above).
+        Ok(unsafe { alloc.as_mut_ptr::<u8>().add(start) })
+    }
+
+    unsafe fn free_memory(&mut self) {
+        self.alloc = None;
+        self.used = 0;
+    }
+
+    fn finalize(&mut self, _bp: BranchProtection) -> ModuleResult<()> {
+        // The mapping is RWX, so nothing to protect; x86-64 keeps instruction fetch coherent with
+        // stores. (An AArch64 host would need an icache flush of the new range here.)
+        Ok(())
+    }
+}
+
+/// A `Box<dyn JITMemoryProvider>` the module owns while we still read the arena's fill level.
+struct SharedArena(std::rc::Rc<std::cell::RefCell<Arena>>);
+
+// SAFETY: the JIT is used from one thread at a time (Jit is not Sync, and the Rc never leaves the
+// Jit that owns both handles); JITBuilder only demands Send for the boxed provider.
+unsafe impl Send for SharedArena {}
+
+impl JITMemoryProvider for SharedArena {
+    fn allocate(&mut self, size: usize, align: u64, kind: JITMemoryKind) -> std::io::Result<*mut u8> {
+        self.0.borrow_mut().allocate(size, align, kind)
+    }
+    unsafe fn free_memory(&mut self) {
+        // SAFETY: forwarded contract (no code of this generation runs any more).
+        unsafe { self.0.borrow_mut().free_memory() }
+    }
+    fn finalize(&mut self, bp: BranchProtection) -> ModuleResult<()> {
+        self.0.borrow_mut().finalize(bp)
+    }
+}
+
+struct Generation {
+    module: JITModule,
+    arena: std::rc::Rc<std::cell::RefCell<Arena>>,
+    trampoline: *const u8,
+}
+
+pub struct Jit {
+    helpers: HelperTable,
+    config: JitConfig,
+    gen: Option<Generation>,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    stats: JitStats,
+}
+
+/// Signature of a compiled block: `tail fn(env: i64) -> i64`.
+fn block_sig() -> Signature {
+    let mut s = Signature::new(CallConv::Tail);
+    s.params.push(AbiParam::new(I64));
+    s.returns.push(AbiParam::new(I64));
+    s
+}
+
+fn sysv_sig(nparams: usize, ret: bool) -> Signature {
+    let mut s = Signature::new(CallConv::SystemV);
+    s.params.extend((0..nparams).map(|_| AbiParam::new(I64)));
+    if ret {
+        s.returns.push(AbiParam::new(I64));
+    }
+    s
+}
+
+impl Jit {
+    pub fn new(helpers: HelperTable, config: JitConfig) -> Result<Jit, JitError> {
+        let mut jit = Jit {
+            helpers,
+            config,
+            gen: None,
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            stats: JitStats::default(),
+        };
+        jit.new_generation()?;
+        Ok(jit)
+    }
+
+    fn new_generation(&mut self) -> Result<(), JitError> {
+        let flags = [
+            ("opt_level", self.config.opt_level),
+            ("enable_alias_analysis", "true"),
+            ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
+            ("unwind_info", "false"),
+            // Cranelift's x86-64 tail calls rely on frame pointers.
+            ("preserve_frame_pointers", "true"),
+        ];
+        let mut builder =
+            JITBuilder::with_flags(&flags, default_libcall_names()).map_err(|e| JitError::Isa(format!("{e:?}")))?;
+        // Headroom past the soft limit so the compile that crosses it still fits.
+        let size = self.config.max_code_bytes.saturating_add(4 << 20);
+        let arena =
+            std::rc::Rc::new(std::cell::RefCell::new(Arena::new(size).map_err(|e| JitError::Memory(e.to_string()))?));
+        builder.memory_provider(Box::new(SharedArena(arena.clone())));
+        let mut module = JITModule::new(builder);
+
+        // The trampoline: sysv fn(code, env) -> u64 calling the tail-cc block.
+        module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = sysv_sig(2, true);
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let (code, envp) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+            let sig = b.import_signature(block_sig());
+            let call = b.ins().call_indirect(sig, code, &[envp]);
+            let r = b.inst_results(call)[0];
+            b.ins().return_(&[r]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        let id = module.declare_anonymous_function(&self.ctx.func.signature)?;
+        module.define_function(id, &mut self.ctx)?;
+        module.finalize_definitions()?;
+        let trampoline = module.get_finalized_function(id);
+        module.clear_context(&mut self.ctx);
+        self.gen = Some(Generation { module, arena, trampoline });
+        Ok(())
+    }
+
+    /// Compile `block`. `exit_slots` points at `goto_count(block)` cells owned by the caller
+    /// (null-initialised = not chained), valid until [`Jit::flush_all`].
+    pub fn compile(
+        &mut self,
+        block: &Block,
+        block_id: u64,
+        exit_slots: *const AtomicPtr<u8>,
+    ) -> Result<Compiled, JitError> {
+        crate::verify::verify(block, self.helpers)?;
+        let start = Instant::now();
+        let gen = self.gen.as_mut().ok_or_else(|| JitError::Memory("no code generation".into()))?;
+        gen.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = block_sig();
+        {
+            let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let mut l = Lower::new(b, self.helpers, block, block_id, exit_slots);
+            l.lower();
+            l.b.seal_all_blocks();
+            l.b.finalize(gen.module.target_config());
+        }
+        if log::log_enabled!(log::Level::Trace) {
+            log::trace!("clif for block {block_id}:\n{}", self.ctx.func.display());
+        }
+        let id = gen.module.declare_anonymous_function(&self.ctx.func.signature)?;
+        let res = gen.module.define_function(id, &mut self.ctx);
+        if let Err(e) = res {
+            gen.module.clear_context(&mut self.ctx);
+            return Err(e.into());
+        }
+        let size = self.ctx.compiled_code().map_or(0, |c| c.code_buffer().len());
+        gen.module.finalize_definitions()?;
+        let code = gen.module.get_finalized_function(id);
+        gen.module.clear_context(&mut self.ctx);
+        self.stats.blocks += 1;
+        self.stats.code_bytes += size as u64;
+        self.stats.compile_ns += start.elapsed().as_nanos() as u64;
+        Ok(Compiled { code, size })
+    }
+
+    /// Run compiled code: calls the tail-cc block at `code` with `env` and returns its packed exit.
+    ///
+    /// # Safety
+    /// `code` must come from [`Jit::compile`] of the current generation and `env` must satisfy
+    /// the block's requirements (see [`crate::interp::interpret`]).
+    pub unsafe fn enter(&self, code: *const u8, env: *mut env::Env) -> u64 {
+        let tramp = self.gen.as_ref().map_or(std::ptr::null(), |g| g.trampoline);
+        // SAFETY: the trampoline was compiled with the SystemV signature (code, env) -> i64.
+        unsafe {
+            let f: unsafe extern "sysv64" fn(*const u8, *mut env::Env) -> u64 = std::mem::transmute(tramp);
+            f(code, env)
+        }
+    }
+
+    /// Arena bytes used by the current generation.
+    pub fn generation_bytes(&self) -> usize {
+        self.gen.as_ref().map_or(0, |g| g.arena.borrow().used)
+    }
+
+    /// The current generation has used its `max_code_bytes`: flush before compiling more.
+    pub fn is_full(&self) -> bool {
+        self.generation_bytes() >= self.config.max_code_bytes
+    }
+
+    /// Drop every compiled block and start a fresh generation.
+    ///
+    /// # Safety
+    /// No compiled code may be running, and every code pointer and exit slot handed out before
+    /// must be forgotten by the caller.
+    pub unsafe fn flush_all(&mut self) -> Result<(), JitError> {
+        if let Some(g) = self.gen.take() {
+            // SAFETY: caller guarantees no code of this generation is used any more.
+            unsafe { g.module.free_memory() };
+            debug_assert!(g.arena.borrow().alloc.is_none());
+        }
+        self.stats.flushes += 1;
+        self.new_generation()
+    }
+
+    /// The machine code of a compiled block (for `-d out_asm`).
+    pub fn code_bytes(&self, c: &Compiled) -> &[u8] {
+        if c.code.is_null() {
+            return &[];
+        }
+        // SAFETY: `c` came from this generation (caller), whose memory stays mapped until flush_all.
+        unsafe { std::slice::from_raw_parts(c.code, c.size) }
+    }
+
+    pub fn stats(&self) -> JitStats {
+        self.stats
+    }
+}
+
+/// Region ids for Cranelift's alias analysis: register file, other Env fields, TLB, exit slots,
+/// guest memory never alias each other.
+const REGION_REGS: u32 = 1;
+const REGION_ENV: u32 = 2;
+const REGION_TLB: u32 = 3;
+const REGION_SLOTS: u32 = 4;
+const REGION_GUEST: u32 = 5;
+
+struct Lower<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    helpers: HelperTable,
+    block: &'a Block,
+    block_id: u64,
+    exit_slots: *const AtomicPtr<u8>,
+    env: Value,
+    temps: Vec<Option<Value>>,
+    labels: Vec<Option<cranelift_codegen::ir::Block>>,
+    exc_block: Option<cranelift_codegen::ir::Block>,
+    regions: [AliasRegion; 6],
+    terminated: bool,
+    insn_pc: u64,
+    goto_idx: u64,
+    sig_block: SigRef,
+    sig_helper: SigRef,
+    sig_load: SigRef,
+    sig_store: SigRef,
+    sig_lookup: SigRef,
+}
+
+impl<'a, 'b> Lower<'a, 'b> {
+    fn new(
+        mut b: FunctionBuilder<'b>,
+        helpers: HelperTable,
+        block: &'a Block,
+        block_id: u64,
+        exit_slots: *const AtomicPtr<u8>,
+    ) -> Self {
+        let names = ["", "regs", "env", "tlb", "exit_slots", "guest"];
+        let regions = std::array::from_fn(|i| {
+            b.func.dfg.alias_regions.insert(AliasRegionData { user_id: i as u32, description: names[i].into() })
+        });
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let env = b.block_params(entry)[0];
+        let sig_block = b.import_signature(block_sig());
+        let sig_helper = b.import_signature(sysv_sig(1 + MAX_HELPER_ARGS, true));
+        let sig_load = b.import_signature(sysv_sig(3, true));
+        let sig_store = b.import_signature(sysv_sig(4, false));
+        let sig_lookup = b.import_signature(sysv_sig(1, true));
+        Self {
+            b,
+            helpers,
+            block,
+            block_id,
+            exit_slots,
+            env,
+            temps: vec![None; block.temp_count() as usize],
+            labels: vec![None; block.label_count() as usize],
+            exc_block: None,
+            regions,
+            terminated: false,
+            insn_pc: block.pc,
+            goto_idx: 0,
+            sig_block,
+            sig_helper,
+            sig_load,
+            sig_store,
+            sig_lookup,
+        }
+    }
+
+    fn flags(&self, region: u32) -> MemFlagsData {
+        MemFlagsData::trusted().with_alias_region(Some(self.regions[region as usize]))
+    }
+
+    fn guest_flags(&self) -> MemFlagsData {
+        MemFlagsData::new()
+            .with_notrap()
+            .with_endianness(Endianness::Little)
+            .with_alias_region(Some(self.regions[REGION_GUEST as usize]))
+    }
+
+    fn t(&mut self, t: Temp) -> Value {
+        // The block is verified, so every use has a dominating definition; keep a harmless
+        // fallback instead of a panic anyway.
+        match self.temps.get(t.0 as usize).copied().flatten() {
+            Some(v) => v,
+            None => self.b.ins().iconst(I64, 0),
+        }
+    }
+
+    fn def(&mut self, t: Temp, v: Value) {
+        if let Some(slot) = self.temps.get_mut(t.0 as usize) {
+            *slot = Some(v);
+        }
+    }
+
+    fn iconst(&mut self, v: u64) -> Value {
+        self.b.ins().iconst(I64, v as i64)
+    }
+
+    fn ret_exit(&mut self, code: ExitCode, slot: u8) {
+        let v = self.iconst(pack_exit(code, self.block_id, slot));
+        self.b.ins().return_(&[v]);
+    }
+
+    fn store_pc(&mut self, pc: Value) {
+        let f = self.flags(REGION_ENV);
+        self.b.ins().store(f, pc, self.env, env::ENV_PC_OFFSET);
+    }
+
+    fn store_pc_const(&mut self, pc: u64) {
+        let v = self.iconst(pc);
+        self.store_pc(v);
+    }
+
+    fn label_block(&mut self, l: crate::ir::Label) -> cranelift_codegen::ir::Block {
+        let idx = l.0 as usize;
+        if idx >= self.labels.len() {
+            self.labels.resize(idx + 1, None);
+        }
+        match self.labels[idx] {
+            Some(b) => b,
+            None => {
+                let nb = self.b.create_block();
+                self.labels[idx] = Some(nb);
+                nb
+            }
+        }
+    }
+
+    /// The shared cold block returning `Exception` (filled at the end of lowering: the builder
+    /// cannot leave an unfinished block).
+    fn exception_block(&mut self) -> cranelift_codegen::ir::Block {
+        if let Some(b) = self.exc_block {
+            return b;
+        }
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        self.exc_block = Some(blk);
+        blk
+    }
+
+    /// Branch to the exception exit if `env.exception_pending != 0`, else continue in a new block.
+    fn check_exception(&mut self) {
+        let f = self.flags(REGION_ENV);
+        let p = self.b.ins().load(I32, f, self.env, env::ENV_EXCEPTION_OFFSET);
+        let exc = self.exception_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(p, exc, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    fn lower(&mut self) {
+        // Budget check: the block runs only if it can pay for all its instructions.
+        let f = self.flags(REGION_ENV);
+        let budget = self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET);
+        let nb = self.b.ins().iadd_imm_s(budget, -(self.block.insn_count as i64));
+        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, nb, 0);
+        let out = self.b.create_block();
+        let body = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(neg, out, &[], body, &[]);
+        self.b.switch_to_block(out);
+        self.store_pc_const(self.block.pc);
+        self.ret_exit(ExitCode::Budget, 0);
+        self.b.switch_to_block(body);
+        self.b.ins().store(f, nb, self.env, env::ENV_BUDGET_OFFSET);
+
+        let block = self.block;
+        for op in &block.ops {
+            if self.terminated && !matches!(op, Op::Label { .. }) {
+                // Unreachable (invalid IR, rejected by the verifier); give it a block anyway.
+                let nb = self.b.create_block();
+                self.b.switch_to_block(nb);
+                self.terminated = false;
+            }
+            self.lower_op(op);
+        }
+        if !self.terminated {
+            log::error!("jit: block {:#x} falls off its end", block.pc);
+            self.store_pc_const(self.insn_pc);
+            self.ret_exit(ExitCode::Reevaluate, 0);
+        }
+        if let Some(blk) = self.exc_block {
+            self.b.switch_to_block(blk);
+            self.ret_exit(ExitCode::Exception, 0);
+        }
+    }
+
+    fn lower_op(&mut self, op: &Op) {
+        match op {
+            Op::InsnStart { pc, .. } => self.insn_pc = *pc,
+            Op::Const { dst, value } => {
+                let v = self.iconst(*value);
+                self.def(*dst, v);
+            }
+            Op::GetReg { dst, reg } => {
+                let f = self.flags(REGION_REGS);
+                let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
+                let v = self.b.ins().load(I64, f, self.env, off);
+                self.def(*dst, v);
+            }
+            Op::SetReg { reg, src } => {
+                let f = self.flags(REGION_REGS);
+                let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
+                let v = self.t(*src);
+                self.b.ins().store(f, v, self.env, off);
+            }
+            Op::Bin { op, width, dst, a, b } => {
+                let (a, b) = (self.t(*a), self.t(*b));
+                let v = match width {
+                    Width::W64 => self.bin(*op, I64, a, b),
+                    Width::W32 => {
+                        let a = self.b.ins().ireduce(I32, a);
+                        let b2 = self.b.ins().ireduce(I32, b);
+                        let r = self.bin(*op, I32, a, b2);
+                        self.b.ins().uextend(I64, r)
+                    }
+                };
+                self.def(*dst, v);
+            }
+            Op::Un { op, width, dst, a } => {
+                let a = self.t(*a);
+                let v = match width {
+                    Width::W64 => self.un(*op, I64, a),
+                    Width::W32 => {
+                        let a = self.b.ins().ireduce(I32, a);
+                        let r = self.un(*op, I32, a);
+                        self.b.ins().uextend(I64, r)
+                    }
+                };
+                self.def(*dst, v);
+            }
+            Op::Cmp { cond, dst, a, b } => {
+                let (a, b) = (self.t(*a), self.t(*b));
+                let cc = match cond {
+                    Cond::Eq => IntCC::Equal,
+                    Cond::Ne => IntCC::NotEqual,
+                    Cond::Lt => IntCC::SignedLessThan,
+                    Cond::Ge => IntCC::SignedGreaterThanOrEqual,
+                    Cond::Ltu => IntCC::UnsignedLessThan,
+                    Cond::Geu => IntCC::UnsignedGreaterThanOrEqual,
+                };
+                let c = self.b.ins().icmp(cc, a, b);
+                let v = self.b.ins().uextend(I64, c);
+                self.def(*dst, v);
+            }
+            Op::Select { dst, cond, a, b } => {
+                let (c, a, b) = (self.t(*cond), self.t(*a), self.t(*b));
+                let v = self.b.ins().select(c, a, b);
+                self.def(*dst, v);
+            }
+            Op::Load { dst, addr, mem } => {
+                let va = self.t(*addr);
+                let v = self.load(va, *mem);
+                self.def(*dst, v);
+            }
+            Op::Store { addr, src, mem } => {
+                let (va, v) = (self.t(*addr), self.t(*src));
+                self.store(va, v, *mem);
+            }
+            Op::Call { helper, dst, args } => self.call(helper.0 as usize, *dst, args),
+            Op::BrCond { cond, label } => {
+                let c = self.t(*cond);
+                let target = self.label_block(*label);
+                let cont = self.b.create_block();
+                self.b.ins().brif(c, target, &[], cont, &[]);
+                self.b.switch_to_block(cont);
+            }
+            Op::Br { label } => {
+                let target = self.label_block(*label);
+                self.b.ins().jump(target, &[]);
+                self.terminated = true;
+            }
+            Op::Label { label } => {
+                let blk = self.label_block(*label);
+                if !self.terminated {
+                    self.b.ins().jump(blk, &[]);
+                }
+                self.b.switch_to_block(blk);
+                self.terminated = false;
+            }
+            Op::Goto { pc } => {
+                let slot = self.goto_idx;
+                self.goto_idx += 1;
+                self.store_pc_const(*pc);
+                let slots = self.iconst(self.exit_slots as u64);
+                let f = self.flags(REGION_SLOTS);
+                let p = self.b.ins().load(I64, f, slots, (slot * 8) as i32);
+                let chain = self.b.create_block();
+                let unchained = self.b.create_block();
+                self.b.ins().brif(p, chain, &[], unchained, &[]);
+                self.b.switch_to_block(chain);
+                let env = self.env;
+                self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+                self.b.switch_to_block(unchained);
+                self.ret_exit(ExitCode::Goto, slot as u8);
+                self.terminated = true;
+            }
+            Op::GotoPtr { target } => {
+                let t = self.t(*target);
+                self.store_pc(t);
+                let f = self.flags(REGION_ENV);
+                let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
+                let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
+                let env = self.env;
+                let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env]);
+                let p = self.b.inst_results(call)[0];
+                let chain = self.b.create_block();
+                let miss = self.b.create_block();
+                self.b.ins().brif(p, chain, &[], miss, &[]);
+                self.b.switch_to_block(chain);
+                self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+                self.b.switch_to_block(miss);
+                self.ret_exit(ExitCode::Lookup, 0);
+                self.terminated = true;
+            }
+            Op::Exit { reason, pc } => {
+                if *reason != ExitReason::Exception {
+                    self.store_pc_const(*pc);
+                }
+                self.ret_exit((*reason).into(), 0);
+                self.terminated = true;
+            }
+        }
+    }
+
+    fn bconst(&mut self, ty: Type, v: i64) -> Value {
+        self.b.ins().iconst(ty, if ty == I32 { v as i32 as u32 as i64 } else { v })
+    }
+
+    fn bin(&mut self, op: BinOp, ty: Type, a: Value, b: Value) -> Value {
+        let bits = ty.bits() as i64;
+        match op {
+            BinOp::Add => self.b.ins().iadd(a, b),
+            BinOp::Sub => self.b.ins().isub(a, b),
+            BinOp::And => self.b.ins().band(a, b),
+            BinOp::Or => self.b.ins().bor(a, b),
+            BinOp::Xor => self.b.ins().bxor(a, b),
+            BinOp::AndNot => self.b.ins().band_not(a, b),
+            BinOp::OrNot => self.b.ins().bor_not(a, b),
+            BinOp::XorNot => self.b.ins().bxor_not(a, b),
+            // Cranelift shifts and rotates take the amount modulo the type width, like the IR.
+            BinOp::Shl => self.b.ins().ishl(a, b),
+            BinOp::Shr => self.b.ins().ushr(a, b),
+            BinOp::Sar => self.b.ins().sshr(a, b),
+            BinOp::Rotl => self.b.ins().rotl(a, b),
+            BinOp::Rotr => self.b.ins().rotr(a, b),
+            BinOp::Mul => self.b.ins().imul(a, b),
+            BinOp::MulHs => self.b.ins().smulhi(a, b),
+            BinOp::MulHu => self.b.ins().umulhi(a, b),
+            BinOp::MulHsu => {
+                // signed(a) * b = a_u * b - 2^n * b * [a < 0]
+                let hu = self.b.ins().umulhi(a, b);
+                let sign = self.b.ins().sshr_imm_s(a, bits - 1);
+                let corr = self.b.ins().band(sign, b);
+                self.b.ins().isub(hu, corr)
+            }
+            BinOp::Div | BinOp::Rem => {
+                // Guard the host trap cases: /0 and MIN/-1 get the IR results.
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let bad = self.b.ins().bor(zero, m1);
+                let one = self.bconst(ty, 1);
+                let d = self.b.ins().select(bad, one, b);
+                if op == BinOp::Div {
+                    let q = self.b.ins().sdiv(a, d);
+                    let na = self.b.ins().ineg(a);
+                    let q = self.b.ins().select(m1, na, q);
+                    let all = self.bconst(ty, -1);
+                    self.b.ins().select(zero, all, q)
+                } else {
+                    let r = self.b.ins().srem(a, d);
+                    let z = self.bconst(ty, 0);
+                    let r = self.b.ins().select(m1, z, r);
+                    self.b.ins().select(zero, a, r)
+                }
+            }
+            BinOp::DivU | BinOp::RemU => {
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let one = self.bconst(ty, 1);
+                let d = self.b.ins().select(zero, one, b);
+                if op == BinOp::DivU {
+                    let q = self.b.ins().udiv(a, d);
+                    let all = self.bconst(ty, -1);
+                    self.b.ins().select(zero, all, q)
+                } else {
+                    let r = self.b.ins().urem(a, d);
+                    self.b.ins().select(zero, a, r)
+                }
+            }
+            BinOp::Min => self.b.ins().smin(a, b),
+            BinOp::MinU => self.b.ins().umin(a, b),
+            BinOp::Max => self.b.ins().smax(a, b),
+            BinOp::MaxU => self.b.ins().umax(a, b),
+        }
+    }
+
+    fn un(&mut self, op: UnOp, ty: Type, a: Value) -> Value {
+        let ext = |s: &mut Self, narrow: Type, signed: bool| {
+            if narrow.bits() >= ty.bits() {
+                return a;
+            }
+            let n = s.b.ins().ireduce(narrow, a);
+            if signed {
+                s.b.ins().sextend(ty, n)
+            } else {
+                s.b.ins().uextend(ty, n)
+            }
+        };
+        match op {
+            UnOp::Not => self.b.ins().bnot(a),
+            UnOp::Neg => self.b.ins().ineg(a),
+            UnOp::Sext8 => ext(self, I8, true),
+            UnOp::Sext16 => ext(self, I16, true),
+            UnOp::Sext32 => ext(self, I32, true),
+            UnOp::Zext8 => ext(self, I8, false),
+            UnOp::Zext16 => ext(self, I16, false),
+            UnOp::Zext32 => ext(self, I32, false),
+            UnOp::Clz => self.b.ins().clz(a),
+            UnOp::Ctz => self.b.ins().ctz(a),
+            UnOp::Popcnt => self.b.ins().popcnt(a),
+            UnOp::Bswap => self.b.ins().bswap(a),
+        }
+    }
+
+    /// Address of the TLB entry for `va` in TLB `mmu_idx` (as env-relative base + constant offset).
+    fn tlb_entry(&mut self, va: Value, mmu_idx: u8) -> (Value, i32) {
+        let idx = self.b.ins().ushr_imm_s(va, env::PAGE_BITS as i64);
+        let idx = self.b.ins().band_imm_s(idx, (env::TLB_SIZE - 1) as i64);
+        let off = self.b.ins().imul_imm_s(idx, env::TLB_ENTRY_SIZE as i64);
+        let base = self.b.ins().iadd(self.env, off);
+        let mmu = (mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        (base, env::ENV_TLB_OFFSET + mmu * env::TLB_SIZE as i32 * env::TLB_ENTRY_SIZE)
+    }
+
+    /// Fast-path test: returns (host address block, slow block, host address) with the current
+    /// block ending in the TLB compare.
+    fn tlb_check(
+        &mut self,
+        va: Value,
+        m: MemOp,
+        write: bool,
+    ) -> (cranelift_codegen::ir::Block, cranelift_codegen::ir::Block, Value) {
+        let (base, off) = self.tlb_entry(va, m.mmu_idx);
+        let f = self.flags(REGION_TLB);
+        let field = if write { env::TLB_ADDR_WRITE_OFFSET } else { env::TLB_ADDR_READ_OFFSET };
+        let cmp = self.b.ins().load(I64, f, base, off + field);
+        let masked = self.b.ins().band_imm_s(va, (env::PAGE_MASK | (m.size.bytes() - 1)) as i64);
+        let hit = self.b.ins().icmp(IntCC::Equal, masked, cmp);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(hit, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let addend = self.b.ins().load(I64, f, base, off + env::TLB_ADDEND_OFFSET);
+        let host = self.b.ins().iadd(va, addend);
+        (fast, slow, host)
+    }
+
+    fn load(&mut self, va: Value, m: MemOp) -> Value {
+        let (_fast, slow, host) = self.tlb_check(va, m, m.rmw);
+        let g = self.guest_flags();
+        let ins = self.b.ins();
+        let v = match (m.size, m.signed) {
+            (MemSize::B1, false) => ins.uload8(I64, g, host, 0),
+            (MemSize::B1, true) => ins.sload8(I64, g, host, 0),
+            (MemSize::B2, false) => ins.uload16(I64, g, host, 0),
+            (MemSize::B2, true) => ins.sload16(I64, g, host, 0),
+            (MemSize::B4, false) => ins.uload32(g, host, 0),
+            (MemSize::B4, true) => ins.sload32(g, host, 0),
+            (MemSize::B8, _) => ins.load(I64, g, host, 0),
+        };
+        let join = self.b.create_block();
+        let res = self.b.append_block_param(join, I64);
+        self.b.ins().jump(join, &[v.into()]);
+
+        self.b.switch_to_block(slow);
+        self.store_pc_const(self.insn_pc);
+        let f = self.flags(REGION_ENV);
+        let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
+        let func = self.b.ins().load(I64, f, rt, env::RUNTIME_LOAD_OFFSET);
+        let memop = self.iconst(env::encode_memop(m));
+        let env = self.env;
+        let call = self.b.ins().call_indirect(self.sig_load, func, &[env, va, memop]);
+        let r = self.b.inst_results(call)[0];
+        self.check_exception();
+        self.b.ins().jump(join, &[r.into()]);
+
+        self.b.switch_to_block(join);
+        res
+    }
+
+    fn store(&mut self, va: Value, v: Value, m: MemOp) {
+        let (_fast, slow, host) = self.tlb_check(va, m, true);
+        let g = self.guest_flags();
+        let ins = self.b.ins();
+        match m.size {
+            MemSize::B1 => ins.istore8(g, v, host, 0),
+            MemSize::B2 => ins.istore16(g, v, host, 0),
+            MemSize::B4 => ins.istore32(g, v, host, 0),
+            MemSize::B8 => ins.store(g, v, host, 0),
+        };
+        let join = self.b.create_block();
+        self.b.ins().jump(join, &[]);
+
+        self.b.switch_to_block(slow);
+        self.store_pc_const(self.insn_pc);
+        let f = self.flags(REGION_ENV);
+        let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
+        let func = self.b.ins().load(I64, f, rt, env::RUNTIME_STORE_OFFSET);
+        let memop = self.iconst(env::encode_memop(m));
+        let env = self.env;
+        self.b.ins().call_indirect(self.sig_store, func, &[env, va, v, memop]);
+        self.check_exception();
+        self.b.ins().jump(join, &[]);
+
+        self.b.switch_to_block(join);
+    }
+
+    fn call(&mut self, helper: usize, dst: Option<Temp>, args: &[Temp]) {
+        let Some(info) = self.helpers.get(helper).copied() else {
+            // Unreachable for verified blocks.
+            let z = self.iconst(0);
+            if let Some(d) = dst {
+                self.def(d, z);
+            }
+            return;
+        };
+        if info.may_raise {
+            self.store_pc_const(self.insn_pc);
+        }
+        let mut vals = vec![self.env];
+        for i in 0..MAX_HELPER_ARGS {
+            let v = match args.get(i) {
+                Some(t) => self.t(*t),
+                None => self.iconst(0),
+            };
+            vals.push(v);
+        }
+        let fptr = self.iconst(info.func as usize as u64);
+        let call = self.b.ins().call_indirect(self.sig_helper, fptr, &vals);
+        let r = self.b.inst_results(call)[0];
+        if info.may_raise {
+            self.check_exception();
+        }
+        if let Some(d) = dst {
+            self.def(d, r);
+        }
+    }
+}

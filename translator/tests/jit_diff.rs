@@ -1,0 +1,513 @@
+//! Differential tests: every block runs in the interpreter and in the JIT from identical states,
+//! and everything observable (exit, registers, PC, budget, exception flag, RAM, slow-path calls)
+//! must match. Plus JIT-only behaviour: chaining, GotoPtr lookup, flushes.
+
+mod common;
+use common::*;
+use mimic_translator::env::{unpack_exit, ExitCode};
+use mimic_translator::interp::goto_count;
+use mimic_translator::ir::*;
+use mimic_translator::jit::{Jit, JitConfig};
+use mimic_translator::verify::verify;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+const BINS: [BinOp; 25] = [
+    BinOp::Add,
+    BinOp::Sub,
+    BinOp::And,
+    BinOp::Or,
+    BinOp::Xor,
+    BinOp::AndNot,
+    BinOp::OrNot,
+    BinOp::XorNot,
+    BinOp::Shl,
+    BinOp::Shr,
+    BinOp::Sar,
+    BinOp::Rotl,
+    BinOp::Rotr,
+    BinOp::Mul,
+    BinOp::MulHs,
+    BinOp::MulHu,
+    BinOp::MulHsu,
+    BinOp::Div,
+    BinOp::DivU,
+    BinOp::Rem,
+    BinOp::RemU,
+    BinOp::Min,
+    BinOp::MinU,
+    BinOp::Max,
+    BinOp::MaxU,
+];
+const UNS: [UnOp; 12] = [
+    UnOp::Not,
+    UnOp::Neg,
+    UnOp::Sext8,
+    UnOp::Sext16,
+    UnOp::Sext32,
+    UnOp::Zext8,
+    UnOp::Zext16,
+    UnOp::Zext32,
+    UnOp::Clz,
+    UnOp::Ctz,
+    UnOp::Popcnt,
+    UnOp::Bswap,
+];
+const CONDS: [Cond; 6] = [Cond::Eq, Cond::Ne, Cond::Lt, Cond::Ge, Cond::Ltu, Cond::Geu];
+const INTERESTING: [u64; 12] =
+    [0, 1, 2, u64::MAX, i64::MIN as u64, i64::MAX as u64, 0x8000_0000, 0x7fff_ffff, 0xffff_ffff, 31, 63, 64];
+
+fn jit() -> Jit {
+    Jit::new(HELPERS, JitConfig::default()).expect("jit")
+}
+
+fn check(jit: &mut Jit, block: &Block, seed: u64, budget: i64) {
+    verify(block, HELPERS).expect("test block must verify");
+    let a = run_interp(block, seed, budget);
+    let b = run_jit(jit, block, seed, budget);
+    assert_eq!(a, b, "interp vs jit differ for\n{}", mimic_translator::print::print_block(block, HELPERS));
+}
+
+/// Every binary op × width × interesting operand pair.
+#[test]
+fn all_binops_match() {
+    let mut j = jit();
+    for &op in &BINS {
+        for w in [Width::W64, Width::W32] {
+            if w == Width::W32 && matches!(op, BinOp::MulHs | BinOp::MulHu | BinOp::MulHsu) {
+                continue;
+            }
+            let mut b = Builder::new(0x1000);
+            b.insn_start(0x1000, 4);
+            let mut reg = 1u16;
+            for &x in &INTERESTING {
+                for &y in &INTERESTING {
+                    let (tx, ty) = (b.konst(x), b.konst(y));
+                    let r = b.bin(op, w, tx, ty);
+                    // Also through registers so constant folding is not all that gets tested.
+                    b.set_reg(Reg(reg % 90), r);
+                    reg += 1;
+                }
+            }
+            for r in 1..8u16 {
+                let x = b.get_reg(Reg(r));
+                let y = b.get_reg(Reg(r + 10));
+                let v = b.bin(op, w, x, y);
+                b.set_reg(Reg(r + 20), v);
+            }
+            b.goto(0x1004);
+            check(&mut j, &b.finish(), op as u64, 100);
+        }
+    }
+}
+
+#[test]
+fn all_unops_cmps_selects_match() {
+    let mut j = jit();
+    for w in [Width::W64, Width::W32] {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        let mut reg = 1u16;
+        let mut vals: Vec<Temp> = INTERESTING.iter().map(|&v| b.konst(v)).collect();
+        vals.extend((1..6).map(|r| b.get_reg(Reg(r))));
+        for &op in &UNS {
+            for &v in &vals {
+                let r = b.un(op, w, v);
+                b.set_reg(Reg(reg % 90), r);
+                reg += 1;
+            }
+        }
+        for &c in &CONDS {
+            for &x in &vals {
+                for &y in vals.iter().step_by(3) {
+                    let k = b.cmp(c, x, y);
+                    let s = b.select(k, x, y);
+                    let t = b.bin64(BinOp::Add, s, k);
+                    b.set_reg(Reg(reg % 90), t);
+                    reg += 1;
+                }
+            }
+        }
+        b.goto(0x1004);
+        check(&mut j, &b.finish(), 3, 100);
+    }
+}
+
+fn mem_block(addr: u64, size: MemSize, signed: bool, rmw: bool, store: bool) -> Block {
+    let mut b = Builder::new(0x2000);
+    b.insn_start(0x2000, 4);
+    let x = b.get_reg(Reg(3));
+    b.set_reg(Reg(4), x);
+    b.insn_start(0x2004, 4);
+    let a = b.konst(addr);
+    let m = MemOp { size, signed, mmu_idx: 1, align: false, rmw };
+    if store {
+        let v = b.get_reg(Reg(5));
+        b.store(a, v, m);
+    } else {
+        let v = b.load(a, m);
+        b.set_reg(Reg(6), v);
+    }
+    b.insn_start(0x2008, 4);
+    let y = b.get_reg(Reg(6));
+    b.set_reg(Reg(7), y);
+    b.goto(0x200c);
+    b.finish()
+}
+
+/// TLB hits, misaligned accesses (slow path), other pages (slow path) and faults (exception exit
+/// with the faulting instruction's PC).
+#[test]
+fn memory_fast_slow_and_faults_match() {
+    let mut j = jit();
+    let addrs =
+        [RAM_VA, RAM_VA + 8, RAM_VA + 0xff8, RAM_VA + 4096 + 16, RAM_VA + 3, RAM_VA + 0xfff, 0x1234_5000, FAULT_VA + 8];
+    for &a in &addrs {
+        for size in [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8] {
+            for signed in [false, true] {
+                for (rmw, store) in [(false, false), (true, false), (false, true)] {
+                    let blk = mem_block(a, size, signed, rmw, store);
+                    check(&mut j, &blk, a ^ size as u64, 100);
+                }
+            }
+        }
+    }
+    // The fault case: exception exit, PC of the access, later register writes not done.
+    let o = run_jit(&mut j, &mem_block(FAULT_VA, MemSize::B4, false, false, false), 1, 100);
+    assert_eq!(unpack_exit(o.exit).0, ExitCode::Exception);
+    assert_eq!(o.pc, 0x2004);
+    let w = World::new(1);
+    assert_eq!(o.regs[7], w.env.regs[7]);
+    assert_eq!(o.regs[4], w.env.regs[3]);
+    // A hit really reads host RAM.
+    let o = run_jit(&mut j, &mem_block(RAM_VA + 8, MemSize::B8, false, false, false), 1, 100);
+    assert_eq!(o.regs[6], u64::from_le_bytes(w.ram[8..16].try_into().unwrap()));
+    assert!(o.slow_log.is_empty());
+}
+
+/// An entry forcing the slow path is honoured even though the page matches.
+#[test]
+fn force_slow_entry_goes_slow() {
+    let mut j = jit();
+    let blk = mem_block(RAM_VA + 16, MemSize::B8, false, false, true);
+    let s = slots(&blk);
+    let c = j.compile(&blk, 1, s.as_ptr()).unwrap();
+    for use_jit in [false, true] {
+        let mut w = World::new(5);
+        let i = mimic_translator::env::tlb_index(RAM_VA);
+        w.env.tlb[1][i].addr_write |= mimic_translator::env::TLB_FORCE_SLOW;
+        SLOW_LOG.with(|l| l.borrow_mut().clear());
+        // SAFETY: valid env and code.
+        let exit = unsafe {
+            if use_jit {
+                j.enter(c.code, &mut *w.env)
+            } else {
+                mimic_translator::interp::interpret(&blk, 1, &mut *w.env, HELPERS)
+            }
+        };
+        assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
+        assert_eq!(SLOW_LOG.with(|l| l.borrow().len()), 1);
+    }
+}
+
+#[test]
+fn helpers_and_may_raise_match() {
+    let mut j = jit();
+    for raise in [0u64, 1] {
+        let mut b = Builder::new(0x3000);
+        b.insn_start(0x3000, 4);
+        let x = b.get_reg(Reg(1));
+        b.set_reg(Reg(2), x);
+        let c = b.konst(5);
+        b.call_void(HelperId(H_CLOBBER), &[x, x, c, c]);
+        let y = b.get_reg(Reg(1)); // must see the clobbered value
+        let s = b.call(HelperId(H_ADD3), &[x, y, c]);
+        b.set_reg(Reg(9), s);
+        b.insn_start(0x3004, 4);
+        let k = b.konst(raise);
+        let r = b.call(HelperId(H_RAISE_IF), &[k]);
+        b.set_reg(Reg(10), r);
+        b.goto(0x3008);
+        let blk = b.finish();
+        check(&mut j, &blk, 9, 100);
+        let o = run_jit(&mut j, &blk, 9, 100);
+        if raise == 1 {
+            assert_eq!(unpack_exit(o.exit).0, ExitCode::Exception);
+            assert_eq!(o.pc, 0x3004);
+        } else {
+            assert_eq!(unpack_exit(o.exit), (ExitCode::Goto, 7, 0));
+            assert_eq!(o.pc, 0x3008);
+        }
+    }
+}
+
+/// Labels, BrCond, several Gotos (slot numbering), Exits.
+#[test]
+fn control_flow_and_exit_slots_match() {
+    let mut j = jit();
+    for sel in 0..4u64 {
+        let mut b = Builder::new(0x4000);
+        b.insn_start(0x4000, 4);
+        let (l1, l2, l3) = (b.new_label(), b.new_label(), b.new_label());
+        let s = b.konst(sel);
+        let z = b.konst(0);
+        let one = b.konst(1);
+        let c0 = b.cmp(Cond::Eq, s, z);
+        b.br_cond(c0, l1);
+        let c1 = b.cmp(Cond::Eq, s, one);
+        b.br_cond(c1, l2);
+        let two = b.konst(2);
+        let c2 = b.cmp(Cond::Eq, s, two);
+        b.set_reg(Reg(1), c2);
+        b.br_cond(c2, l3);
+        b.exit(ExitReason::Halt, 0x4444);
+        b.label(l1);
+        b.goto(0x5000); // slot 0
+        b.label(l2);
+        let k = b.konst(0x99);
+        b.set_reg(Reg(2), k);
+        b.goto(0x6000); // slot 1
+        b.label(l3);
+        b.exit(ExitReason::Exception, 0x1);
+        let blk = b.finish();
+        assert_eq!(goto_count(&blk), 2);
+        check(&mut j, &blk, 1, 100);
+        let o = run_interp(&blk, 1, 100);
+        let expect = match sel {
+            0 => (ExitCode::Goto, 7, 0),
+            1 => (ExitCode::Goto, 7, 1),
+            2 => (ExitCode::Exception, 7, 0),
+            _ => (ExitCode::Halt, 7, 0),
+        };
+        assert_eq!(unpack_exit(o.exit), expect);
+    }
+}
+
+#[test]
+fn budget_exit_matches() {
+    let mut j = jit();
+    let mut b = Builder::new(0x7000);
+    for i in 0..3 {
+        b.insn_start(0x7000 + 4 * i, 4);
+        let k = b.konst(i);
+        b.set_reg(Reg(1), k);
+    }
+    b.goto(0x700c);
+    let blk = b.finish();
+    for budget in [0, 2, 3, 10] {
+        check(&mut j, &blk, 2, budget);
+        let o = run_jit(&mut j, &blk, 2, budget);
+        if budget < 3 {
+            assert_eq!(unpack_exit(o.exit).0, ExitCode::Budget);
+            assert_eq!((o.pc, o.budget), (0x7000, budget));
+        } else {
+            assert_eq!(o.budget, budget - 3);
+        }
+    }
+}
+
+fn counting_block(pc: u64, next: u64, halt: bool) -> Block {
+    let mut b = Builder::new(pc);
+    b.insn_start(pc, 4);
+    b.call_void(HelperId(H_COUNT), &[]);
+    if halt {
+        b.exit(ExitReason::Halt, next);
+    } else {
+        b.goto(next);
+    }
+    b.finish()
+}
+
+/// A filled exit slot makes the block tail-call the next one without returning; a self-loop runs
+/// until the budget is exhausted (and does not grow the stack).
+#[test]
+fn chaining_runs_without_returning() {
+    let mut j = jit();
+    let (a, bb) = (counting_block(0x1000, 0x2000, false), counting_block(0x2000, 0x3000, true));
+    let sa = slots(&a);
+    let sb = slots(&bb);
+    let cb = j.compile(&bb, 2, sb.as_ptr()).unwrap();
+    let ca = j.compile(&a, 1, sa.as_ptr()).unwrap();
+    sa[0].store(cb.code as *mut u8, Ordering::Relaxed);
+    let mut w = World::new(1);
+    w.env.regs[COUNT_REG] = 0;
+    // SAFETY: valid env and code.
+    let exit = unsafe { j.enter(ca.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit), (ExitCode::Halt, 2, 0));
+    assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (2, 0x3000));
+
+    let lp = counting_block(0x1000, 0x1000, false);
+    let sl = slots(&lp);
+    let cl = j.compile(&lp, 3, sl.as_ptr()).unwrap();
+    sl[0].store(cl.code as *mut u8, Ordering::Relaxed);
+    w.env.regs[COUNT_REG] = 0;
+    w.env.budget = 1_000_000;
+    // SAFETY: as above.
+    let exit = unsafe { j.enter(cl.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit), (ExitCode::Budget, 3, 0));
+    assert_eq!((w.env.regs[COUNT_REG], w.env.pc, w.env.budget), (1_000_000, 0x1000, 0));
+}
+
+#[test]
+fn goto_ptr_uses_lookup() {
+    let mut j = jit();
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let t = b.get_reg(Reg(1));
+    b.goto_ptr(t);
+    let gp = b.finish();
+    check(&mut j, &gp, 4, 10);
+    let target = counting_block(0x2000, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let s = slots(&gp);
+    let cg = j.compile(&gp, 8, s.as_ptr()).unwrap();
+    for hit in [false, true] {
+        LOOKUP.with(|l| *l.borrow_mut() = if hit { ct.code as usize } else { 0 });
+        let mut w = World::new(1);
+        w.env.regs[1] = 0x2000;
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(cg.code, &mut *w.env) };
+        if hit {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, 0x3000));
+        } else {
+            assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 8, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (0, 0x2000));
+        }
+    }
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+}
+
+/// Random straight-line and branching blocks over every op kind.
+fn random_block(seed: u64) -> Block {
+    let mut x = seed;
+    let mut rnd = |n: u64| {
+        x = lcg(x);
+        (x >> 33) % n
+    };
+    let pc = 0x8000_1000u64;
+    let mut b = Builder::new(pc);
+    let mut ipc = pc;
+    let segments = 1 + rnd(3);
+    let labels: Vec<Label> = (0..segments).map(|_| b.new_label()).collect();
+    for seg in 0..segments {
+        let mut live: Vec<Temp> = Vec::new();
+        for _ in 0..(2 + rnd(6)) {
+            b.insn_start(ipc, 4);
+            ipc += 4;
+            for _ in 0..(1 + rnd(5)) {
+                let pick = |live: &Vec<Temp>, r: u64| live[(r % live.len() as u64) as usize];
+                let t = match rnd(12) {
+                    0 | 1 if !live.is_empty() || true => b.get_reg(Reg(rnd(12) as u16)),
+                    2 => b.konst(INTERESTING[rnd(12) as usize]),
+                    _ if live.len() < 2 => b.konst(rnd(1 << 20).wrapping_mul(0x1_0000_0001)),
+                    3..=5 => {
+                        let op = BINS[rnd(25) as usize];
+                        let w = if matches!(op, BinOp::MulHs | BinOp::MulHu | BinOp::MulHsu) || rnd(2) == 0 {
+                            Width::W64
+                        } else {
+                            Width::W32
+                        };
+                        let (p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.bin(op, w, p, q)
+                    }
+                    6 => {
+                        let w = if rnd(2) == 0 { Width::W64 } else { Width::W32 };
+                        let p = pick(&live, rnd(99));
+                        b.un(UNS[rnd(12) as usize], w, p)
+                    }
+                    7 => {
+                        let (p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.cmp(CONDS[rnd(6) as usize], p, q)
+                    }
+                    8 => {
+                        let (c, p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.select(c, p, q)
+                    }
+                    9 => {
+                        let off = b.konst(RAM_VA + rnd(RAM_SIZE as u64 - 8) & !(rnd(2) * 7));
+                        let size = [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8][rnd(4) as usize];
+                        let m =
+                            MemOp { size, signed: rnd(2) == 0, mmu_idx: rnd(4) as u8, align: false, rmw: rnd(4) == 0 };
+                        if rnd(2) == 0 {
+                            let v = pick(&live, rnd(99));
+                            b.store(off, v, m);
+                            continue;
+                        }
+                        b.load(off, m)
+                    }
+                    10 => {
+                        let (p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.call(HelperId(H_ADD3), &[p, q, p])
+                    }
+                    _ => {
+                        let p = pick(&live, rnd(99));
+                        b.set_reg(Reg(rnd(12) as u16), p);
+                        continue;
+                    }
+                };
+                live.push(t);
+            }
+        }
+        if let Some(&t) = live.last() {
+            b.set_reg(Reg(20 + seg as u16), t);
+            if seg + 1 < segments {
+                b.br_cond(t, labels[seg as usize + 1]);
+            }
+        }
+        match rnd(3) {
+            0 => b.goto(ipc + 0x100 * seg),
+            1 if seg + 1 < segments => {}
+            _ => b.exit(ExitReason::Reevaluate, ipc),
+        }
+        if seg + 1 < segments {
+            b.label(labels[seg as usize + 1]);
+        }
+    }
+    let last_is_term = b.block().ops.last().is_some_and(Op::is_terminator);
+    if !last_is_term {
+        b.goto(ipc);
+    }
+    let mut blk = b.finish();
+    // Label 0 is never used; keep labels dense anyway by not caring (verifier allows unused ones).
+    blk.ops.retain(|op| !matches!(op, Op::Label { label } if label.0 == 0));
+    blk
+}
+
+#[test]
+fn random_blocks_match() {
+    let mut j = jit();
+    for seed in 0..400u64 {
+        let blk = random_block(seed * 7919 + 1);
+        check(&mut j, &blk, seed, if seed % 17 == 0 { 1 } else { 1000 });
+    }
+}
+
+#[test]
+fn opt_level_none_matches_too() {
+    let mut j = Jit::new(HELPERS, JitConfig { opt_level: "none", ..Default::default() }).unwrap();
+    for seed in 0..100u64 {
+        check(&mut j, &random_block(seed * 31 + 5), seed, 1000);
+    }
+}
+
+#[test]
+fn flush_and_recompile() {
+    let mut j = Jit::new(HELPERS, JitConfig { max_code_bytes: 16 << 10, ..Default::default() }).unwrap();
+    let mut flushes = 0;
+    for seed in 0..300u64 {
+        let blk = random_block(seed);
+        if j.is_full() {
+            // SAFETY: nothing runs; every pointer from the old generation is dropped below.
+            unsafe { j.flush_all().unwrap() };
+            flushes += 1;
+        }
+        check(&mut j, &blk, seed, 1000);
+    }
+    assert!(flushes > 0);
+    assert_eq!(j.stats().flushes, flushes);
+    assert_eq!(j.stats().blocks, 300);
+    let unchained: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+    let _ = unchained.load(Ordering::Relaxed);
+}
