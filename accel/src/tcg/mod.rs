@@ -1,1 +1,500 @@
-//! TCG: translated guest code — run loop, translation-block cache, softmmu.
+//! TCG: translated guest code — the run loop, the translation-block cache, tiering between the
+//! IR interpreter and the JIT, block chaining, the softmmu slow paths and self-modifying code.
+//!
+//! The pieces, by file: [`tb`] holds the block cache, `softmmu` the `extern "C"` hooks generated
+//! code calls back into, `backend` the thin adapter over the translator's interpreter and JIT.
+//! All state those hooks touch lives in one boxed [`Core`] whose address never changes, reached
+//! from `Env::runtime` (a `#[repr(C)]` box whose first field is the `Runtime` table).
+
+mod backend;
+mod lookup;
+mod softmmu;
+pub mod tb;
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mimic_hw::{AddressSpace, PowerControl, PowerEvent};
+use mimic_translator::env::{unpack_exit, Env, ExitCode, Runtime};
+use mimic_translator::guest::{Frontend, GuestCpu};
+use mimic_translator::helpers::HelperTable;
+
+use crate::{AccelError, Vcpu, VcpuExit};
+use backend::{Jit, JitConfig};
+use tb::{TbCache, NO_TB};
+
+/// Which `-d` categories are on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogMask {
+    /// Guest code of every block translated.
+    pub in_asm: bool,
+    /// IR of every block translated.
+    pub op: bool,
+    /// Host code of every block compiled.
+    pub out_asm: bool,
+    /// Exceptions and interrupts taken.
+    pub int: bool,
+    /// One line per block executed from the run loop.
+    pub exec: bool,
+    /// Register dump at every block entry from the run loop.
+    pub cpu: bool,
+}
+
+impl LogMask {
+    /// Parse a QEMU-style comma list (`in_asm,op,int`); unknown names are returned as the error.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut m = Self::default();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "in_asm" => m.in_asm = true,
+                "op" => m.op = true,
+                "out_asm" => m.out_asm = true,
+                "int" => m.int = true,
+                "exec" => m.exec = true,
+                "cpu" => m.cpu = true,
+                other => return Err(other.to_string()),
+            }
+        }
+        Ok(m)
+    }
+
+    fn any_per_block(&self) -> bool {
+        self.exec || self.cpu
+    }
+}
+
+/// Poll callback: the machine services its timers and returns ns until its next deadline.
+pub type PollFn = Box<dyn FnMut() -> Option<u64> + Send>;
+
+pub struct TcgOptions {
+    pub log: LogMask,
+    pub log_sink: Box<dyn Write + Send>,
+    /// Executions interpreted before a block is compiled; 0 compiles every block at once.
+    pub jit_threshold: u32,
+    /// Size of the JIT code cache; when it fills up all code is flushed.
+    pub max_code_bytes: usize,
+    /// Called whenever the budget runs out or the CPU idles.
+    pub poll: Option<PollFn>,
+    /// Instructions per budget period (between polls).
+    pub budget: i64,
+    /// Most guest instructions per block.
+    pub max_block_insns: u32,
+}
+
+/// Default tiering threshold: blocks executed fewer times than this are never worth a compile
+/// (Cranelift costs tens of microseconds per block, the interpreter tens of ns per op).
+pub const DEFAULT_JIT_THRESHOLD: u32 = 50;
+
+impl Default for TcgOptions {
+    fn default() -> Self {
+        Self {
+            log: LogMask::default(),
+            log_sink: Box::new(std::io::stderr()),
+            jit_threshold: DEFAULT_JIT_THRESHOLD,
+            max_code_bytes: 64 << 20,
+            poll: None,
+            budget: 1 << 16,
+            max_block_insns: 512,
+        }
+    }
+}
+
+/// Counters for tests, `info jit`-style reports and tuning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcgStats {
+    pub blocks_translated: u64,
+    pub interp_execs: u64,
+    pub compiled_blocks: u64,
+    pub compile_ns: u64,
+    /// Times the run loop dispatched a block (chained execution does not come back here).
+    pub loop_iterations: u64,
+    pub chains_made: u64,
+    pub code_flushes: u64,
+    pub smc_invalidations: u64,
+    pub polls: u64,
+    pub exceptions: u64,
+    pub interrupts: u64,
+    pub halts: u64,
+}
+
+/// Everything the `extern "C"` hooks reach while guest code runs (so it lives at a fixed address).
+pub(crate) struct Core<C: GuestCpu, F: Frontend> {
+    pub cpu: Box<C>,
+    pub frontend: F,
+    pub mem: Arc<AddressSpace>,
+    pub power: Arc<PowerControl>,
+    pub helpers: HelperTable,
+    pub tbs: TbCache,
+    /// Physical page minus virtual page for every TLB entry (`Env::tlb` only keeps host addends).
+    pub iotlb: Box<[[u64; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]>,
+    /// The budget a hook found when it asked the running code to stop; restored afterwards, so a
+    /// forced exit costs the guest no instructions.
+    pub forced_exit: Option<i64>,
+    pub stats: TcgStats,
+}
+
+impl<C: GuestCpu, F: Frontend> Core<C, F> {
+    /// Make the running block chain return to the run loop after the current block.
+    pub fn request_exit(&mut self) {
+        let env = self.cpu.env();
+        if self.forced_exit.is_none() {
+            self.forced_exit = Some(env.budget);
+        }
+        env.budget = -1;
+    }
+}
+
+/// `Env::runtime` points here; the hooks cast it back to find the [`Core`].
+#[repr(C)]
+pub(crate) struct RuntimeBox<C: GuestCpu, F: Frontend> {
+    pub rt: Runtime,
+    pub core: *mut Core<C, F>,
+}
+
+pub struct TcgVcpu<C: GuestCpu, F: Frontend> {
+    core: Box<Core<C, F>>,
+    _rt: Box<RuntimeBox<C, F>>,
+    jit: Jit,
+    opts: TcgOptions,
+    flush_pending: bool,
+    disasm: Option<capstone::Capstone>,
+}
+
+// SAFETY: the raw pointers inside (TB code, the runtime box) point into memory this vCPU owns;
+// a vCPU is driven by one thread at a time, which `&mut self` on every entry point enforces.
+unsafe impl<C: GuestCpu + Send, F: Frontend + Send> Send for TcgVcpu<C, F> {}
+
+impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
+    pub fn new(
+        cpu: Box<C>,
+        frontend: F,
+        mem: Arc<AddressSpace>,
+        power: Arc<PowerControl>,
+        opts: TcgOptions,
+    ) -> Result<Self, AccelError> {
+        let helpers = cpu.helpers();
+        let jit = Jit::new(helpers, JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: 1 })
+            .map_err(|e| AccelError::Jit(e.to_string()))?;
+        let mut core = Box::new(Core {
+            cpu,
+            frontend,
+            mem,
+            power,
+            helpers,
+            tbs: TbCache::new(),
+            iotlb: Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]),
+            forced_exit: None,
+            stats: TcgStats::default(),
+        });
+        let mut rt = Box::new(RuntimeBox {
+            rt: Runtime {
+                load_slow: softmmu::load_slow::<C, F>,
+                store_slow: softmmu::store_slow::<C, F>,
+                lookup: softmmu::lookup::<C, F>,
+            },
+            core: &mut *core,
+        });
+        {
+            let env = core.cpu.env();
+            env.runtime = &rt.rt;
+            // Any entries a previous owner left have no iotlb shadow here.
+            env.flush_tlb();
+            env.budget = 0;
+        }
+        rt.core = &mut *core;
+        let disasm = if opts.log.out_asm {
+            use capstone::arch::BuildsCapstone;
+            capstone::Capstone::new().x86().mode(capstone::arch::x86::ArchMode::Mode64).build().ok()
+        } else {
+            None
+        };
+        Ok(Self { core, _rt: rt, jit, opts, flush_pending: false, disasm })
+    }
+
+    pub fn cpu(&self) -> &C {
+        &self.core.cpu
+    }
+
+    pub fn cpu_mut(&mut self) -> &mut C {
+        &mut self.core.cpu
+    }
+
+    pub fn stats(&self) -> TcgStats {
+        let mut s = self.core.stats;
+        let j = self.jit.stats();
+        s.compile_ns = j.compile_ns;
+        s
+    }
+
+    /// Drop every translation and all compiled code (gdb breakpoints, `fence.i`, a full cache).
+    pub fn flush_all_code(&mut self) {
+        self.core.tbs.clear();
+        // Write entries of code pages carry TLB_FORCE_SLOW; start from clean entries.
+        self.core.cpu.env().flush_tlb();
+        // SAFETY: called only from the run loop or with the vCPU stopped, never while compiled
+        // code runs, and every pointer into the old code (TB table, exit slots) was just dropped.
+        unsafe { self.jit.flush_all() };
+        self.core.stats.code_flushes += 1;
+        self.flush_pending = false;
+    }
+
+    fn log(&mut self, args: std::fmt::Arguments) {
+        let _ = self.opts.log_sink.write_fmt(args);
+    }
+
+    /// Start a new budget period and give the machine a chance to service its timers.
+    fn refill_budget(&mut self) {
+        let budget = self.opts.budget.max(1);
+        let remaining = self.core.cpu.env_ref().budget.max(0);
+        self.core.cpu.on_budget_refill(remaining, budget);
+        self.core.cpu.env().budget = budget;
+        if let Some(poll) = self.opts.poll.as_mut() {
+            self.core.stats.polls += 1;
+            poll();
+        }
+    }
+
+    fn deliver_exception(&mut self) {
+        let before = self.core.cpu.env_ref().pc;
+        self.core.cpu.deliver_exception();
+        self.core.cpu.env().exception_pending = 0;
+        self.core.stats.exceptions += 1;
+        if self.opts.log.int {
+            let after = self.core.cpu.env_ref().pc;
+            self.log(format_args!("exception at pc={before:#x} -> {after:#x}\n"));
+        }
+    }
+
+    /// `wfi`: sleep until an interrupt can wake the CPU or the machine stops.
+    fn halt(&mut self) {
+        self.core.stats.halts += 1;
+        loop {
+            if self.core.power.is_pending() || self.core.cpu.wakeup_pending() {
+                return;
+            }
+            let next = match self.opts.poll.as_mut() {
+                Some(poll) => {
+                    self.core.stats.polls += 1;
+                    poll()
+                }
+                None => None,
+            };
+            if self.core.power.is_pending() || self.core.cpu.wakeup_pending() {
+                return;
+            }
+            // Devices on other threads may raise an interrupt at any time and there is no
+            // condition variable to wait on, so the sleep is capped.
+            let ns = next.unwrap_or(1_000_000).clamp(1_000, 2_000_000);
+            std::thread::sleep(Duration::from_nanos(ns));
+        }
+    }
+
+    fn compile(&mut self, idx: u32) {
+        let t0 = Instant::now();
+        let id = self.core.tbs.block_id(idx);
+        let tb = self.core.tbs.get_mut(idx);
+        let slots = tb.slots.as_ptr();
+        match self.jit.compile(&tb.block, id, slots) {
+            Ok(c) => {
+                tb.code = c.code;
+                self.core.stats.compiled_blocks += 1;
+                if self.opts.log.out_asm {
+                    let pc = tb.pc;
+                    // SAFETY: the JIT just produced `size` bytes of code at `code`.
+                    let bytes = unsafe { std::slice::from_raw_parts(c.code, c.size) };
+                    let text = match &self.disasm {
+                        Some(cs) => match cs.disasm_all(bytes, c.code as u64) {
+                            Ok(insns) => insns.iter().map(|i| format!("  {i}\n")).collect::<String>(),
+                            Err(e) => format!("  (capstone: {e})\n"),
+                        },
+                        None => "  (no disassembler)\n".to_string(),
+                    };
+                    self.log(format_args!("OUT: [pc={pc:#x} size={}]\n{text}\n", c.size));
+                }
+            }
+            Err(e) => {
+                if self.jit.is_full() {
+                    self.flush_pending = true;
+                } else {
+                    log::error!("JIT failed on block at {:#x}: {e}; interpreting it", tb.pc);
+                    tb.no_jit = true;
+                }
+            }
+        }
+        log::trace!("compile took {:?}", t0.elapsed());
+    }
+
+    /// Run one block from the run loop; returns its packed exit.
+    fn execute(&mut self, idx: u32) -> u64 {
+        let threshold = self.opts.jit_threshold;
+        let tb = self.core.tbs.get_mut(idx);
+        if tb.code.is_null() && !tb.no_jit && !self.flush_pending {
+            if tb.execs >= threshold {
+                self.compile(idx);
+            } else {
+                tb.execs += 1;
+            }
+        }
+        let core: *mut Core<C, F> = &mut *self.core;
+        // SAFETY: from here on the hooks may mutate the Core through its raw pointer, so only raw
+        // pointers are held across the call: the block lives in its own Box that invalidation
+        // never frees, the code is only freed by flush_all (never from a hook), and the Env is
+        // the CPU's own.
+        unsafe {
+            let tb = (*core).tbs.get_mut(idx);
+            let code = tb.code;
+            let block: *const mimic_translator::ir::Block = &*tb.block;
+            let env: *mut Env = (*core).cpu.env();
+            if !code.is_null() {
+                self.jit.enter(code, env)
+            } else {
+                (*core).stats.interp_execs += 1;
+                let id = (*core).tbs.block_id(idx);
+                backend::interpret(&*block, id, env, (*core).helpers)
+            }
+        }
+    }
+
+    fn log_block_entry(&mut self, idx: u32) {
+        let pc = self.core.tbs.get(idx).pc;
+        if self.opts.log.exec {
+            self.log(format_args!("Trace: pc={pc:#x}\n"));
+        }
+        if self.opts.log.cpu {
+            let mut s = format!("pc       {pc:016x}\n");
+            let regs = self.core.cpu.env_ref().regs;
+            for (i, r) in regs[..32].iter().enumerate() {
+                s.push_str(&format!("x{i:<2} {r:016x}{}", if i % 4 == 3 { "\n" } else { " " }));
+            }
+            self.log(format_args!("{s}"));
+        }
+    }
+
+    fn translate_logged(&mut self, pc: u64) -> Option<u32> {
+        let max = self.opts.max_block_insns.max(1);
+        let (idx, text) = self.core.lookup_or_translate(pc, max, self.opts.log)?;
+        if let Some(t) = text {
+            self.log(format_args!("{t}"));
+        }
+        Some(idx)
+    }
+
+    /// Chain `src`'s exit `slot` to `dst` when both are compiled and in the same guest page.
+    fn try_chain(&mut self, src: u32, slot: u8, dst: u32) {
+        let tbs = &mut self.core.tbs;
+        let (s, d) = (tbs.get(src), tbs.get(dst));
+        if !s.valid || !d.valid || s.code.is_null() || d.code.is_null() || d.spans_two_pages() {
+            return;
+        }
+        if (s.pc ^ d.pc) & mimic_translator::env::PAGE_MASK != 0 {
+            return;
+        }
+        let Some(cell) = s.slots.get(slot as usize) else { return };
+        if !cell.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        cell.store(d.code as *mut u8, Ordering::Release);
+        tbs.get_mut(dst).incoming.push((src, slot));
+        self.core.stats.chains_made += 1;
+    }
+}
+
+impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
+    fn run(&mut self) -> Result<VcpuExit, AccelError> {
+        // (source block, slot, target pc) of the last unchained Goto, to link once the target is known.
+        let mut chain_from: Option<(u32, u8, u64)> = None;
+        loop {
+            if self.core.power.is_pending() {
+                if let Some(ev) = self.core.power.take() {
+                    return Ok(match ev {
+                        PowerEvent::Shutdown { exit_code } => VcpuExit::Shutdown { exit_code },
+                        PowerEvent::Reset => VcpuExit::Reset,
+                    });
+                }
+            }
+            if self.flush_pending || self.jit.is_full() || self.core.tbs.too_big() {
+                self.flush_all_code();
+                chain_from = None;
+            }
+            if self.core.cpu.env_ref().exception_pending != 0 {
+                self.deliver_exception();
+                chain_from = None;
+            }
+            if self.core.cpu.env_ref().budget <= 0 {
+                self.refill_budget();
+                continue;
+            }
+            {
+                let before = self.core.cpu.env_ref().pc;
+                if self.core.cpu.take_interrupt() {
+                    self.core.stats.interrupts += 1;
+                    chain_from = None;
+                    if self.opts.log.int {
+                        let after = self.core.cpu.env_ref().pc;
+                        self.log(format_args!("interrupt at pc={before:#x} -> {after:#x}\n"));
+                    }
+                }
+            }
+            let pc = self.core.cpu.env_ref().pc;
+            let idx = match self.core.find_fast(pc) {
+                Some(i) => i,
+                None => match self.translate_logged(pc) {
+                    Some(i) => i,
+                    // The fetch faulted: the exception is pending and delivered next iteration.
+                    None => continue,
+                },
+            };
+            if let Some((src, slot, target)) = chain_from.take() {
+                if target == pc {
+                    self.try_chain(src, slot, idx);
+                }
+            }
+            if self.opts.log.any_per_block() {
+                self.log_block_entry(idx);
+            }
+            self.core.stats.loop_iterations += 1;
+            let ret = self.execute(idx);
+            let forced = self.core.forced_exit.take();
+            if let Some(saved) = forced {
+                self.core.cpu.env().budget = saved.max(0);
+            }
+            let (code, id, slot) = unpack_exit(ret);
+            match code {
+                ExitCode::Goto => {
+                    if let Some(src) = self.core.tbs.idx_of_id(id) {
+                        if src != NO_TB {
+                            chain_from = Some((src, slot, self.core.cpu.env_ref().pc));
+                        }
+                    }
+                }
+                ExitCode::Halt => self.halt(),
+                ExitCode::FlushCode => self.flush_pending = true,
+                ExitCode::Exception => {
+                    if self.core.cpu.env_ref().exception_pending == 0 {
+                        // The contract says the flag is set; be robust to a helper that forgot.
+                        log::warn!("exception exit without a pending exception at {:#x}", pc);
+                    }
+                }
+                // A block larger than what is left of the period: start a new one. (After a
+                // forced exit the restored budget gets its chance first.)
+                ExitCode::Budget if forced.is_none() => self.refill_budget(),
+                ExitCode::Reevaluate | ExitCode::Budget | ExitCode::Lookup => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_mask_parses_qemu_lists() {
+        let m = LogMask::parse("in_asm, op,int").unwrap();
+        assert!(m.in_asm && m.op && m.int && !m.exec && !m.cpu && !m.out_asm);
+        assert_eq!(LogMask::parse("bogus"), Err("bogus".to_string()));
+        assert_eq!(LogMask::parse(""), Ok(LogMask::default()));
+    }
+}

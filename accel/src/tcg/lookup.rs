@@ -1,0 +1,179 @@
+//! Finding the block for the current PC: jump cache, then the physical-PC table, then a fresh
+//! translation with guest code fetched through the softmmu.
+
+use mimic_translator::env::{PAGE_MASK, PAGE_SIZE};
+use mimic_translator::guest::{Access, CodeFetch, Frontend, GuestCpu, MemFault};
+
+use super::softmmu::{protect_code_page, Mmu};
+use super::{backend, Core, LogMask};
+
+/// Reads guest code for the frontend; remembers the (at most two) pages a block touches.
+struct Fetcher<'a, C: GuestCpu> {
+    mmu: Mmu<'a, C>,
+    mmu_idx: u8,
+    /// (virtual page, physical page, host address of the page or null for slow reads).
+    pages: [(u64, u64, *const u8); 2],
+    npages: usize,
+    /// A fetch recorded a guest exception.
+    faulted: bool,
+}
+
+impl<C: GuestCpu> Fetcher<'_, C> {
+    fn page(&mut self, vaddr: u64) -> Option<usize> {
+        let vpage = vaddr & PAGE_MASK;
+        if let Some(i) = self.pages[..self.npages].iter().position(|p| p.0 == vpage) {
+            return Some(i);
+        }
+        if self.npages == 2 {
+            // Frontends never span more than two pages; refuse without recording anything.
+            return None;
+        }
+        let Some(r) = self.mmu.resolve(vaddr, Access::Execute, self.mmu_idx) else {
+            self.faulted = true;
+            return None;
+        };
+        let ppage = r.paddr & PAGE_MASK;
+        let host = match self.mmu.mem.ram_ref(ppage) {
+            Some(ram) if ram.len >= PAGE_SIZE => ram.host as *const u8,
+            // RAM under a device overlay (HTIF's page) is still code; real MMIO is not.
+            _ if self.mmu.mem.regions().iter().any(|s| r.paddr.wrapping_sub(s.base) < s.size) => std::ptr::null(),
+            _ => {
+                self.mmu.cpu.raise_mem_fault(MemFault::AccessFault, vaddr, Access::Execute);
+                let env = self.mmu.cpu.env();
+                env.exception_pending = env.exception_pending.max(1);
+                self.faulted = true;
+                return None;
+            }
+        };
+        self.pages[self.npages] = (vpage, ppage, host);
+        self.npages += 1;
+        Some(self.npages - 1)
+    }
+
+    fn byte(&mut self, vaddr: u64) -> Option<u8> {
+        let i = self.page(vaddr)?;
+        let (_, ppage, host) = self.pages[i];
+        let off = vaddr & !PAGE_MASK;
+        if !host.is_null() {
+            // SAFETY: `host` maps a whole RAM page and `off` is inside it.
+            return Some(unsafe { *host.add(off as usize) });
+        }
+        let mut b = [0u8];
+        self.mmu.mem.read(ppage + off, &mut b).ok()?;
+        Some(b[0])
+    }
+}
+
+impl<C: GuestCpu> CodeFetch for Fetcher<'_, C> {
+    fn fetch_u16(&mut self, vaddr: u64) -> Option<u16> {
+        let lo = self.byte(vaddr)?;
+        let hi = self.byte(vaddr.wrapping_add(1))?;
+        Some(u16::from_le_bytes([lo, hi]))
+    }
+}
+
+impl<C: GuestCpu, F: Frontend> Core<C, F> {
+    /// Jump-cache hit for `pc` under the current flags.
+    #[inline]
+    pub(crate) fn find_fast(&mut self, pc: u64) -> Option<u32> {
+        let gen = self.cpu.env_ref().tlb_gen;
+        self.tbs.sync_gen(gen);
+        let flags = self.cpu.tb_flags();
+        self.tbs.jc_lookup(pc, flags, gen)
+    }
+
+    /// Full lookup, translating if needed. `None`: fetching the first instruction faulted (the
+    /// exception is pending). With `log` asking for it, also returns the `-d in_asm/op` text.
+    pub(crate) fn lookup_or_translate(
+        &mut self,
+        pc: u64,
+        max_insns: u32,
+        log: LogMask,
+    ) -> Option<(u32, Option<String>)> {
+        let flags = self.cpu.tb_flags();
+        let mmu_idx = self.cpu.code_mmu_idx();
+        let first = self.mmu().resolve(pc, Access::Execute, mmu_idx)?;
+        if let Some(i) = self.tbs.map_get(first.paddr, pc, flags) {
+            let tb = self.tbs.get(i);
+            let ok = if tb.spans_two_pages() {
+                let want = tb.phys[1].0 & PAGE_MASK;
+                let second = (pc & PAGE_MASK).wrapping_add(PAGE_SIZE);
+                match self.mmu().resolve(second, Access::Execute, mmu_idx) {
+                    Some(r) => r.paddr & PAGE_MASK == want,
+                    None => {
+                        // Only the block's tail is unmapped now: retranslate, which ends before it.
+                        self.cpu.env().exception_pending = 0;
+                        false
+                    }
+                }
+            } else {
+                true
+            };
+            if ok {
+                self.tbs.jc_insert(pc, i);
+                return Some((i, None));
+            }
+        }
+
+        let Core { cpu, frontend, mem, iotlb, tbs, helpers, .. } = self;
+        let mut f = Fetcher {
+            mmu: Mmu { cpu: &mut **cpu, iotlb, mem, tbs },
+            mmu_idx,
+            pages: [(0, 0, std::ptr::null()); 2],
+            npages: 0,
+            faulted: false,
+        };
+        let block = frontend.translate(&mut f, pc, flags, max_insns);
+        if f.faulted {
+            if block.insn_count == 0 {
+                // The first instruction itself cannot be fetched: that is the guest's exception.
+                return None;
+            }
+            // A later instruction faulted; the block ends before it and the fault is raised when
+            // execution actually gets there.
+            f.mmu.cpu.env().exception_pending = 0;
+        }
+        let text = if log.in_asm || log.op {
+            let mut s = String::new();
+            if log.in_asm {
+                let bytes: Vec<u8> = (0..block.guest_len as u64).map_while(|k| f.byte(pc.wrapping_add(k))).collect();
+                s.push_str(&format!("IN: [pc={pc:#x} flags={flags:#x}]\n{}\n", frontend.disassemble(&bytes, pc)));
+            }
+            if log.op {
+                s.push_str(&format!("OP: [pc={pc:#x}]\n{}\n", mimic_translator::print::print_block(&block, helpers)));
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let pages = f.pages;
+        let npages = f.npages;
+        let verified = match mimic_translator::verify::verify(&block, helpers) {
+            Ok(()) => true,
+            Err(e) => {
+                // The interpreter copes with bad IR; the JIT is not asked to.
+                log::error!("frontend produced an invalid block at {pc:#x}: {e}");
+                false
+            }
+        };
+
+        let off = pc & !PAGE_MASK;
+        let len = block.guest_len as u64;
+        let len0 = len.min(PAGE_SIZE - off);
+        let mut phys = [(first.paddr, len0 as u32), (0, 0)];
+        if len > len0 && npages == 2 {
+            phys[1] = (pages[1].1, (len - len0) as u32);
+        }
+        let nslots = backend::goto_count(&block);
+        let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots);
+        self.tbs.get_mut(idx).no_jit = !verified;
+        for page in new_pages {
+            let env: *mut _ = self.cpu.env();
+            // SAFETY: `env` is this CPU's Env; iotlb is a separate field of the Core.
+            protect_code_page(unsafe { &mut *env }, &self.iotlb, page);
+        }
+        self.tbs.jc_insert(pc, idx);
+        self.stats.blocks_translated += 1;
+        Some((idx, text))
+    }
+}

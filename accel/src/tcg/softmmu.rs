@@ -1,0 +1,272 @@
+//! The softmmu slow paths and the JIT lookup hook (the `Runtime` table generated code calls), TLB
+//! fills, and code-page write protection for self-modifying code.
+//!
+//! Every hook finds the vCPU's [`Core`] through `Env::runtime`, which points at a
+//! [`RuntimeBox`] whose first field is the `Runtime` table.
+
+use mimic_hw::AddressSpace;
+use mimic_translator::env::{
+    decode_memop, tlb_index, Env, TlbEntry, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_FORCE_SLOW, TLB_INVALID, TLB_SIZE,
+};
+use mimic_translator::guest::{Access, Frontend, GuestCpu, MemFault, PageMapping};
+
+use super::tb::TbCache;
+use super::{Core, RuntimeBox};
+
+pub(crate) type Iotlb = [[u64; TLB_SIZE]; NUM_MMU_IDX];
+
+/// Where an access goes after translation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resolved {
+    pub paddr: u64,
+    /// Host address for plain RAM access, or null: go through `AddressSpace::read/write`.
+    pub host: *mut u8,
+}
+
+/// The parts of the vCPU an address translation touches (split out so the code fetcher can hold
+/// them while the frontend is borrowed).
+pub(crate) struct Mmu<'a, C: GuestCpu> {
+    pub cpu: &'a mut C,
+    pub iotlb: &'a mut Iotlb,
+    pub mem: &'a AddressSpace,
+    pub tbs: &'a TbCache,
+}
+
+fn comparator(e: &TlbEntry, access: Access) -> u64 {
+    match access {
+        Access::Read => e.addr_read,
+        Access::Write => e.addr_write,
+        Access::Execute => e.addr_code,
+    }
+}
+
+fn mark_pending(env: &mut Env) {
+    if env.exception_pending == 0 {
+        env.exception_pending = 1;
+    }
+}
+
+impl<C: GuestCpu> Mmu<'_, C> {
+    /// Translate `vaddr` for `access`, from the TLB or by a fill. `None`: the guest exception is
+    /// recorded and `exception_pending` set.
+    pub fn resolve(&mut self, vaddr: u64, access: Access, mmu_idx: u8) -> Option<Resolved> {
+        let t = (mmu_idx as usize).min(NUM_MMU_IDX - 1);
+        let i = tlb_index(vaddr);
+        let vpage = vaddr & PAGE_MASK;
+        let e = self.cpu.env_ref().tlb[t][i];
+        let cmp = comparator(&e, access);
+        if cmp != TLB_INVALID && cmp & PAGE_MASK == vpage {
+            let paddr = vaddr.wrapping_add(self.iotlb[t][i]);
+            let host =
+                if cmp & TLB_FORCE_SLOW == 0 { vaddr.wrapping_add(e.addend) as *mut u8 } else { std::ptr::null_mut() };
+            return Some(Resolved { paddr, host });
+        }
+        let Some(m) = self.cpu.translate(vaddr, access, mmu_idx) else {
+            mark_pending(self.cpu.env());
+            return None;
+        };
+        if !m.cacheable {
+            return Some(Resolved { paddr: m.paddr, host: std::ptr::null_mut() });
+        }
+        let e = self.fill(vaddr, &m, access, t);
+        let host = if comparator(&e, access) & TLB_FORCE_SLOW == 0 {
+            vaddr.wrapping_add(e.addend) as *mut u8
+        } else {
+            std::ptr::null_mut()
+        };
+        Some(Resolved { paddr: m.paddr, host })
+    }
+
+    fn fill(&mut self, vaddr: u64, m: &PageMapping, access: Access, t: usize) -> TlbEntry {
+        let vpage = vaddr & PAGE_MASK;
+        let ppage = m.paddr & PAGE_MASK;
+        // Only whole pages of RAM get a host pointer; MMIO, overlays and page fragments go slow.
+        let ram = self.mem.ram_ref(ppage).filter(|r| r.len >= PAGE_SIZE);
+        let slow = if ram.is_none() { TLB_FORCE_SLOW } else { 0 };
+        let mk = |ok: bool, extra: u64| if ok { vpage | slow | extra } else { TLB_INVALID };
+        let protect = ram.is_some_and(|r| r.read_only) || self.tbs.is_code_page(ppage);
+        let e = TlbEntry {
+            addr_read: mk(m.readable || access == Access::Read, 0),
+            addr_write: mk(m.writable || access == Access::Write, if protect { TLB_FORCE_SLOW } else { 0 }),
+            addr_code: mk(m.executable || access == Access::Execute, 0),
+            addend: ram.map_or(0, |r| (r.host as u64).wrapping_sub(vpage)),
+        };
+        let i = tlb_index(vaddr);
+        self.cpu.env().tlb[t][i] = e;
+        self.iotlb[t][i] = ppage.wrapping_sub(vpage);
+        e
+    }
+}
+
+/// Physical page of a TLB entry's write comparator, if it has one.
+fn write_page(e: &TlbEntry, iotlb: u64) -> Option<u64> {
+    (e.addr_write != TLB_INVALID).then(|| ((e.addr_write & PAGE_MASK).wrapping_add(iotlb)) & PAGE_MASK)
+}
+
+/// A page just got its first block: its writes must now come through the slow path.
+pub(crate) fn protect_code_page(env: &mut Env, iotlb: &Iotlb, page: u64) {
+    for (t, tlb) in env.tlb.iter_mut().enumerate() {
+        for (i, e) in tlb.iter_mut().enumerate() {
+            if write_page(e, iotlb[t][i]) == Some(page) {
+                e.addr_write |= TLB_FORCE_SLOW;
+            }
+        }
+    }
+}
+
+/// A page lost its last block: drop entries that map it so refills give writes the fast path back.
+fn unprotect_code_page(env: &mut Env, iotlb: &Iotlb, page: u64) {
+    for (t, tlb) in env.tlb.iter_mut().enumerate() {
+        for (i, e) in tlb.iter_mut().enumerate() {
+            if write_page(e, iotlb[t][i]) == Some(page) {
+                *e = TlbEntry::EMPTY;
+            }
+        }
+    }
+}
+
+impl<C: GuestCpu, F: Frontend> Core<C, F> {
+    pub(crate) fn mmu(&mut self) -> Mmu<'_, C> {
+        Mmu { cpu: &mut self.cpu, iotlb: &mut self.iotlb, mem: &self.mem, tbs: &self.tbs }
+    }
+
+    fn fault(&mut self, fault: MemFault, vaddr: u64, access: Access) {
+        self.cpu.raise_mem_fault(fault, vaddr, access);
+        mark_pending(self.cpu.env());
+    }
+
+    /// One naturally aligned access of `n` bytes (never crosses a page).
+    fn load_one(&mut self, vaddr: u64, n: usize, access: Access, mmu_idx: u8) -> Option<u64> {
+        let r = self.mmu().resolve(vaddr, access, mmu_idx)?;
+        let mut buf = [0u8; 8];
+        if !r.host.is_null() {
+            // SAFETY: `host` comes from a TLB entry for a whole RAM page that holds these n bytes.
+            unsafe { std::ptr::copy_nonoverlapping(r.host, buf.as_mut_ptr(), n) };
+        } else if self.mem.read(r.paddr, &mut buf[..n]).is_err() {
+            self.fault(MemFault::AccessFault, vaddr, access);
+            return None;
+        }
+        Some(u64::from_le_bytes(buf))
+    }
+
+    fn store_one(&mut self, vaddr: u64, value: u64, n: usize, mmu_idx: u8) -> Option<()> {
+        let r = self.mmu().resolve(vaddr, Access::Write, mmu_idx)?;
+        let bytes = value.to_le_bytes();
+        if !r.host.is_null() {
+            // SAFETY: as in `load_one`; a host pointer is only handed out for writable RAM pages
+            // without translated code.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.host, n) };
+            return Some(());
+        }
+        if self.mem.write(r.paddr, &bytes[..n]).is_err() {
+            self.fault(MemFault::AccessFault, vaddr, Access::Write);
+            return None;
+        }
+        if self.tbs.is_code_page(r.paddr) {
+            let (dead, emptied) = self.tbs.invalidate_phys(r.paddr, n as u64);
+            if dead > 0 {
+                self.stats.smc_invalidations += dead as u64;
+                // The running block may be one of them: stop after it so new code gets fetched.
+                self.request_exit();
+            }
+            if emptied {
+                let env: *mut Env = self.cpu.env();
+                // SAFETY: `env` is this CPU's Env; iotlb is a separate field.
+                unsafe { unprotect_code_page(&mut *env, &self.iotlb, r.paddr & PAGE_MASK) };
+            }
+        }
+        if self.mem.ram_ref(r.paddr).is_none() {
+            // A device write may power off the machine or change interrupt state: return to the
+            // run loop after this block so both are noticed at once.
+            self.request_exit();
+        }
+        Some(())
+    }
+
+    fn load(&mut self, vaddr: u64, memop: u64) -> Option<u64> {
+        let m = decode_memop(memop);
+        let n = m.size.bytes() as usize;
+        // The read half of an AMO needs write permission and faults as a store.
+        let access = if m.rmw { Access::Write } else { Access::Read };
+        let raw = if vaddr & (n as u64 - 1) != 0 {
+            if m.align {
+                self.fault(MemFault::Misaligned, vaddr, access);
+                return None;
+            }
+            let mut v = 0u64;
+            for k in 0..n {
+                v |= self.load_one(vaddr.wrapping_add(k as u64), 1, access, m.mmu_idx)? << (8 * k);
+            }
+            v
+        } else {
+            self.load_one(vaddr, n, access, m.mmu_idx)?
+        };
+        let bits = 8 * n as u32;
+        Some(if m.signed && bits < 64 { ((raw << (64 - bits)) as i64 >> (64 - bits)) as u64 } else { raw })
+    }
+
+    fn store(&mut self, vaddr: u64, value: u64, memop: u64) -> Option<()> {
+        let m = decode_memop(memop);
+        let n = m.size.bytes() as usize;
+        if vaddr & (n as u64 - 1) == 0 {
+            return self.store_one(vaddr, value, n, m.mmu_idx);
+        }
+        if m.align {
+            self.fault(MemFault::Misaligned, vaddr, Access::Write);
+            return None;
+        }
+        // Both pages must be writable before any byte lands, or the fault would not be precise.
+        let last = vaddr.wrapping_add(n as u64 - 1);
+        self.mmu().resolve(vaddr, Access::Write, m.mmu_idx)?;
+        self.mmu().resolve(last, Access::Write, m.mmu_idx)?;
+        for k in 0..n {
+            self.store_one(vaddr.wrapping_add(k as u64), value >> (8 * k), 1, m.mmu_idx)?;
+        }
+        Some(())
+    }
+}
+
+/// # Safety
+/// `env` must be the Env of a CPU owned by a live `TcgVcpu<C, F>` (its `runtime` set by it).
+unsafe fn core_of<'a, C: GuestCpu, F: Frontend>(env: *mut Env) -> &'a mut Core<C, F> {
+    // SAFETY: per the contract, `runtime` points at the `rt` field (offset 0) of a RuntimeBox<C, F>
+    // whose `core` pointer is the vCPU's boxed Core.
+    unsafe {
+        let rb = (*env).runtime as *const RuntimeBox<C, F>;
+        &mut *(*rb).core
+    }
+}
+
+pub(crate) unsafe extern "C" fn load_slow<C: GuestCpu, F: Frontend>(env: *mut Env, vaddr: u64, memop: u64) -> u64 {
+    // SAFETY: only installed in Envs of TcgVcpu<C, F> CPUs; the run loop holds no reference into
+    // the Core across guest execution.
+    let core = unsafe { core_of::<C, F>(env) };
+    core.load(vaddr, memop).unwrap_or(0)
+}
+
+pub(crate) unsafe extern "C" fn store_slow<C: GuestCpu, F: Frontend>(
+    env: *mut Env,
+    vaddr: u64,
+    value: u64,
+    memop: u64,
+) {
+    // SAFETY: as in `load_slow`.
+    let core = unsafe { core_of::<C, F>(env) };
+    let _ = core.store(vaddr, value, memop);
+}
+
+/// Compiled code for `env.pc` under the current flags, from the jump cache only (a miss goes back
+/// to the run loop, which does the full lookup and refills the cache).
+pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) -> *const u8 {
+    // SAFETY: as in `load_slow`.
+    let core = unsafe { core_of::<C, F>(env) };
+    let (pc, gen) = {
+        let e = core.cpu.env_ref();
+        (e.pc, e.tlb_gen)
+    };
+    let flags = core.cpu.tb_flags();
+    match core.tbs.jc_lookup(pc, flags, gen) {
+        Some(i) => core.tbs.get(i).code,
+        None => std::ptr::null(),
+    }
+}

@@ -1,0 +1,310 @@
+//! The translation-block cache: blocks keyed by (physical PC, virtual PC, flags), a direct-mapped
+//! virtual-PC jump cache in front of it, the physical code pages each block covers (for
+//! self-modifying code), and the exit slots chained blocks jump through.
+//!
+//! Blocks are never freed one by one: an invalidated block is only marked dead and unlinked, since
+//! its code or IR may be running at that very moment (a block that overwrites itself). Memory comes
+//! back when everything is flushed (`fence.i`, a full code cache, too many blocks).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use mimic_translator::env::{PAGE_MASK, PAGE_SIZE};
+use mimic_translator::ir::Block;
+
+/// "No block" in the jump cache and in ids from other epochs.
+pub const NO_TB: u32 = u32::MAX;
+
+const JC_BITS: u32 = 12;
+const JC_SIZE: usize = 1 << JC_BITS;
+
+/// Past this many blocks (most of them dead after heavy code modification), flush everything.
+const MAX_TBS: usize = 1 << 18;
+
+pub struct Tb {
+    /// Guest virtual PC of the first instruction.
+    pub pc: u64,
+    pub flags: u64,
+    /// Physical byte ranges the block's guest code occupies: (start, length); length 0 = unused.
+    pub phys: [(u64, u32); 2],
+    /// The IR, kept for interpretation and recompilation; boxed so it stays put while running.
+    pub block: Box<Block>,
+    /// Interpreted executions so far (the tiering counter).
+    pub execs: u32,
+    /// The JIT refused this block; interpret it forever.
+    pub no_jit: bool,
+    /// Compiled code, or null while interpreted.
+    pub code: *const u8,
+    /// One cell per `Goto` exit: the code that exit jumps to when chained, else null. Compiled
+    /// code reads these cells, so the boxed slice must not move or be freed while code lives.
+    pub slots: Box<[AtomicPtr<u8>]>,
+    /// Exit slots of other blocks chained to this one (source index, slot), to unlink them.
+    pub incoming: Vec<(u32, u8)>,
+    pub valid: bool,
+}
+
+impl Tb {
+    pub fn spans_two_pages(&self) -> bool {
+        self.phys[1].1 != 0
+    }
+
+    /// Does the block's guest code intersect physical bytes `[start, start + len)`?
+    pub fn overlaps(&self, start: u64, len: u64) -> bool {
+        self.phys.iter().any(|&(s, l)| l != 0 && s < start.saturating_add(len) && start < s + l as u64)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct JcEntry {
+    pc: u64,
+    idx: u32,
+}
+
+const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, idx: NO_TB };
+
+pub struct TbCache {
+    tbs: Vec<Tb>,
+    map: HashMap<(u64, u64, u64), u32>,
+    jc: Box<[JcEntry]>,
+    /// `Env::tlb_gen` the jump cache is valid for.
+    jc_gen: u64,
+    /// Physical page -> blocks with code on it (may include dead ones until pruned).
+    code_pages: HashMap<u64, Vec<u32>>,
+    /// Bumped by every flush so exits of flushed blocks are not mistaken for new ones.
+    epoch: u64,
+}
+
+#[inline]
+fn jc_hash(pc: u64) -> usize {
+    (((pc >> 1) ^ (pc >> (1 + JC_BITS))) as usize) & (JC_SIZE - 1)
+}
+
+impl Default for TbCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TbCache {
+    pub fn new() -> Self {
+        Self {
+            tbs: Vec::new(),
+            map: HashMap::new(),
+            jc: vec![JC_EMPTY; JC_SIZE].into_boxed_slice(),
+            jc_gen: 0,
+            code_pages: HashMap::new(),
+            epoch: 0,
+        }
+    }
+
+    /// Forget every block (their code must be flushed from the JIT at the same time).
+    pub fn clear(&mut self) {
+        self.tbs.clear();
+        self.map.clear();
+        self.jc.fill(JC_EMPTY);
+        self.code_pages.clear();
+        self.epoch += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.tbs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tbs.is_empty()
+    }
+
+    pub fn too_big(&self) -> bool {
+        self.tbs.len() >= MAX_TBS
+    }
+
+    pub fn get(&self, idx: u32) -> &Tb {
+        &self.tbs[idx as usize]
+    }
+
+    pub fn get_mut(&mut self, idx: u32) -> &mut Tb {
+        &mut self.tbs[idx as usize]
+    }
+
+    /// The id blocks report in their exits: the index plus the epoch, so stale ids are detectable.
+    pub fn block_id(&self, idx: u32) -> u64 {
+        ((self.epoch & 0xffff) << 32) | idx as u64
+    }
+
+    pub fn idx_of_id(&self, id: u64) -> Option<u32> {
+        let idx = (id & 0xffff_ffff) as u32;
+        ((id >> 32) == (self.epoch & 0xffff) && (idx as usize) < self.tbs.len()).then_some(idx)
+    }
+
+    /// Drop the jump cache if the TLB generation moved (a mapping may have changed).
+    #[inline]
+    pub fn sync_gen(&mut self, tlb_gen: u64) {
+        if tlb_gen != self.jc_gen {
+            self.jc.fill(JC_EMPTY);
+            self.jc_gen = tlb_gen;
+        }
+    }
+
+    /// Jump-cache probe; valid only if `tlb_gen` matches (the JIT lookup hook cannot flush).
+    #[inline]
+    pub fn jc_lookup(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
+        if tlb_gen != self.jc_gen {
+            return None;
+        }
+        let e = self.jc[jc_hash(pc)];
+        if e.pc != pc {
+            return None;
+        }
+        let tb = self.tbs.get(e.idx as usize)?;
+        (tb.valid && tb.flags == flags && tb.pc == pc).then_some(e.idx)
+    }
+
+    pub fn jc_insert(&mut self, pc: u64, idx: u32) {
+        self.jc[jc_hash(pc)] = JcEntry { pc, idx };
+    }
+
+    pub fn map_get(&self, phys_pc: u64, pc: u64, flags: u64) -> Option<u32> {
+        let idx = *self.map.get(&(phys_pc, pc, flags))?;
+        self.tbs[idx as usize].valid.then_some(idx)
+    }
+
+    /// Add a block; returns its index and the physical pages that now hold code for the first time
+    /// (their TLB write entries must start forcing the slow path).
+    pub fn insert(
+        &mut self,
+        pc: u64,
+        flags: u64,
+        phys: [(u64, u32); 2],
+        block: Block,
+        nslots: usize,
+    ) -> (u32, Vec<u64>) {
+        let idx = self.tbs.len() as u32;
+        let slots = (0..nslots).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        self.tbs.push(Tb {
+            pc,
+            flags,
+            phys,
+            block: Box::new(block),
+            execs: 0,
+            no_jit: false,
+            code: std::ptr::null(),
+            slots,
+            incoming: Vec::new(),
+            valid: true,
+        });
+        self.map.insert((phys[0].0, pc, flags), idx);
+        let mut new_pages = Vec::new();
+        for &(start, len) in phys.iter().filter(|p| p.1 != 0) {
+            let first = start & PAGE_MASK;
+            let last = (start + len as u64 - 1) & PAGE_MASK;
+            let mut page = first;
+            loop {
+                let list = self.code_pages.entry(page).or_default();
+                if list.is_empty() {
+                    new_pages.push(page);
+                }
+                list.push(idx);
+                if page >= last {
+                    break;
+                }
+                page += PAGE_SIZE;
+            }
+        }
+        (idx, new_pages)
+    }
+
+    pub fn is_code_page(&self, page: u64) -> bool {
+        self.code_pages.contains_key(&(page & PAGE_MASK))
+    }
+
+    /// Mark a block dead and unlink every chained jump into it.
+    pub fn invalidate(&mut self, idx: u32) {
+        let tb = &mut self.tbs[idx as usize];
+        if !tb.valid {
+            return;
+        }
+        tb.valid = false;
+        let incoming = std::mem::take(&mut tb.incoming);
+        let key = (tb.phys[0].0, tb.pc, tb.flags);
+        for (src, slot) in incoming {
+            if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
+                cell.store(std::ptr::null_mut(), Ordering::Release);
+            }
+        }
+        if self.map.get(&key) == Some(&idx) {
+            self.map.remove(&key);
+        }
+    }
+
+    /// Invalidate the blocks whose code intersects physical `[start, start + len)` (inside one
+    /// page). Returns how many died and whether the page no longer holds any code.
+    pub fn invalidate_phys(&mut self, start: u64, len: u64) -> (usize, bool) {
+        let page = start & PAGE_MASK;
+        let Some(list) = self.code_pages.get(&page) else { return (0, false) };
+        let hit: Vec<u32> = list
+            .iter()
+            .copied()
+            .filter(|&i| self.tbs[i as usize].valid && self.tbs[i as usize].overlaps(start, len))
+            .collect();
+        for &i in &hit {
+            self.invalidate(i);
+        }
+        let tbs = &self.tbs;
+        let list = self.code_pages.get_mut(&page).expect("present above");
+        list.retain(|&i| tbs[i as usize].valid);
+        let emptied = list.is_empty();
+        if emptied {
+            self.code_pages.remove(&page);
+        }
+        (hit.len(), emptied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(c: &mut TbCache, pc: u64, phys: u64, len: u32) -> u32 {
+        c.insert(pc, 0, [(phys, len), (0, 0)], Block::new(pc), 2).0
+    }
+
+    #[test]
+    fn invalidation_unlinks_chains_and_frees_pages() {
+        let mut c = TbCache::new();
+        let a = add(&mut c, 0x1000, 0x8000_1000, 8);
+        let b = add(&mut c, 0x1008, 0x8000_1008, 8);
+        let fake = 0x1234usize as *mut u8;
+        c.get(a).slots[1].store(fake, Ordering::Relaxed);
+        c.get_mut(b).incoming.push((a, 1));
+        assert_eq!(c.invalidate_phys(0x8000_1000, 4), (1, false), "only a overlaps");
+        assert!(!c.get(a).valid && c.get(b).valid);
+        assert_eq!(c.invalidate_phys(0x8000_100c, 1), (1, true));
+        assert!(c.get(a).slots[1].load(Ordering::Relaxed).is_null(), "chain into b must be cut");
+        assert!(!c.is_code_page(0x8000_1000));
+        assert_eq!(c.map_get(0x8000_1008, 0x1008, 0), None);
+    }
+
+    #[test]
+    fn jump_cache_respects_generation_and_flags() {
+        let mut c = TbCache::new();
+        let a = add(&mut c, 0x2000, 0x2000, 4);
+        c.sync_gen(5);
+        c.jc_insert(0x2000, a);
+        assert_eq!(c.jc_lookup(0x2000, 0, 5), Some(a));
+        assert_eq!(c.jc_lookup(0x2000, 1, 5), None);
+        assert_eq!(c.jc_lookup(0x2000, 0, 6), None);
+        c.sync_gen(6);
+        assert_eq!(c.jc_lookup(0x2000, 0, 6), None, "flushed");
+    }
+
+    #[test]
+    fn ids_from_old_epochs_are_rejected() {
+        let mut c = TbCache::new();
+        let a = add(&mut c, 0x2000, 0x2000, 4);
+        let id = c.block_id(a);
+        assert_eq!(c.idx_of_id(id), Some(a));
+        c.clear();
+        add(&mut c, 0x2000, 0x2000, 4);
+        assert_eq!(c.idx_of_id(id), None);
+    }
+}

@@ -1,0 +1,563 @@
+//! End-to-end tests of the TCG run loop on a toy guest ISA defined here: fixed 4-byte
+//! instructions, 16 registers, an identity MMU with one faulting window, and a test device that
+//! powers the machine off. Each test assembles a small program and checks both the guest-visible
+//! result and the run loop's counters (tiering, chaining, flushes, polls).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mimic_accel::tcg::{TcgOptions, TcgVcpu};
+use mimic_accel::{Vcpu, VcpuExit};
+use mimic_hw::address_space::MemRegionSpec;
+use mimic_hw::{AddressSpace, Device, PowerControl, PowerEvent};
+use mimic_translator::env::{Env, PAGE_MASK};
+use mimic_translator::guest::{Access, CodeFetch, Frontend, GuestCpu, MemFault, PageMapping};
+use mimic_translator::helpers::{HelperInfo, HelperTable};
+use mimic_translator::ir::{Block, Builder, Cond, ExitReason, HelperId, MemOp, MemSize, Reg};
+
+const RAM: u64 = 0x8000_0000;
+const DEV: u64 = 0x1000_0000;
+/// Virtual addresses at and above this fault (a toy page fault).
+const HOLE: u64 = 0xf000_0000;
+const TRAP_VEC: u64 = RAM + 0x3000;
+
+const CAUSE_ILLEGAL: u64 = 2;
+const CAUSE_PAGE_FAULT: u64 = 12;
+const CAUSE_MISALIGNED: u64 = 6;
+const CAUSE_BUS: u64 = 7;
+const CAUSE_IRQ: u64 = 0x8000_0000_0000_0007;
+
+// ---- the toy ISA -------------------------------------------------------------------------------
+
+mod op {
+    pub const ADDI: u8 = 1; // rd = rs + simm16
+    pub const LUI: u8 = 2; // rd = imm16 << 16
+    pub const LD: u8 = 3; // rd = mem64[rs + simm16]
+    pub const ST: u8 = 4; // mem64[rs + simm16] = rd
+    pub const SW: u8 = 6; // mem32[rs + simm16] = rd
+    pub const BNE: u8 = 7; // if rd != rs goto pc + simm16
+    pub const JR: u8 = 8; // goto rs
+    pub const FENCE: u8 = 9;
+    pub const WFI: u8 = 10;
+    pub const SWA: u8 = 11; // mem32[rs + simm16] = rd, must be aligned
+    pub const J: u8 = 13; // goto pc + simm16
+}
+
+fn ins(op: u8, rd: u8, rs: u8, imm: i16) -> u32 {
+    op as u32 | ((rd as u32 & 15) | (rs as u32 & 15) << 4) << 8 | (imm as u16 as u32) << 16
+}
+
+#[repr(C)]
+struct ToyCpu {
+    env: Env,
+    pending: Option<(u64, u64)>,
+    epc: u64,
+    cause: u64,
+    tval: u64,
+    irq: Arc<AtomicBool>,
+    refills: u64,
+}
+
+impl ToyCpu {
+    fn new(pc: u64) -> Box<Self> {
+        let mut c = Box::new(Self {
+            env: Env::new(),
+            pending: None,
+            epc: 0,
+            cause: 0,
+            tval: 0,
+            irq: Arc::new(AtomicBool::new(false)),
+            refills: 0,
+        });
+        c.env.pc = pc;
+        c
+    }
+    fn record(&mut self, cause: u64, tval: u64) {
+        self.pending = Some((cause, tval));
+        self.env.exception_pending = 1;
+    }
+}
+
+unsafe extern "C" fn h_illegal(env: *mut Env, a0: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: Env is the first field of the #[repr(C)] ToyCpu the test created.
+    let cpu = unsafe { &mut *(env as *mut ToyCpu) };
+    cpu.record(CAUSE_ILLEGAL, a0);
+    0
+}
+
+static HELPERS: [HelperInfo; 1] = [HelperInfo { name: "illegal", func: h_illegal, nargs: 1, may_raise: true }];
+
+impl GuestCpu for ToyCpu {
+    fn env(&mut self) -> &mut Env {
+        &mut self.env
+    }
+    fn env_ref(&self) -> &Env {
+        &self.env
+    }
+    fn tb_flags(&self) -> u64 {
+        0
+    }
+    fn code_mmu_idx(&self) -> u8 {
+        0
+    }
+    fn translate(&mut self, vaddr: u64, _access: Access, _mmu_idx: u8) -> Option<PageMapping> {
+        if vaddr >= HOLE {
+            self.record(CAUSE_PAGE_FAULT, vaddr);
+            return None;
+        }
+        Some(PageMapping { paddr: vaddr, cacheable: true, readable: true, writable: true, executable: true })
+    }
+    fn raise_mem_fault(&mut self, fault: MemFault, vaddr: u64, _access: Access) {
+        let cause = match fault {
+            MemFault::Misaligned => CAUSE_MISALIGNED,
+            MemFault::AccessFault => CAUSE_BUS,
+        };
+        self.record(cause, vaddr);
+    }
+    fn deliver_exception(&mut self) {
+        if let Some((cause, tval)) = self.pending.take() {
+            self.epc = self.env.pc;
+            self.cause = cause;
+            self.tval = tval;
+            self.env.pc = TRAP_VEC;
+        }
+    }
+    fn take_interrupt(&mut self) -> bool {
+        if self.irq.swap(false, Ordering::AcqRel) {
+            self.epc = self.env.pc;
+            self.cause = CAUSE_IRQ;
+            self.env.pc = TRAP_VEC;
+            return true;
+        }
+        false
+    }
+    fn wakeup_pending(&self) -> bool {
+        self.irq.load(Ordering::Acquire)
+    }
+    fn helpers(&self) -> HelperTable {
+        &HELPERS
+    }
+    fn on_budget_refill(&mut self, _remaining: i64, _new_budget: i64) {
+        self.refills += 1;
+    }
+}
+
+struct ToyFrontend;
+
+fn r(n: u8) -> Reg {
+    Reg(n as u16)
+}
+
+impl Frontend for ToyFrontend {
+    fn translate(&self, fetch: &mut dyn CodeFetch, pc: u64, _flags: u64, max_insns: u32) -> Block {
+        let mut b = Builder::new(pc);
+        let mut cur = pc;
+        for _ in 0..max_insns {
+            if cur & PAGE_MASK != pc & PAGE_MASK {
+                b.goto(cur);
+                return b.finish();
+            }
+            let (Some(lo), Some(hi)) = (fetch.fetch_u16(cur), fetch.fetch_u16(cur + 2)) else {
+                // Fetch fault: end before this instruction (an empty block if it is the first).
+                if b.block().insn_count > 0 {
+                    b.goto(cur);
+                }
+                return b.finish();
+            };
+            let w = lo as u32 | (hi as u32) << 16;
+            let (opc, rd, rs, imm) =
+                ((w & 0xff) as u8, ((w >> 8) & 15) as u8, ((w >> 12) & 15) as u8, (w >> 16) as u16 as i16);
+            b.insn_start(cur, 4);
+            let next = cur + 4;
+            let addr = |b: &mut Builder| {
+                let base = b.get_reg(r(rs));
+                let k = b.konst(imm as i64 as u64);
+                b.bin64(mimic_translator::ir::BinOp::Add, base, k)
+            };
+            match opc {
+                op::ADDI => {
+                    let a = b.get_reg(r(rs));
+                    let k = b.konst(imm as i64 as u64);
+                    let v = b.bin64(mimic_translator::ir::BinOp::Add, a, k);
+                    b.set_reg(r(rd), v);
+                }
+                op::LUI => {
+                    let v = b.konst((imm as u16 as u64) << 16);
+                    b.set_reg(r(rd), v);
+                }
+                op::LD => {
+                    let a = addr(&mut b);
+                    let v = b.load(a, MemOp::new(MemSize::B8, false, 0));
+                    b.set_reg(r(rd), v);
+                }
+                op::ST | op::SW | op::SWA => {
+                    let a = addr(&mut b);
+                    let v = b.get_reg(r(rd));
+                    let size = if opc == op::ST { MemSize::B8 } else { MemSize::B4 };
+                    let mut m = MemOp::new(size, false, 0);
+                    m.align = opc == op::SWA;
+                    b.store(a, v, m);
+                }
+                op::BNE => {
+                    let x = b.get_reg(r(rd));
+                    let y = b.get_reg(r(rs));
+                    let c = b.cmp(Cond::Ne, x, y);
+                    let taken = b.new_label();
+                    b.br_cond(c, taken);
+                    b.goto(next);
+                    b.label(taken);
+                    b.goto(cur.wrapping_add(imm as i64 as u64));
+                    return b.finish();
+                }
+                op::J => {
+                    b.goto(cur.wrapping_add(imm as i64 as u64));
+                    return b.finish();
+                }
+                op::JR => {
+                    let t = b.get_reg(r(rs));
+                    b.goto_ptr(t);
+                    return b.finish();
+                }
+                op::FENCE => {
+                    b.exit(ExitReason::FlushCode, next);
+                    return b.finish();
+                }
+                op::WFI => {
+                    b.exit(ExitReason::Halt, next);
+                    return b.finish();
+                }
+                _ => {
+                    let k = b.konst(w as u64);
+                    b.call_void(HelperId(0), &[k]);
+                    b.exit(ExitReason::Exception, cur);
+                    return b.finish();
+                }
+            }
+            cur = next;
+        }
+        b.goto(cur);
+        b.finish()
+    }
+
+    fn disassemble(&self, code: &[u8], pc: u64) -> String {
+        code.chunks(4).enumerate().map(|(i, c)| format!("{:#x}: {:02x?}\n", pc + 4 * i as u64, c)).collect()
+    }
+}
+
+// ---- the test device -----------------------------------------------------------------------------
+
+/// Offset 0: write = power off with that exit code. Offset 8: write = record. Offset 16: reads 0x1234.
+struct TestDev {
+    power: Arc<PowerControl>,
+    recorded: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Device for TestDev {
+    fn name(&self) -> &str {
+        "test-dev"
+    }
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        mimic_hw::device::write_le(data, if offset == 16 { 0x1234 } else { 0 });
+    }
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let v = mimic_hw::device::read_le(data);
+        match offset {
+            0 => self.power.request(PowerEvent::Shutdown { exit_code: v as i32 }),
+            _ => self.recorded.lock().unwrap().push(v),
+        }
+    }
+}
+
+struct Machine {
+    vcpu: TcgVcpu<ToyCpu, ToyFrontend>,
+    mem: Arc<AddressSpace>,
+    recorded: Arc<Mutex<Vec<u64>>>,
+}
+
+/// Load `prog` at RAM and `trap` at TRAP_VEC. r15 = DEV at start (the exit device), r14 = RAM.
+fn machine(prog: &[u32], trap: &[u32], opts: TcgOptions) -> Machine {
+    let power = Arc::new(PowerControl::new());
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let mut mem = AddressSpace::new(&[MemRegionSpec::ram("ram", RAM, 0x10000)]).unwrap();
+    let dev = mimic_hw::device::shared(TestDev { power: power.clone(), recorded: recorded.clone() });
+    mem.add_mmio(DEV, 0x100, dev).unwrap();
+    let bytes: Vec<u8> = prog.iter().flat_map(|w| w.to_le_bytes()).collect();
+    mem.load(RAM, &bytes).unwrap();
+    let tbytes: Vec<u8> = trap.iter().flat_map(|w| w.to_le_bytes()).collect();
+    mem.load(TRAP_VEC, &tbytes).unwrap();
+    let mem = Arc::new(mem);
+    let mut cpu = ToyCpu::new(RAM);
+    cpu.env.regs[15] = DEV;
+    cpu.env.regs[14] = RAM;
+    let vcpu = TcgVcpu::new(cpu, ToyFrontend, mem.clone(), power, opts).unwrap();
+    Machine { vcpu, mem, recorded }
+}
+
+/// Store r`reg` to the exit device: the run ends with that exit code.
+fn exit_with(reg: u8) -> u32 {
+    ins(op::ST, reg, 15, 0)
+}
+
+fn run(m: &mut Machine) -> i32 {
+    match m.vcpu.run().unwrap() {
+        VcpuExit::Shutdown { exit_code } => exit_code,
+        VcpuExit::Reset => panic!("unexpected reset"),
+    }
+}
+
+/// r1 counts to `n` in a one-block loop, then exits with r1.
+fn counting_loop(n: i16) -> Vec<u32> {
+    vec![
+        ins(op::ADDI, 2, 0, n),  // 0x00 r2 = n
+        ins(op::ADDI, 1, 1, 1),  // 0x04 loop: r1 += 1
+        ins(op::ADDI, 2, 2, -1), // 0x08 r2 -= 1
+        ins(op::BNE, 2, 0, -8),  // 0x0c if r2 != 0 goto loop
+        exit_with(1),            // 0x10
+    ]
+}
+
+fn opts() -> TcgOptions {
+    TcgOptions { log_sink: Box::new(std::io::sink()), ..Default::default() }
+}
+
+// ---- tests -------------------------------------------------------------------------------------
+
+#[test]
+fn loop_is_interpreted_then_compiled_and_chained() {
+    let mut m = machine(&counting_loop(1000), &[], TcgOptions { jit_threshold: 50, ..opts() });
+    assert_eq!(run(&mut m), 1000);
+    let s = m.vcpu.stats();
+    assert!(s.compiled_blocks >= 1, "{s:?}");
+    assert!(s.interp_execs >= 50 && s.interp_execs < 60, "loop block interpreted exactly up to the threshold: {s:?}");
+    assert!(s.chains_made >= 1, "{s:?}");
+    assert!(s.loop_iterations < 100, "chained loop must not come back to the run loop: {s:?}");
+}
+
+#[test]
+fn threshold_zero_compiles_at_once() {
+    let mut m = machine(&counting_loop(300), &[], TcgOptions { jit_threshold: 0, ..opts() });
+    assert_eq!(run(&mut m), 300);
+    let s = m.vcpu.stats();
+    assert_eq!(s.interp_execs, 0, "{s:?}");
+    assert!(s.compiled_blocks >= 3, "{s:?}");
+}
+
+#[test]
+fn interpreted_only_gives_the_same_result() {
+    let mut m = machine(&counting_loop(500), &[], TcgOptions { jit_threshold: u32::MAX, ..opts() });
+    assert_eq!(run(&mut m), 500);
+    assert_eq!(m.vcpu.stats().compiled_blocks, 0);
+}
+
+fn smc_program() -> Vec<u32> {
+    // New instruction for A: ADDI r1, r1, 100.
+    let new = ins(op::ADDI, 1, 1, 100);
+    let mut p = vec![0u32; 16];
+    p[0] = ins(op::LUI, 7, 0, (new >> 16) as u16 as i16); // 0x00 r7 = hi(new)
+    p[1] = ins(op::ADDI, 7, 7, (new & 0xffff) as u16 as i16); // 0x04 r7 |= lo(new) (lo < 0x8000)
+    p[2] = ins(op::ADDI, 8, 14, 0x20); // 0x08 r8 = &A
+    p[3] = ins(op::ADDI, 10, 14, 0x38); // 0x0c r10 = &exit
+    p[4] = ins(op::JR, 0, 8, 0); // 0x10 goto A
+    p[8] = ins(op::ADDI, 1, 1, 1); // 0x20 A: r1 += 1
+    p[9] = ins(op::ADDI, 6, 6, 1); // 0x24 pass += 1
+    p[10] = ins(op::ADDI, 9, 0, 3); // 0x28 r9 = 3
+    p[11] = ins(op::BNE, 6, 9, 8); // 0x2c if pass != 3 goto 0x34
+    p[12] = ins(op::JR, 0, 10, 0); // 0x30 goto exit
+    p[13] = ins(op::J, 0, 0, 0x10); // 0x34 goto 0x44
+    p[14] = exit_with(1); // 0x38 exit: report r1
+    p.extend([0u32; 1]); // 0x40
+    p.extend([
+        ins(op::BNE, 6, 0, 4),   // 0x44 (always taken: pass >= 1) -> 0x48
+        ins(op::ADDI, 11, 0, 1), // 0x48 r11 = 1
+        ins(op::BNE, 6, 11, 12), // 0x4c pass != 1 -> 0x58 (skip the overwrite after pass 1)
+        ins(op::SW, 7, 8, 0),    // 0x50 overwrite A
+        ins(op::JR, 0, 8, 0),    // 0x54 goto A
+        ins(op::JR, 0, 8, 0),    // 0x58 goto A
+    ]);
+    p
+}
+
+#[test]
+fn self_modifying_code_runs_the_new_instruction() {
+    // Pass 1 runs the old A (+1), then A is overwritten with +100; passes 2 and 3 run the new A.
+    for threshold in [0, 1, 50] {
+        let mut m = machine(&smc_program(), &[], TcgOptions { jit_threshold: threshold, ..opts() });
+        assert_eq!(run(&mut m), 201, "threshold {threshold}");
+        assert!(m.vcpu.stats().smc_invalidations >= 1);
+    }
+}
+
+#[test]
+fn fence_flushes_code_and_execution_continues() {
+    let prog = vec![ins(op::ADDI, 1, 1, 5), ins(op::FENCE, 0, 0, 0), ins(op::ADDI, 1, 1, 6), exit_with(1)];
+    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, ..opts() });
+    assert_eq!(run(&mut m), 11);
+    assert!(m.vcpu.stats().code_flushes >= 1);
+    let before = m.vcpu.stats().code_flushes;
+    m.vcpu.flush_all_code();
+    assert_eq!(m.vcpu.stats().code_flushes, before + 1);
+}
+
+#[test]
+fn full_code_cache_is_recycled() {
+    // 300 blocks, each "r1 += 1; jump to the next", run 5 times; the cache holds far fewer.
+    let n = 300;
+    let mut prog = vec![ins(op::ADDI, 2, 0, 5)]; // r2 = passes
+    for _ in 0..n {
+        prog.push(ins(op::ADDI, 1, 1, 1));
+        prog.push(ins(op::J, 0, 0, 4));
+    }
+    prog.push(ins(op::ADDI, 2, 2, -1));
+    let back = -(4 * (prog.len() as i16 - 1));
+    prog.push(ins(op::BNE, 2, 0, back));
+    prog.push(exit_with(1));
+    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, max_code_bytes: 16 << 10, ..opts() });
+    assert_eq!(run(&mut m), 5 * n as i32);
+    let s = m.vcpu.stats();
+    assert!(s.code_flushes > 0, "{s:?}");
+}
+
+#[test]
+fn mmio_is_routed_to_the_device() {
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 77),
+        ins(op::ST, 3, 15, 8),  // record 77
+        ins(op::LD, 4, 15, 16), // r4 = 0x1234
+        ins(op::ST, 4, 15, 8),  // record it
+        exit_with(0),
+    ];
+    let mut m = machine(&prog, &[], opts());
+    assert_eq!(run(&mut m), 0);
+    assert_eq!(*m.recorded.lock().unwrap(), vec![77, 0x1234]);
+}
+
+#[test]
+fn data_fault_is_precise() {
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 1),    // 0x00
+        ins(op::LUI, 5, 0, -4096), // 0x04 r5 = 0xf000_0000 (HOLE)
+        ins(op::LD, 4, 5, 8),      // 0x08 faults
+        ins(op::ADDI, 3, 0, 99),   // 0x0c must not run
+        exit_with(3),
+    ];
+    let trap = vec![exit_with(3)];
+    for threshold in [0, 50] {
+        let mut m = machine(&prog, &trap, TcgOptions { jit_threshold: threshold, ..opts() });
+        assert_eq!(run(&mut m), 1);
+        let cpu = m.vcpu.cpu();
+        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+    }
+}
+
+#[test]
+fn fetch_fault_is_delivered_with_the_target_pc() {
+    let prog = vec![ins(op::ADDI, 3, 0, 7), ins(op::LUI, 5, 0, -4096), ins(op::JR, 0, 5, 0)];
+    let trap = vec![exit_with(3)];
+    let mut m = machine(&prog, &trap, opts());
+    assert_eq!(run(&mut m), 7);
+    let cpu = m.vcpu.cpu();
+    assert_eq!((cpu.epc, cpu.cause, cpu.tval), (HOLE, CAUSE_PAGE_FAULT, HOLE));
+}
+
+#[test]
+fn misaligned_access_is_emulated_across_pages_and_aligned_ones_fault() {
+    let prog = vec![
+        ins(op::LUI, 3, 0, 0x1122),   // r3 = 0x1122_0000
+        ins(op::ADDI, 3, 3, 0x3344),  // r3 = 0x1122_3344
+        ins(op::ADDI, 6, 14, 0x1ffd), // r6 = RAM + 0x1ffd (crosses into the next page)
+        ins(op::ST, 3, 6, 0),         // misaligned 8-byte store
+        ins(op::LD, 4, 6, 0),         // misaligned 8-byte load
+        ins(op::ST, 4, 15, 8),        // record it
+        ins(op::SWA, 3, 6, 0),        // aligned-only store: faults
+        exit_with(0),
+    ];
+    let trap = vec![ins(op::ADDI, 1, 0, 42), exit_with(1)];
+    let mut m = machine(&prog, &trap, opts());
+    assert_eq!(run(&mut m), 42);
+    assert_eq!(*m.recorded.lock().unwrap(), vec![0x1122_3344]);
+    let mut b = [0u8; 8];
+    m.mem.read_mem(RAM + 0x1ffd, &mut b).unwrap();
+    assert_eq!(u64::from_le_bytes(b), 0x1122_3344);
+    let cpu = m.vcpu.cpu();
+    assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 24, CAUSE_MISALIGNED, RAM + 0x1ffd));
+}
+
+#[test]
+fn budget_runs_out_and_poll_is_called() {
+    let polls = Arc::new(AtomicU64::new(0));
+    let p = polls.clone();
+    let o = TcgOptions {
+        budget: 1000,
+        poll: Some(Box::new(move || {
+            p.fetch_add(1, Ordering::Relaxed);
+            None
+        })),
+        ..opts()
+    };
+    let mut m = machine(&counting_loop(10000), &[], o);
+    assert_eq!(run(&mut m), 10000);
+    // ~30000 instructions in periods of 1000.
+    assert!(polls.load(Ordering::Relaxed) >= 29, "{}", polls.load(Ordering::Relaxed));
+    assert!(m.vcpu.cpu().refills >= 29);
+}
+
+#[test]
+fn wfi_sleeps_until_an_interrupt_then_takes_it() {
+    let irq = Arc::new(AtomicBool::new(false));
+    let polls = Arc::new(AtomicU64::new(0));
+    let (i2, p2) = (irq.clone(), polls.clone());
+    let o = TcgOptions {
+        poll: Some(Box::new(move || {
+            // The "timer" fires on the third poll.
+            if p2.fetch_add(1, Ordering::Relaxed) == 2 {
+                i2.store(true, Ordering::Release);
+            }
+            Some(10_000)
+        })),
+        ..opts()
+    };
+    let prog = vec![ins(op::WFI, 0, 0, 0), ins(op::ADDI, 1, 0, 9), exit_with(1)];
+    let trap = vec![ins(op::ADDI, 1, 0, 5), exit_with(1)];
+    let mut m = machine(&prog, &trap, o);
+    m.vcpu.cpu_mut().irq = irq;
+    assert_eq!(run(&mut m), 5);
+    assert_eq!((m.vcpu.cpu().cause, m.vcpu.cpu().epc), (CAUSE_IRQ, RAM + 4));
+    assert!(m.vcpu.stats().halts >= 1);
+}
+
+#[test]
+fn illegal_instruction_traps_and_logging_does_not_disturb() {
+    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let o = TcgOptions {
+        log: mimic_accel::tcg::LogMask::parse("in_asm,op,out_asm,int,exec,cpu").unwrap(),
+        log_sink: Box::new(Sink(buf.clone())),
+        jit_threshold: 0,
+        ..opts()
+    };
+    let prog = vec![ins(op::ADDI, 1, 0, 3), 0xff];
+    let trap = vec![exit_with(1)];
+    let mut m = machine(&prog, &trap, o);
+    assert_eq!(run(&mut m), 3);
+    assert_eq!((m.vcpu.cpu().cause, m.vcpu.cpu().epc, m.vcpu.cpu().tval), (CAUSE_ILLEGAL, RAM + 4, 0xff));
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    for needle in [
+        "IN: [pc=0x80000000",
+        "OP: [pc=0x80000000",
+        "OUT: [pc=0x80000000",
+        "Trace: pc=0x80003000",
+        "exception at pc=0x80000004 -> 0x80003000",
+        "x1  0000000000000003",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in log:\n{text}");
+    }
+}
