@@ -22,7 +22,7 @@ use mimic_translator::guest::{Frontend, GuestCpu};
 use mimic_translator::helpers::HelperTable;
 
 use crate::{AccelError, Vcpu, VcpuExit};
-use backend::{Jit, JitConfig};
+use backend::{Jit, JitConfig, JitError};
 use tb::{TbCache, NO_TB};
 
 /// Which `-d` categories are on.
@@ -175,7 +175,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         opts: TcgOptions,
     ) -> Result<Self, AccelError> {
         let helpers = cpu.helpers();
-        let jit = Jit::new(helpers, JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: 1 })
+        let jit = Jit::new(helpers, JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "speed" })
             .map_err(|e| AccelError::Jit(e.to_string()))?;
         let mut core = Box::new(Core {
             cpu,
@@ -235,7 +235,10 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         self.core.cpu.env().flush_tlb();
         // SAFETY: called only from the run loop or with the vCPU stopped, never while compiled
         // code runs, and every pointer into the old code (TB table, exit slots) was just dropped.
-        unsafe { self.jit.flush_all() };
+        if let Err(e) = unsafe { self.jit.flush_all() } {
+            // Without a code generation every compile fails and blocks stay interpreted.
+            log::error!("JIT flush failed: {e}");
+        }
         self.core.stats.code_flushes += 1;
         self.flush_pending = false;
     }
@@ -302,8 +305,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 self.core.stats.compiled_blocks += 1;
                 if self.opts.log.out_asm {
                     let pc = tb.pc;
-                    // SAFETY: the JIT just produced `size` bytes of code at `code`.
-                    let bytes = unsafe { std::slice::from_raw_parts(c.code, c.size) };
+                    let bytes = self.jit.code_bytes(&c);
                     let text = match &self.disasm {
                         Some(cs) => match cs.disasm_all(bytes, c.code as u64) {
                             Ok(insns) => insns.iter().map(|i| format!("  {i}\n")).collect::<String>(),
@@ -315,7 +317,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 }
             }
             Err(e) => {
-                if self.jit.is_full() {
+                if self.jit.is_full() || matches!(e, JitError::Memory(_)) {
                     self.flush_pending = true;
                 } else {
                     log::error!("JIT failed on block at {:#x}: {e}; interpreting it", tb.pc);
