@@ -8,3 +8,4 @@ pub mod sifive_test;
 pub mod goldfish_rtc;
 pub mod i8042;
 pub mod debug_exit;
+pub mod virtio;
