@@ -549,6 +549,7 @@ fn illegal_instruction_traps_and_logging_does_not_disturb() {
     let mut m = machine(&prog, &trap, o);
     assert_eq!(run(&mut m), 3);
     assert_eq!((m.vcpu.cpu().cause, m.vcpu.cpu().epc, m.vcpu.cpu().tval), (CAUSE_ILLEGAL, RAM + 4, 0xff));
+    assert_eq!(m.vcpu.stats().chains_made, 0, "per-block logging must see every block");
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     for needle in [
         "IN: [pc=0x80000000",
@@ -559,5 +560,28 @@ fn illegal_instruction_traps_and_logging_does_not_disturb() {
         "x1  0000000000000003",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in log:\n{text}");
+    }
+}
+
+/// Throughput of a hot chained loop (run with `--ignored --nocapture`; prints guest MIPS).
+#[test]
+#[ignore]
+fn bench_hot_loop() {
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 1000),  // 0x00
+        ins(op::ADDI, 2, 0, 30000), // 0x04 outer
+        ins(op::ADDI, 1, 1, 1),     // 0x08 inner
+        ins(op::ADDI, 2, 2, -1),    // 0x0c
+        ins(op::BNE, 2, 0, -8),     // 0x10
+        ins(op::ADDI, 3, 3, -1),    // 0x14
+        ins(op::BNE, 3, 0, -20),    // 0x18
+        exit_with(1),               // 0x1c
+    ];
+    for threshold in [0, 50, 1000] {
+        let mut m = machine(&prog, &[], TcgOptions { jit_threshold: threshold, ..opts() });
+        let t0 = std::time::Instant::now();
+        assert_eq!(run(&mut m), 30_000_000);
+        let dt = t0.elapsed().as_secs_f64();
+        println!("threshold {threshold}: {:.0} MIPS, {:?}", 90e6 / dt / 1e6, m.vcpu.stats());
     }
 }

@@ -132,6 +132,8 @@ pub(crate) struct Core<C: GuestCpu, F: Frontend> {
     /// The budget a hook found when it asked the running code to stop; restored afterwards, so a
     /// forced exit costs the guest no instructions.
     pub forced_exit: Option<i64>,
+    /// Per-block logging is on: every block must come back to the run loop to be logged.
+    pub nochain: bool,
     pub stats: TcgStats,
 }
 
@@ -186,6 +188,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             tbs: TbCache::new(),
             iotlb: Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]),
             forced_exit: None,
+            nochain: opts.log.any_per_block(),
             stats: TcgStats::default(),
         });
         let mut rt = Box::new(RuntimeBox {
@@ -387,7 +390,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
     fn try_chain(&mut self, src: u32, slot: u8, dst: u32) {
         let tbs = &mut self.core.tbs;
         let (s, d) = (tbs.get(src), tbs.get(dst));
-        if !s.valid || !d.valid || s.code.is_null() || d.code.is_null() || d.spans_two_pages() {
+        if self.core.nochain || !s.valid || !d.valid || s.code.is_null() || d.code.is_null() || d.spans_two_pages() {
             return;
         }
         if (s.pc ^ d.pc) & mimic_translator::env::PAGE_MASK != 0 {

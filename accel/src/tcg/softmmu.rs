@@ -260,6 +260,9 @@ pub(crate) unsafe extern "C" fn store_slow<C: GuestCpu, F: Frontend>(
 pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) -> *const u8 {
     // SAFETY: as in `load_slow`.
     let core = unsafe { core_of::<C, F>(env) };
+    if core.nochain {
+        return std::ptr::null();
+    }
     let (pc, gen) = {
         let e = core.cpu.env_ref();
         (e.pc, e.tlb_gen)
