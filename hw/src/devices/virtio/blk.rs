@@ -61,7 +61,7 @@ impl VirtioBlk {
 
     /// Byte offset of a transfer of `len` bytes at `sector`, if it lies wholly on the disk.
     fn disk_range(&self, sector: u64, len: u64) -> Option<u64> {
-        if len % SECTOR != 0 {
+        if len & (SECTOR - 1) != 0 {
             return None;
         }
         let start = sector.checked_mul(SECTOR)?;

@@ -19,12 +19,12 @@ pub const VIRTIO_MMIO_SIZE: u64 = 0x1000;
 const MAGIC: u32 = 0x7472_6976; // "virt"
 const VENDOR_ID: u32 = 0x554d_4551; // "QEMU", as QEMU reports
 
-const STATUS_ACKNOWLEDGE: u32 = 1;
-const STATUS_DRIVER: u32 = 2;
-const STATUS_DRIVER_OK: u32 = 4;
-const STATUS_FEATURES_OK: u32 = 8;
+pub const STATUS_ACKNOWLEDGE: u32 = 1;
+pub const STATUS_DRIVER: u32 = 2;
+pub const STATUS_DRIVER_OK: u32 = 4;
+pub const STATUS_FEATURES_OK: u32 = 8;
 pub const STATUS_DEVICE_NEEDS_RESET: u32 = 0x40;
-const STATUS_FAILED: u32 = 0x80;
+pub const STATUS_FAILED: u32 = 0x80;
 
 const INT_USED_BUFFER: u32 = 1;
 const INT_CONFIG_CHANGE: u32 = 2;
@@ -273,7 +273,7 @@ impl<D: VirtioDevice> Device for MmioTransport<D> {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
         if offset >= CONFIG_SPACE {
             self.device.read_config(offset - CONFIG_SPACE, data);
-        } else if data.len() != 4 || offset % 4 != 0 {
+        } else if data.len() != 4 || offset & 3 != 0 {
             log::warn!("guest error: virtio-mmio {}-byte register read at {offset:#x}", data.len());
             data.fill(0);
         } else {
@@ -285,7 +285,7 @@ impl<D: VirtioDevice> Device for MmioTransport<D> {
     fn write(&mut self, offset: u64, data: &[u8]) {
         if offset >= CONFIG_SPACE {
             self.device.write_config(offset - CONFIG_SPACE, data);
-        } else if data.len() != 4 || offset % 4 != 0 {
+        } else if data.len() != 4 || offset & 3 != 0 {
             log::warn!("guest error: virtio-mmio {}-byte register write at {offset:#x}", data.len());
         } else {
             self.write_reg(offset, read_le(data) as u32);

@@ -308,93 +308,97 @@ mod tests {
     #[test]
     fn good_chain_with_readable_then_writable() {
         let (asp, _) = ram();
-        put_desc(&*asp, 0, BUF, 16, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(&*asp, 1, BUF + 0x100, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        put_desc(&*asp, 2, BUF + 0x400, 0, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
-        put_desc(&*asp, 3, BUF + 0x300, 1, VIRTQ_DESC_F_WRITE, 0);
-        let c = read_chain(&*asp, DESC, 16, 0).unwrap();
+        let asp: &crate::AddressSpace = &asp;
+        put_desc(asp, 0, BUF, 16, VIRTQ_DESC_F_NEXT, 1);
+        put_desc(asp, 1, BUF + 0x100, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+        put_desc(asp, 2, BUF + 0x400, 0, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
+        put_desc(asp, 3, BUF + 0x300, 1, VIRTQ_DESC_F_WRITE, 0);
+        let c = read_chain(asp, DESC, 16, 0).unwrap();
         assert_eq!(c.readable, vec![Segment { addr: BUF, len: 16 }]);
         assert_eq!(c.writable.len(), 2, "the zero-length descriptor carries nothing");
         assert_eq!(c.writable_len(), 513);
-        c.write_at(&*asp, 511, &[7, 8]).unwrap();
+        c.write_at(asp, 511, &[7, 8]).unwrap();
         let mut b = [0u8; 1];
         asp.read_mem(BUF + 0x300, &mut b).unwrap();
         assert_eq!(b, [8], "writes continue into the next segment");
-        assert!(c.write_at(&*asp, 512, &[0, 0]).is_err(), "writes past the chain fail");
+        assert!(c.write_at(asp, 512, &[0, 0]).is_err(), "writes past the chain fail");
     }
 
     #[test]
     fn malicious_chains_are_rejected() {
         let (asp, _) = ram();
+        let asp: &crate::AddressSpace = &asp;
         // A loop: 0 -> 1 -> 0.
-        put_desc(&*asp, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(&*asp, 1, BUF, 8, VIRTQ_DESC_F_NEXT, 0);
-        assert_eq!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::TooLong { limit: 16 }));
+        put_desc(asp, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 1);
+        put_desc(asp, 1, BUF, 8, VIRTQ_DESC_F_NEXT, 0);
+        assert_eq!(read_chain(asp, DESC, 16, 0), Err(ChainError::TooLong { limit: 16 }));
         // Next index outside the table, and a head outside it.
-        put_desc(&*asp, 1, BUF, 8, VIRTQ_DESC_F_NEXT, 16);
-        assert_eq!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::BadIndex { index: 16, size: 16 }));
-        assert!(matches!(read_chain(&*asp, DESC, 16, 200), Err(ChainError::BadIndex { .. })));
+        put_desc(asp, 1, BUF, 8, VIRTQ_DESC_F_NEXT, 16);
+        assert_eq!(read_chain(asp, DESC, 16, 0), Err(ChainError::BadIndex { index: 16, size: 16 }));
+        assert!(matches!(read_chain(asp, DESC, 16, 200), Err(ChainError::BadIndex { .. })));
         // Out of RAM, wrapping, huge.
         for (addr, len) in [(0x1000, 8), (u64::MAX - 3, 8), (BUF, u32::MAX), (RAM_BASE + RAM_SIZE - 4, 8)] {
-            put_desc(&*asp, 0, addr, len, 0, 0);
-            assert!(matches!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::OutOfRam { .. })), "{addr:#x}+{len:#x}");
+            put_desc(asp, 0, addr, len, 0, 0);
+            assert!(matches!(read_chain(asp, DESC, 16, 0), Err(ChainError::OutOfRam { .. })), "{addr:#x}+{len:#x}");
         }
         // Readable after writable.
-        put_desc(&*asp, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
-        put_desc(&*asp, 1, BUF, 8, 0, 0);
-        assert_eq!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::ReadableAfterWritable));
+        put_desc(asp, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+        put_desc(asp, 1, BUF, 8, 0, 0);
+        assert_eq!(read_chain(asp, DESC, 16, 0), Err(ChainError::ReadableAfterWritable));
         // A descriptor table that itself is outside RAM.
-        assert!(matches!(read_chain(&*asp, 0x10, 16, 0), Err(ChainError::Dma(_))));
-        assert!(matches!(read_chain(&*asp, u64::MAX - 8, 16, 1), Err(ChainError::Dma(_))));
+        assert!(matches!(read_chain(asp, 0x10, 16, 0), Err(ChainError::Dma(_))));
+        assert!(matches!(read_chain(asp, u64::MAX - 8, 16, 1), Err(ChainError::Dma(_))));
     }
 
     #[test]
     fn indirect_tables() {
         let (asp, _) = ram();
+        let asp: &crate::AddressSpace = &asp;
         let table = BUF + 0x1000;
         asp.write(table, &desc_bytes(BUF, 16, VIRTQ_DESC_F_NEXT, 1)).unwrap();
         asp.write(table + 16, &desc_bytes(BUF + 0x100, 4, VIRTQ_DESC_F_WRITE, 0)).unwrap();
-        put_desc(&*asp, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
-        let c = read_chain(&*asp, DESC, 16, 0).unwrap();
+        put_desc(asp, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+        let c = read_chain(asp, DESC, 16, 0).unwrap();
         assert_eq!((c.readable_len(), c.writable_len()), (16, 4));
         // Bad lengths, NEXT together with INDIRECT, nesting, and a loop inside the table.
         for (len, flags) in [(0, 0), (24, 0), (32, VIRTQ_DESC_F_NEXT)] {
-            put_desc(&*asp, 0, table, len, VIRTQ_DESC_F_INDIRECT | flags, 1);
-            assert!(matches!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::BadIndirect { .. })));
+            put_desc(asp, 0, table, len, VIRTQ_DESC_F_INDIRECT | flags, 1);
+            assert!(matches!(read_chain(asp, DESC, 16, 0), Err(ChainError::BadIndirect { .. })));
         }
-        put_desc(&*asp, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+        put_desc(asp, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
         asp.write(table + 16, &desc_bytes(table, 32, VIRTQ_DESC_F_INDIRECT, 0)).unwrap();
-        assert!(matches!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::BadIndirect { .. })));
+        assert!(matches!(read_chain(asp, DESC, 16, 0), Err(ChainError::BadIndirect { .. })));
         asp.write(table + 16, &desc_bytes(BUF, 4, VIRTQ_DESC_F_NEXT, 0)).unwrap();
-        assert_eq!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::TooLong { limit: 2 }));
-        put_desc(&*asp, 0, RAM_BASE + RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
-        assert!(matches!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::OutOfRam { .. })));
+        assert_eq!(read_chain(asp, DESC, 16, 0), Err(ChainError::TooLong { limit: 2 }));
+        put_desc(asp, 0, RAM_BASE + RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
+        assert!(matches!(read_chain(asp, DESC, 16, 0), Err(ChainError::OutOfRam { .. })));
         // An indirect descriptor later in a chain is refused.
-        put_desc(&*asp, 0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(&*asp, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
-        assert!(matches!(read_chain(&*asp, DESC, 16, 0), Err(ChainError::BadIndirect { .. })));
+        put_desc(asp, 0, BUF, 4, VIRTQ_DESC_F_NEXT, 1);
+        put_desc(asp, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+        assert!(matches!(read_chain(asp, DESC, 16, 0), Err(ChainError::BadIndirect { .. })));
     }
 
     #[test]
     fn queue_validation_and_avail_index() {
         let (asp, _) = ram();
+        let asp: &crate::AddressSpace = &asp;
         let mut q = Queue::new(16);
         q.desc_table = DESC;
         q.avail_ring = AVAIL;
         q.used_ring = USED;
         for size in [0, 3, 32, 12, u32::MAX] {
             q.size = size;
-            assert!(matches!(q.validate(&*asp), Err(QueueError::BadSize { .. })), "{size}");
+            assert!(matches!(q.validate(asp), Err(QueueError::BadSize { .. })), "{size}");
         }
         q.size = 16;
-        q.validate(&*asp).unwrap();
+        q.validate(asp).unwrap();
         q.used_ring = USED + 2;
-        assert!(matches!(q.validate(&*asp), Err(QueueError::BadRing { .. })), "misaligned used ring");
+        assert!(matches!(q.validate(asp), Err(QueueError::BadRing { .. })), "misaligned used ring");
         q.used_ring = RAM_BASE + RAM_SIZE - 8;
-        assert!(matches!(q.validate(&*asp), Err(QueueError::BadRing { .. })), "used ring past RAM");
+        assert!(matches!(q.validate(asp), Err(QueueError::BadRing { .. })), "used ring past RAM");
         q.used_ring = USED;
-        assert_eq!(q.pop(&*asp).unwrap(), None);
+        assert_eq!(q.pop(asp).unwrap(), None);
         asp.write(AVAIL + 2, &17u16.to_le_bytes()).unwrap();
-        assert!(matches!(q.pop(&*asp), Err(QueueError::BadAvailIdx { .. })), "more entries than the ring holds");
+        assert!(matches!(q.pop(asp), Err(QueueError::BadAvailIdx { .. })), "more entries than the ring holds");
     }
 }
