@@ -412,4 +412,22 @@ mod tests {
         assert_eq!(bits.get(), 0);
         assert_eq!(p.lock().unwrap().window_size(), 0x20_2000);
     }
+
+    #[test]
+    fn device_line_through_plic() {
+        use crate::devices::uart16550::Uart16550;
+        let (p, bits) = setup();
+        let uart = crate::device::shared(Uart16550::new(Box::new(std::io::sink()), input_line(&p, 10)));
+        w(&p, 4 * 10, 1);
+        w(&p, ENABLE_BASE + ENABLE_STRIDE, 1 << 10);
+        uart.lock().unwrap().write(1, &[1]); // IER: received data available
+        assert_eq!(uart.lock().unwrap().enqueue_input(b"k"), 1);
+        assert_eq!(bits.get(), 1 << 9, "UART interrupt reaches the S-mode context");
+        assert_eq!(r(&p, CLAIM1), 10);
+        let mut b = [0u8];
+        uart.lock().unwrap().read(0, &mut b);
+        assert_eq!(b, [b'k']);
+        w(&p, CLAIM1, 10);
+        assert_eq!(bits.get(), 0, "the UART lowered its line, so completion leaves nothing pending");
+    }
 }
