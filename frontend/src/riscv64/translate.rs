@@ -438,4 +438,130 @@ mod tests {
         assert_eq!(b.insn_count, 1);
         assert_eq!(b.ops.last(), Some(&Op::Exit { reason: ExitReason::Exception, pc: 0x1000 }));
     }
+
+    /// Execution through the IR interpreter against a flat fake memory at 0x10000..0x11000.
+    mod exec {
+        use super::*;
+        use mimic_translator::env::{decode_memop, unpack_exit, Env, ExitCode, Runtime};
+        use mimic_translator::interp::interpret;
+        use std::cell::RefCell;
+
+        const MEM_BASE: u64 = 0x10000;
+
+        thread_local! {
+            static MEM: RefCell<Vec<u8>> = RefCell::new(vec![0; 0x1000]);
+        }
+
+        unsafe extern "C" fn load_slow(_: *mut Env, va: u64, memop: u64) -> u64 {
+            let m = decode_memop(memop);
+            let n = m.size.bytes() as usize;
+            let off = (va - MEM_BASE) as usize;
+            let mut raw = 0u64;
+            MEM.with(|mem| {
+                for k in 0..n {
+                    raw |= (mem.borrow()[off + k] as u64) << (8 * k);
+                }
+            });
+            if m.signed && n < 8 {
+                let sh = 64 - 8 * n as u32;
+                ((raw << sh) as i64 >> sh) as u64
+            } else {
+                raw
+            }
+        }
+
+        unsafe extern "C" fn store_slow(_: *mut Env, va: u64, v: u64, memop: u64) {
+            let n = decode_memop(memop).size.bytes() as usize;
+            let off = (va - MEM_BASE) as usize;
+            MEM.with(|mem| {
+                for k in 0..n {
+                    mem.borrow_mut()[off + k] = (v >> (8 * k)) as u8;
+                }
+            });
+        }
+
+        unsafe extern "C" fn lookup(_: *mut Env) -> *const u8 {
+            std::ptr::null()
+        }
+
+        static RUNTIME: Runtime = Runtime { load_slow, store_slow, lookup };
+
+        /// Run `halves` (at 0x1000) until the PC leaves the code; returns the register file.
+        fn run(halves: &[u16]) -> Box<Env> {
+            let end = 0x1000 + 2 * halves.len() as u64;
+            let mut code = FakeCode::new(0x1000, halves);
+            let mut env = Box::new(Env::new());
+            env.runtime = &RUNTIME;
+            env.budget = 1 << 40;
+            env.pc = 0x1000;
+            for _ in 0..1000 {
+                if env.pc == end {
+                    return env;
+                }
+                let block = RiscvFrontend.translate(&mut code, env.pc, 3, 32);
+                mimic_translator::verify::verify(&block, crate::riscv64::helper_table()).unwrap();
+                // SAFETY: env is a live Env with a valid runtime; the block is verified.
+                let exit = unsafe { interpret(&block, 0, &mut *env, crate::riscv64::helper_table()) };
+                let (code, _, _) = unpack_exit(exit);
+                assert!(matches!(code, ExitCode::Goto | ExitCode::Lookup), "exit {code:?} at {:#x}", env.pc);
+            }
+            panic!("program did not finish");
+        }
+
+        /// Assembled with riscv64-unknown-elf-as -march=rv64gc_zba_zbb_zbs (source in the comments
+        /// of the expected values below).
+        const PROGRAM: &str = "80000537 55fd 02b5443b 02b564bb 461d 0206493b 020669bb 02055a3b 02057abb \
+            02b54b33 02a50bbb 02b59c33 02b5bcb3 02b5ad33 4281 4329 929a 137d fe031ee3 43c9 13c2 34000e37 93f2 \
+            0385 2873de13 60001e9b 60101f1b 60c51fbb 60165693 20c5e73b 67c1 e38c 1007a82f 18c7a8af 18c7adaf \
+            0007a083 e0b7a1af 0007e203 80c7a12f 0047a503";
+
+        fn halves(text: &str) -> Vec<u16> {
+            let mut out = Vec::new();
+            for w in text.split_whitespace().filter(|w| *w != "\\") {
+                let v = u32::from_str_radix(w, 16).unwrap();
+                if w.len() == 8 {
+                    out.push(v as u16);
+                    out.push((v >> 16) as u16);
+                } else {
+                    out.push(v as u16);
+                }
+            }
+            out
+        }
+
+        #[test]
+        fn integer_program_gives_spec_results() {
+            let env = run(&halves(PROGRAM));
+            let x = |r: usize| env.regs[r];
+            assert_eq!(x(8), 0xffff_ffff_8000_0000, "divw MIN/-1");
+            assert_eq!(x(9), 0, "remw MIN/-1");
+            assert_eq!(x(18), u64::MAX, "divw x/0");
+            assert_eq!(x(19), 7, "remw x/0");
+            assert_eq!(x(20), u64::MAX, "divuw x/0");
+            assert_eq!(x(21), 0xffff_ffff_8000_0000, "remuw x/0");
+            assert_eq!(x(22), 0x8000_0000, "div");
+            assert_eq!(x(23), 0, "mulw");
+            assert_eq!(x(24), 0, "mulh -1*-1");
+            assert_eq!(x(25), 0xffff_ffff_ffff_fffe, "mulhu");
+            assert_eq!(x(26), u64::MAX, "mulhsu -1*max");
+            assert_eq!(x(5), 55, "loop sum");
+            assert_eq!(x(6), 0);
+            assert_eq!(x(7), 0x0012_0000_3400_0001);
+            assert_eq!(x(28), 0x00ff_0000_ff00_00ff, "orc.b");
+            assert_eq!(x(29), 32, "clzw 0");
+            assert_eq!(x(30), 32, "ctzw 0");
+            assert_eq!(x(31), 0x40, "rolw");
+            assert_eq!(x(13), 0x8000_0000_0000_0003, "rori");
+            assert_eq!(x(14), 0x7_ffff_ffff, "sh3add.uw");
+            assert_eq!(x(16), u64::MAX, "lr.w");
+            assert_eq!(x(17), 0, "sc.w success");
+            assert_eq!(x(27), 1, "sc.w without reservation");
+            assert_eq!(x(1), 7, "value stored by sc.w");
+            assert_eq!(x(3), 7, "amomaxu.w old value");
+            assert_eq!(x(4), 0xffff_ffff, "amomaxu.w result");
+            assert_eq!(x(2), u64::MAX, "amomin.w old value");
+            assert_eq!(x(10), u64::MAX, "upper word untouched");
+            assert_eq!(env.regs[crate::riscv64::regs::RESV_ADDR as usize], u64::MAX);
+        }
+    }
 }
