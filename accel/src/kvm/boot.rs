@@ -65,7 +65,8 @@ pub fn write_long_mode_tables(mem: &AddressSpace) -> Result<(), KvmError> {
     mem.load(pml4, &(pdpt | PTE_PRESENT_RW).to_le_bytes()).map_err(err)?;
     let pdpt_entries: Vec<u8> = (0..4u64).flat_map(|i| ((pd + i * 0x1000) | PTE_PRESENT_RW).to_le_bytes()).collect();
     mem.load(pdpt, &pdpt_entries).map_err(err)?;
-    let pd_entries: Vec<u8> = (0..4 * 512u64).flat_map(|i| ((i << 21) | PTE_PRESENT_RW | PDE_LARGE).to_le_bytes()).collect();
+    let pd_entries: Vec<u8> =
+        (0..4 * 512u64).flat_map(|i| ((i << 21) | PTE_PRESENT_RW | PDE_LARGE).to_le_bytes()).collect();
     mem.load(pd, &pd_entries).map_err(err)
 }
 
@@ -104,7 +105,8 @@ pub fn setup_long_mode(fd: &VcpuFd, entry: LongModeEntry) -> Result<(), KvmError
     sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
     sregs.efer = EFER_LME | EFER_LMA;
     fd.set_sregs(&sregs).map_err(ioctl("KVM_SET_SREGS"))?;
-    let regs = kvm_regs { rflags: 0x2, rip: entry.rip, rsp: entry.rsp, rbp: entry.rsp, rsi: entry.rsi, ..Default::default() };
+    let regs =
+        kvm_regs { rflags: 0x2, rip: entry.rip, rsp: entry.rsp, rbp: entry.rsp, rsi: entry.rsi, ..Default::default() };
     fd.set_regs(&regs).map_err(ioctl("KVM_SET_REGS"))
 }
 

@@ -29,7 +29,9 @@ pub fn filter_cpuid(supported: &[kvm_cpuid_entry2], id: u32, smp: u32) -> Vec<kv
     for e in supported {
         let mut e = *e;
         match e.function {
-            0x4000_0000..=0x4fff_ffff if e.function != KVM_SIGNATURE_LEAF && e.function != KVM_FEATURES_LEAF => continue,
+            0x4000_0000..=0x4fff_ffff if e.function != KVM_SIGNATURE_LEAF && e.function != KVM_FEATURES_LEAF => {
+                continue
+            }
             0x1 => {
                 // EBX[31:24] initial APIC id, [23:16] addressable logical processors per package.
                 e.ebx = (e.ebx & 0x0000_ffff) | (id << 24) | (smp << 16);
@@ -103,7 +105,8 @@ mod tests {
 
     #[test]
     fn drops_unimplemented_hypervisor_leaves() {
-        let supported = [entry(0x4000_0000, 0), entry(0x4000_0001, 0), entry(0x4000_0100, 0), entry(0x4000_0003, 0), entry(0, 0)];
+        let supported =
+            [entry(0x4000_0000, 0), entry(0x4000_0001, 0), entry(0x4000_0100, 0), entry(0x4000_0003, 0), entry(0, 0)];
         let t = filter_cpuid(&supported, 0, 1);
         let f: Vec<u32> = t.iter().map(|e| e.function).collect();
         assert_eq!(f, [0x4000_0000, 0x4000_0001, 0]);

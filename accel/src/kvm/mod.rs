@@ -14,7 +14,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES, KVM_MEM_READONLY, KVM_PIT_SPEAKER_DUMMY};
+use kvm_bindings::{
+    kvm_pit_config, kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES, KVM_MEM_READONLY, KVM_PIT_SPEAKER_DUMMY,
+};
 use kvm_ioctls::{Cap, Kvm, VmFd};
 use mimic_hw::address_space::MemKind;
 use mimic_hw::{AddressSpace, Bus, IrqLine, IrqTrigger, PowerControl};
@@ -23,7 +25,7 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryRegion, MemoryRegionAddress};
 
 pub use boot::{LongModeEntry, BOOT_GDT_ADDR, BOOT_IDT_ADDR, BOOT_PAGE_TABLES, BOOT_PAGE_TABLES_SIZE, IDENTITY_MAPPED};
 pub use cpuid::filter_cpuid;
-pub use vcpu::{KvmVcpu, VmStop};
+pub use vcpu::{KvmVcpu, VcpuStats, VmStop};
 
 /// Where KVM lives.
 pub const KVM_PATH: &str = "/dev/kvm";
@@ -90,7 +92,8 @@ fn open_error(path: &Path, e: io::Error) -> KvmError {
     match e.kind() {
         io::ErrorKind::NotFound => KvmError::NotFound(p),
         io::ErrorKind::PermissionDenied => {
-            let (group, mode) = std::fs::metadata(path).map(|m| (group_name(m.gid()), m.mode() & 0o7777)).unwrap_or(("kvm".into(), 0));
+            let (group, mode) =
+                std::fs::metadata(path).map(|m| (group_name(m.gid()), m.mode() & 0o7777)).unwrap_or(("kvm".into(), 0));
             KvmError::PermissionDenied { path: p, group, mode }
         }
         _ => KvmError::Open { path: p, source: e },
@@ -133,7 +136,12 @@ impl KvmVm {
     /// Open /dev/kvm, create the VM and register every RAM/ROM region of `mem` as a memory slot.
     pub fn new(mem: Arc<AddressSpace>) -> Result<Self, KvmError> {
         let kvm = open_kvm(Path::new(KVM_PATH))?;
-        for (cap, name) in [(Cap::Irqchip, "KVM_CAP_IRQCHIP"), (Cap::UserMemory, "KVM_CAP_USER_MEMORY"), (Cap::Pit2, "KVM_CAP_PIT2"), (Cap::ImmediateExit, "KVM_CAP_IMMEDIATE_EXIT")] {
+        for (cap, name) in [
+            (Cap::Irqchip, "KVM_CAP_IRQCHIP"),
+            (Cap::UserMemory, "KVM_CAP_USER_MEMORY"),
+            (Cap::Pit2, "KVM_CAP_PIT2"),
+            (Cap::ImmediateExit, "KVM_CAP_IMMEDIATE_EXIT"),
+        ] {
             if !kvm.check_extension(cap) {
                 return Err(KvmError::MissingCap(name));
             }
@@ -144,13 +152,17 @@ impl KvmVm {
         vm.create_irq_chip().map_err(ioctl("KVM_CREATE_IRQCHIP"))?;
         // The dummy speaker makes port 0x61 (PIT channel 2 gate/output) answer in the kernel,
         // which Linux's TSC calibration polls.
-        vm.create_pit2(kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() }).map_err(ioctl("KVM_CREATE_PIT2"))?;
+        vm.create_pit2(kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() })
+            .map_err(ioctl("KVM_CREATE_PIT2"))?;
 
         let max_slots = kvm.get_nr_memslots();
         let gm = mem.guest_memory();
         for (slot, region) in gm.iter().enumerate() {
             if slot >= max_slots {
-                return Err(KvmError::Memory(format!("{} regions exceed KVM's {max_slots} memory slots", gm.num_regions())));
+                return Err(KvmError::Memory(format!(
+                    "{} regions exceed KVM's {max_slots} memory slots",
+                    gm.num_regions()
+                )));
             }
             let base = region.start_addr().0;
             let host = region.get_host_address(MemoryRegionAddress(0)).map_err(|e| KvmError::Memory(e.to_string()))?;
@@ -168,7 +180,8 @@ impl KvmVm {
             unsafe { vm.set_user_memory_region(r) }.map_err(ioctl("KVM_SET_USER_MEMORY_REGION"))?;
             log::debug!("kvm: slot {slot}: {base:#x}+{:#x}{}", region.len(), if rom { " (read-only)" } else { "" });
         }
-        let supported_cpuid = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(ioctl("KVM_GET_SUPPORTED_CPUID"))?;
+        let supported_cpuid =
+            kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(ioctl("KVM_GET_SUPPORTED_CPUID"))?;
         Ok(Self { kvm, vm: Arc::new(vm), mem, supported_cpuid, stop: Arc::new(VmStop::default()) })
     }
 
@@ -229,7 +242,10 @@ mod tests {
     fn permission_error_names_the_group() {
         let e = open_error(Path::new("/etc/shadow"), io::Error::from(io::ErrorKind::PermissionDenied));
         let msg = e.to_string();
-        assert!(msg.contains("permission denied") && msg.contains("group 'shadow'") || msg.contains("group '"), "{msg}");
+        assert!(
+            msg.contains("permission denied") && msg.contains("group 'shadow'") || msg.contains("group '"),
+            "{msg}"
+        );
         assert!(msg.contains("add your user to group"), "{msg}");
     }
 

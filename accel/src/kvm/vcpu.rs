@@ -6,7 +6,12 @@
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, Once};
 
-use kvm_bindings::{kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_INTERNAL_ERROR_SIMUL_EX, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_bindings::{
+    kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION,
+    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_INTERNAL_ERROR_SIMUL_EX,
+    KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
+};
 use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
 use mimic_hw::{AddressSpace, Bus, PowerControl, PowerEvent};
 
@@ -104,7 +109,11 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         // SAFETY: pthread_self has no preconditions.
         let me = unsafe { libc::pthread_self() };
-        self.stop.threads.lock().unwrap_or_else(|p| p.into_inner()).retain(|&t| unsafe { libc::pthread_equal(t, me) } == 0);
+        self.stop
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|&t| unsafe { libc::pthread_equal(t, me) } == 0);
         RUN_PAGE.with(|p| p.set(std::ptr::null_mut()));
     }
 }
@@ -128,7 +137,14 @@ pub struct KvmVcpu {
 }
 
 impl KvmVcpu {
-    pub(super) fn new(id: u32, fd: VcpuFd, mem: Arc<AddressSpace>, pio: Arc<Bus>, power: Arc<PowerControl>, stop: Arc<VmStop>) -> Self {
+    pub(super) fn new(
+        id: u32,
+        fd: VcpuFd,
+        mem: Arc<AddressSpace>,
+        pio: Arc<Bus>,
+        power: Arc<PowerControl>,
+        stop: Arc<VmStop>,
+    ) -> Self {
         Self { id, fd, mem, pio, power, stop, stats: VcpuStats::default() }
     }
 
@@ -344,7 +360,10 @@ impl KvmVcpu {
                     let len = usize::from(io.size) * io.count as usize;
                     let off = io.data_offset as usize;
                     if off.checked_add(len).is_none_or(|end| end > page_size) {
-                        return Err(KvmError::UnhandledExit { cpu: self.id, exit: "I/O data outside the run page".into() });
+                        return Err(KvmError::UnhandledExit {
+                            cpu: self.id,
+                            exit: "I/O data outside the run page".into(),
+                        });
                     }
                     let ptr = (run as *mut kvm_run as *mut u8).add(off);
                     Ok(KvmExit::IoIn(io.port, std::slice::from_raw_parts_mut(ptr, len)))
@@ -370,17 +389,16 @@ impl KvmVcpu {
             1
         }
     }
-
 }
 
 fn page_size() -> usize {
-        // SAFETY: sysconf has no preconditions.
-        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if p > 0 {
-            p as usize
-        } else {
-            4096
-        }
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
 }
 
 impl Vcpu for KvmVcpu {

@@ -208,6 +208,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn index_finds_exactly_what_a_linear_scan_finds() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            // xorshift: cheap reproducible pseudo-random encodings
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let insn = (x as u32) | 3;
+            let linear: Vec<&str> =
+                tables().into_iter().flatten().filter(|p| p.matches(insn)).map(|p| p.name).collect();
+            match decode(insn) {
+                Some(p) => assert!(linear.contains(&p.name), "{insn:08x}: {} not in {linear:?}", p.name),
+                None => assert!(linear.is_empty(), "{insn:08x}: index missed {linear:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn unknown_encodings_are_illegal() {
         assert!(is_illegal(0xffff_ffff));
         assert!(is_illegal(0x0000_0000));

@@ -1,0 +1,360 @@
+//! `-M microvm` (x86-64, KVM only): QEMU's/Firecracker's minimal PC without PCI or firmware.
+//!
+//! Memory map (guest physical): RAM from 0 (below 3 GiB; the rest above 4 GiB), e820 with the
+//! legacy hole 0x9fc00-0x100000 reserved (the MP table sits at 0x9fc00); eight virtio-mmio slots
+//! at 0xfeb00000 + 0x200*i on GSIs 5+i; the in-kernel IOAPIC (0xfec00000) and LAPICs
+//! (0xfee00000). Port I/O: 16550 UART at 0x3f8 (IRQ 4), i8042 at 0x60/0x64 (0xFE = reset),
+//! isa-debug-exit at 0xf4 (size 4, on by default for test guests), PIT in the kernel.
+//!
+//! Boot (see `linux.rs`): a bzImage through the Linux 64-bit boot protocol, an ELF64 at its
+//! entry, or a flat binary loaded at 0x100000 — all started in 64-bit long mode with the first
+//! 4 GiB identity-mapped (2 MiB pages), rsp = 0x80000 and rsi = the zero page at 0x7000.
+//! Application processors wait for INIT/SIPI in the kernel's LAPIC, as on real hardware.
+//!
+//! A reset (triple fault, i8042 0xFE, KVM reset event) rebuilds the whole VM from the
+//! configuration, as a power cycle would.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry};
+use mimic_accel::{AccelError, Vcpu, VcpuExit};
+use mimic_hw::address_space::MemRegionSpec;
+use mimic_hw::device::{shared, write_le, AccessSizes, Device};
+use mimic_hw::devices::debug_exit::{DebugExit, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE};
+use mimic_hw::devices::i8042::{I8042, I8042_BASE, I8042_SIZE};
+use mimic_hw::devices::uart16550::{Uart16550, UART_REGS};
+use mimic_hw::{AddressSpace, AddressSpaceError, Bus, BusError, PowerControl};
+use thiserror::Error;
+
+use super::linux::{self, BootError, BootSpec, E820Entry, E820_RAM, E820_RESERVED};
+use super::mptable;
+use crate::memmap::{self, MemMapEntry};
+
+pub const MAX_SMP: u32 = 32;
+pub const DEFAULT_MEMORY: u64 = 256 << 20;
+/// Guest RAM below this stays low; the rest goes above 4 GiB.
+const LOW_RAM_MAX: u64 = 0xc000_0000;
+const HIGH_RAM_BASE: u64 = 1 << 32;
+const LEGACY_HOLE: u64 = 0x10_0000;
+
+pub const VIRTIO_MMIO_BASE: u64 = 0xfeb0_0000;
+pub const VIRTIO_MMIO_SLOT: u64 = 0x200;
+pub const VIRTIO_MMIO_SLOTS: u64 = 8;
+pub const VIRTIO_GSI_BASE: u32 = 5;
+
+pub const MEMMAP: &[MemMapEntry] = &[
+    MemMapEntry { name: "ram", base: 0, size: DEFAULT_MEMORY },
+    MemMapEntry { name: "virtio-mmio", base: VIRTIO_MMIO_BASE, size: VIRTIO_MMIO_SLOT * VIRTIO_MMIO_SLOTS },
+    MemMapEntry { name: "ioapic", base: mptable::IOAPIC_ADDR as u64, size: 0x1000 },
+    MemMapEntry { name: "lapic", base: mptable::LAPIC_ADDR as u64, size: 0x1000 },
+    MemMapEntry { name: "ram-high", base: HIGH_RAM_BASE, size: 0 },
+];
+
+/// Port I/O map: (name, port, size).
+pub const PIOMAP: &[(&str, u64, u64)] = &[("i8042", I8042_BASE, I8042_SIZE), ("isa-debug-exit", DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE), ("serial", 0x3f8, UART_REGS)];
+pub const SERIAL_GSI: u32 = 4;
+
+/// The command line a Linux kernel gets without `-append`.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 pci=off nomodules i8042.noaux i8042.nomux i8042.dumbkbd";
+
+#[derive(Debug, Error)]
+pub enum MicrovmError {
+    #[error("microvm: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Kvm(#[from] KvmError),
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    #[error("guest memory: {0}")]
+    Memory(#[from] AddressSpaceError),
+    #[error("port I/O map: {0}")]
+    Pio(#[from] BusError),
+    #[error(transparent)]
+    Accel(#[from] AccelError),
+}
+
+impl From<MicrovmError> for crate::MachineError {
+    fn from(e: MicrovmError) -> Self {
+        match e {
+            MicrovmError::Accel(a) => crate::MachineError::Accel(a),
+            other => crate::MachineError::Unsupported { machine: "microvm", reason: other.to_string() },
+        }
+    }
+}
+
+pub struct MicrovmConfig {
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    pub smp: u32,
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: Option<String>,
+    pub console: Box<dyn Write + Send>,
+}
+
+/// The console survives resets: each rebuilt UART writes through this.
+#[derive(Clone)]
+struct SharedConsole(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for SharedConsole {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
+/// An empty virtio-mmio slot, as QEMU's microvm leaves unused transports: the magic value and
+/// version answer, device ID 0 says "no device here", everything else reads 0 and ignores writes.
+/// Boards attach real virtio devices in place of these.
+struct EmptyVirtioSlot;
+
+impl Device for EmptyVirtioSlot {
+    fn name(&self) -> &str {
+        "virtio-mmio (empty)"
+    }
+    fn access_sizes(&self) -> AccessSizes {
+        AccessSizes::B4
+    }
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        let v = match offset {
+            0x0 => 0x7472_6976, // "virt"
+            0x4 => 2,           // virtio-mmio version 2 (virtio 1.x)
+            0xc => 0x4d49_4d43, // vendor "MIMC"
+            _ => 0,
+        };
+        write_le(data, v);
+    }
+    fn write(&mut self, _offset: u64, _data: &[u8]) {}
+}
+
+/// One power cycle's worth of machine.
+struct Instance {
+    vm: KvmVm,
+    vcpus: Vec<KvmVcpu>,
+}
+
+/// What a power cycle rebuilds the machine from.
+struct Setup {
+    memory: u64,
+    smp: u32,
+    kernel_path: PathBuf,
+    kernel: Vec<u8>,
+    initrd: Option<(PathBuf, Vec<u8>)>,
+    cmdline: String,
+    console: SharedConsole,
+}
+
+pub struct Microvm {
+    setup: Setup,
+    inst: Instance,
+}
+
+/// The e820 map for `memory` bytes of RAM laid out as [`ram_regions`] does.
+pub fn e820(memory: u64) -> Vec<E820Entry> {
+    let low = memory.min(LOW_RAM_MAX);
+    let mut v = vec![
+        E820Entry { addr: 0, size: mptable::MPTABLE_ADDR, kind: E820_RAM },
+        E820Entry { addr: mptable::MPTABLE_ADDR, size: LEGACY_HOLE - mptable::MPTABLE_ADDR, kind: E820_RESERVED },
+    ];
+    if low > LEGACY_HOLE {
+        v.push(E820Entry { addr: LEGACY_HOLE, size: low - LEGACY_HOLE, kind: E820_RAM });
+    }
+    if memory > low {
+        v.push(E820Entry { addr: HIGH_RAM_BASE, size: memory - low, kind: E820_RAM });
+    }
+    v
+}
+
+fn ram_regions(memory: u64) -> Vec<MemRegionSpec> {
+    let low = memory.min(LOW_RAM_MAX);
+    let mut v = vec![MemRegionSpec::ram("ram", 0, low)];
+    if memory > low {
+        v.push(MemRegionSpec::ram("ram-high", HIGH_RAM_BASE, memory - low));
+    }
+    v
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, MicrovmError> {
+    std::fs::read(path).map_err(|source| BootError::Read { path: path.display().to_string(), source }.into())
+}
+
+impl Microvm {
+    /// Check the configuration, read the kernel (and initrd), and build the VM.
+    pub fn new(cfg: MicrovmConfig) -> Result<Self, MicrovmError> {
+        if kvm::running_as_root() {
+            log::warn!("running as root: KVM needs only read/write access to /dev/kvm; run Mimic as an unprivileged user in group 'kvm'");
+        }
+        if cfg.smp == 0 || cfg.smp > MAX_SMP {
+            return Err(MicrovmError::Config(format!("-smp {} is out of range (1..={MAX_SMP})", cfg.smp)));
+        }
+        if cfg.memory < 2 << 20 || cfg.memory > 1 << 40 {
+            return Err(MicrovmError::Config(format!("-m {} MiB is out of range (2 MiB..1 TiB)", cfg.memory >> 20)));
+        }
+        let kernel = read(&cfg.kernel)?;
+        let initrd = match &cfg.initrd {
+            Some(p) => Some((p.clone(), read(p)?)),
+            None => None,
+        };
+        let cmdline = match (&cfg.cmdline, linux::detect(&kernel)) {
+            (Some(c), _) => c.clone(),
+            (None, linux::KernelKind::Flat) => String::new(),
+            (None, _) => DEFAULT_CMDLINE.to_string(),
+        };
+        let console = SharedConsole(Arc::new(Mutex::new(cfg.console)));
+        let setup = Setup { memory: cfg.memory, smp: cfg.smp, kernel_path: cfg.kernel, kernel, initrd, cmdline, console };
+        let inst = setup.build()?;
+        Ok(Self { setup, inst })
+    }
+}
+
+impl Setup {
+    fn build(&self) -> Result<Instance, MicrovmError> {
+        let mut mem = AddressSpace::new(&ram_regions(self.memory))?;
+        for i in 0..VIRTIO_MMIO_SLOTS {
+            mem.add_mmio(VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SLOT, VIRTIO_MMIO_SLOT, shared(EmptyVirtioSlot))?;
+        }
+        let low_ram_end = self.memory.min(LOW_RAM_MAX);
+        let spec = BootSpec {
+            path: &self.kernel_path,
+            kernel: &self.kernel,
+            initrd: self.initrd.as_ref().map(|(p, d)| (p.as_path(), d.as_slice())),
+            cmdline: &self.cmdline,
+            e820: &e820(self.memory),
+            low_ram_end,
+        };
+        let entry = linux::load_kernel(&mem, &spec)?;
+        mptable::write(&mem, self.smp)?;
+        let mem = Arc::new(mem);
+        let vm = KvmVm::new(mem.clone())?;
+        if self.smp as usize > vm.max_vcpus() {
+            return Err(MicrovmError::Config(format!("-smp {} exceeds this host's KVM limit of {}", self.smp, vm.max_vcpus())));
+        }
+
+        let power = Arc::new(PowerControl::new());
+        let mut pio = Bus::new();
+        pio.insert(I8042_BASE, I8042_SIZE, shared(I8042::new(power.clone())))?;
+        pio.insert(DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE, shared(DebugExit::new(power.clone())))?;
+        pio.insert(0x3f8, UART_REGS, shared(Uart16550::new(Box::new(self.console.clone()), vm.irq_line(SERIAL_GSI))))?;
+        let pio = Arc::new(pio);
+
+        let mut vcpus = Vec::with_capacity(self.smp as usize);
+        for id in 0..self.smp {
+            let vcpu = vm.create_vcpu(id, self.smp, pio.clone(), power.clone())?;
+            if id == 0 {
+                vcpu.setup_long_mode(LongModeEntry { rip: entry.rip, rsp: entry.rsp, rsi: entry.boot_params })?;
+            }
+            vcpus.push(vcpu);
+        }
+        log::info!("microvm: {} MiB, {} vCPU(s), entry {:#x}", self.memory >> 20, self.smp, entry.rip);
+        Ok(Instance { vm, vcpus })
+    }
+}
+
+impl Microvm {
+
+    /// Run one power cycle: every vCPU on its own thread until the machine powers off or resets.
+    pub fn run_once(&mut self) -> Result<VcpuExit, MicrovmError> {
+        let inst = &mut self.inst;
+        let results: Vec<Result<VcpuExit, AccelError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = inst
+                .vcpus
+                .iter_mut()
+                .map(|v| std::thread::Builder::new().name(format!("vcpu{}", v.id())).spawn_scoped(s, move || v.run()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| Err(AccelError::Setup("vCPU thread panicked".into()))),
+                    Err(e) => Err(AccelError::Setup(format!("cannot start a vCPU thread: {e}"))),
+                })
+                .collect()
+        });
+        for r in results {
+            r?;
+        }
+        Ok(inst.vm.stop().exit().unwrap_or(VcpuExit::Shutdown { exit_code: 0 }))
+    }
+
+    /// Run until the guest powers off (resets rebuild the VM); the process exit code.
+    pub fn run(&mut self) -> Result<i32, MicrovmError> {
+        loop {
+            match self.run_once()? {
+                VcpuExit::Shutdown { exit_code } => return Ok(exit_code),
+                VcpuExit::Reset => {
+                    log::info!("microvm: reset");
+                    self.inst = self.setup.build()?;
+                }
+            }
+        }
+    }
+
+    /// Exits, port and MMIO exits served so far by vCPU 0 (benchmarks, diagnostics).
+    pub fn vcpu0_stats(&self) -> Option<kvm::VcpuStats> {
+        self.inst.vcpus.first().map(|v| v.stats())
+    }
+}
+
+impl crate::Machine for Microvm {
+    fn run(&mut self) -> Result<crate::RunOutcome, crate::MachineError> {
+        match self.run_once()? {
+            VcpuExit::Shutdown { exit_code } => Ok(crate::RunOutcome::Exit(exit_code)),
+            VcpuExit::Reset => Ok(crate::RunOutcome::Reset),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memmap_is_disjoint_and_complete() {
+        memmap::check_disjoint(MEMMAP).unwrap();
+        for name in ["ram", "virtio-mmio", "ioapic", "lapic"] {
+            memmap::entry(MEMMAP, name);
+        }
+        let mut bus = Bus::new();
+        for &(_, base, size) in PIOMAP {
+            bus.insert(base, size, shared(EmptyVirtioSlot)).unwrap();
+        }
+        assert!(VIRTIO_GSI_BASE + VIRTIO_MMIO_SLOTS as u32 <= 16 && VIRTIO_GSI_BASE > SERIAL_GSI);
+    }
+
+    #[test]
+    fn e820_reserves_the_legacy_hole_and_splits_at_3g() {
+        let m = e820(256 << 20);
+        assert_eq!(m[0], E820Entry { addr: 0, size: 0x9fc00, kind: E820_RAM });
+        assert_eq!(m[1], E820Entry { addr: 0x9fc00, size: 0x100000 - 0x9fc00, kind: E820_RESERVED });
+        assert_eq!(m[2], E820Entry { addr: 0x100000, size: (256 << 20) - 0x100000, kind: E820_RAM });
+        assert_eq!(m.len(), 3);
+        let m = e820(4 << 30);
+        assert_eq!(m[3], E820Entry { addr: 1 << 32, size: (4 << 30) - LOW_RAM_MAX, kind: E820_RAM });
+        let r = ram_regions(4 << 30);
+        assert_eq!((r[1].base, r[1].size), (1 << 32, 1 << 30));
+    }
+
+    #[test]
+    fn empty_virtio_slot_identifies_itself() {
+        let mut s = EmptyVirtioSlot;
+        let mut b = [0u8; 4];
+        s.read(0, &mut b);
+        assert_eq!(&b, b"virt");
+        s.read(4, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 2);
+        s.read(8, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0, "device id 0: no device");
+    }
+
+    #[test]
+    fn rejects_bad_config_before_touching_kvm() {
+        let cfg = |smp, memory| MicrovmConfig { memory, smp, kernel: "/nonexistent".into(), initrd: None, cmdline: None, console: Box::new(std::io::sink()) };
+        assert!(matches!(Microvm::new(cfg(0, 64 << 20)), Err(MicrovmError::Config(_))));
+        assert!(matches!(Microvm::new(cfg(MAX_SMP + 1, 64 << 20)), Err(MicrovmError::Config(_))));
+        assert!(matches!(Microvm::new(cfg(1, 1 << 20)), Err(MicrovmError::Config(_))));
+        assert!(matches!(Microvm::new(cfg(1, 64 << 20)), Err(MicrovmError::Boot(BootError::Read { .. }))));
+    }
+}

@@ -1,0 +1,5 @@
+//! x86-64 boards (KVM): `microvm`, its kernel loader and firmware tables.
+
+pub mod linux;
+pub mod microvm;
+pub mod mptable;
