@@ -746,9 +746,11 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// Address of the TLB entry for `va` in TLB `mmu_idx` (as env-relative base + constant offset).
     fn tlb_entry(&mut self, va: Value, mmu_idx: u8) -> (Value, i32) {
-        let idx = self.b.ins().ushr_imm_s(va, env::PAGE_BITS as i64);
-        let idx = self.b.ins().band_imm_s(idx, (env::TLB_SIZE - 1) as i64);
-        let off = self.b.ins().imul_imm_s(idx, env::TLB_ENTRY_SIZE as i64);
+        // Entries are 32 bytes: shift the page number straight to a byte offset and mask (two
+        // ALU ops instead of shift, mask, scale).
+        const _: () = assert!(env::TLB_ENTRY_SIZE == 1 << 5 && env::PAGE_BITS >= 5);
+        let off = self.b.ins().ushr_imm_s(va, (env::PAGE_BITS - 5) as i64);
+        let off = self.b.ins().band_imm_s(off, ((env::TLB_SIZE as i64) - 1) << 5);
         let base = self.b.ins().iadd(self.env, off);
         let mmu = (mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
         (base, env::ENV_TLB_OFFSET + mmu * env::TLB_SIZE as i32 * env::TLB_ENTRY_SIZE)
