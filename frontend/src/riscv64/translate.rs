@@ -150,6 +150,10 @@ impl Ctx {
         if identity {
             return a;
         }
+        // Fold before emitting the immediate so no dead constant is left behind.
+        if let Some(v) = self.const_of(a).and_then(|x| fold_bin(op, Width::W64, x, imm)) {
+            return self.b.konst(v);
+        }
         let k = self.b.konst(imm);
         self.bin(op, Width::W64, a, k)
     }
@@ -392,6 +396,8 @@ mod tests {
         let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 2);
         assert!(b.ops.iter().any(|o| matches!(o, Op::Const { value: 0x12345678, .. })));
         assert!(!b.ops.iter().any(|o| matches!(o, Op::Bin { .. })));
+        // and the addend itself is never materialised
+        assert!(!b.ops.iter().any(|o| matches!(o, Op::Const { value: 0x678, .. })));
     }
 
     #[test]
