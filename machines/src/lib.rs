@@ -1,1 +1,151 @@
-//! Machines (boards) as data.
+//! Machines (boards) as data: each board is a memory-map table plus the code that instantiates
+//! its devices from `hw/`, loads firmware and kernels, and drives its vCPUs through `accel/`.
+//!
+//! `src/` turns the command line into a [`MachineConfig`]; [`create`] picks the board.
+
+pub mod loader;
+pub mod memmap;
+pub mod riscv;
+pub mod x86;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+
+use thiserror::Error;
+
+pub use memmap::MemMapEntry;
+
+#[derive(Debug, Error)]
+pub enum MachineError {
+    #[error("unknown machine '{0}' (use -machine help to list them)")]
+    UnknownMachine(String),
+    #[error("machine '{machine}': {reason}")]
+    Unsupported { machine: &'static str, reason: String },
+    #[error("machine '{machine}' needs {what}")]
+    Missing { machine: &'static str, what: String },
+    #[error(transparent)]
+    Loader(#[from] loader::LoaderError),
+    #[error("guest memory: {0}")]
+    Memory(#[from] mimic_hw::AddressSpaceError),
+    #[error(transparent)]
+    Accel(#[from] mimic_accel::AccelError),
+}
+
+/// Which firmware `-bios` asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Bios {
+    /// The machine's default firmware.
+    #[default]
+    Default,
+    /// `-bios none`: start the kernel directly.
+    None,
+    Path(PathBuf),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccelKind {
+    #[default]
+    Tcg,
+    Kvm,
+}
+
+/// `-d` items (QEMU's names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogItems {
+    pub in_asm: bool,
+    pub op: bool,
+    pub out_asm: bool,
+    pub int: bool,
+    pub exec: bool,
+    pub cpu: bool,
+    pub guest_errors: bool,
+}
+
+/// What the host console sends a machine (the stdin reader thread in `src/` produces these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleInput {
+    Byte(u8),
+    /// The user asked to quit (Ctrl-A X).
+    Quit,
+}
+
+pub type SharedConsoleInput = Arc<Mutex<Receiver<ConsoleInput>>>;
+
+/// Everything the command line says about the machine to build.
+pub struct MachineConfig {
+    pub machine: String,
+    /// Guest RAM in bytes; `None` for the board's default.
+    pub memory: Option<u64>,
+    pub smp: u32,
+    pub cpu: Option<String>,
+    pub bios: Bios,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub append: Option<String>,
+    pub accel: AccelKind,
+    pub log: LogItems,
+    /// Where `-d` output goes (`-D file`, default stderr).
+    pub log_sink: Box<dyn Write + Send>,
+    /// Guest console output (stdout with `-nographic`).
+    pub console: Box<dyn Write + Send>,
+    /// Host console input for the guest's serial port, if stdin is attached (shared so that a
+    /// machine rebuilt after a guest reset keeps reading the same stdin).
+    pub console_input: Option<SharedConsoleInput>,
+    /// `-machine dumpdtb=FILE`: write the generated device tree there.
+    pub dumpdtb: Option<PathBuf>,
+    pub no_reboot: bool,
+    /// Print accelerator statistics (compile time, blocks) to stderr at exit.
+    pub stats: bool,
+}
+
+impl MachineConfig {
+    pub fn new(machine: &str) -> Self {
+        Self {
+            machine: machine.to_string(),
+            memory: None,
+            smp: 1,
+            cpu: None,
+            bios: Bios::Default,
+            kernel: None,
+            initrd: None,
+            append: None,
+            accel: AccelKind::Tcg,
+            log: LogItems::default(),
+            log_sink: Box::new(std::io::stderr()),
+            console: Box::new(std::io::stdout()),
+            console_input: None,
+            dumpdtb: None,
+            no_reboot: false,
+            stats: false,
+        }
+    }
+}
+
+/// How a machine run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The guest powered off; the process exits with this status.
+    Exit(i32),
+    /// The guest asked for a reset: build the machine again (unless `-no-reboot`).
+    Reset,
+}
+
+pub trait Machine {
+    fn run(&mut self) -> Result<RunOutcome, MachineError>;
+}
+
+/// Board names with a one-line description, for `-machine help`.
+pub const MACHINES: &[(&str, &str)] = &[
+    ("spike", "RISC-V Spike board (HTIF, CLINT): instruction-level test suites"),
+    ("virt", "RISC-V VirtIO board (QEMU's memory map): OpenSBI and Linux"),
+];
+
+pub fn create(config: MachineConfig) -> Result<Box<dyn Machine>, MachineError> {
+    match config.machine.as_str() {
+        "spike" => Ok(Box::new(riscv::spike::Spike::new(config)?)),
+        "virt" => Ok(Box::new(riscv::virt::Virt::new(config)?)),
+        other => Err(MachineError::UnknownMachine(other.to_string())),
+    }
+}

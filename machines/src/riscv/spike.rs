@@ -1,0 +1,141 @@
+//! `-M spike`: the board of the Spike reference simulator, as QEMU models it — RAM at 0x8000_0000,
+//! a CLINT, and HTIF found through the guest ELF's `tohost`/`fromhost` symbols. Instruction-level
+//! test suites (`-bios none -kernel test.elf`) run here and exit with the status they report.
+
+use std::sync::{Arc, Mutex};
+
+use mimic_accel::tcg::{TcgOptions, TcgVcpu};
+use mimic_accel::{Vcpu, VcpuExit};
+use mimic_frontend::riscv64::translate::RiscvFrontend;
+use mimic_frontend::riscv64::RiscvCpu;
+use mimic_hw::address_space::MemRegionSpec;
+use mimic_hw::clock::Clock;
+use mimic_hw::devices::clint::{Clint, CLINT_SIZE};
+use mimic_hw::devices::htif::Htif;
+use mimic_hw::irq::PendingBits;
+use mimic_hw::{AddressSpace, PowerControl};
+
+use crate::loader;
+use crate::memmap::{self, MemMapEntry};
+use crate::{AccelKind, Bios, Machine, MachineConfig, MachineError, RunOutcome};
+
+pub const MEMMAP: &[MemMapEntry] = &[
+    MemMapEntry { name: "clint", base: 0x0200_0000, size: CLINT_SIZE },
+    MemMapEntry { name: "dram", base: 0x8000_0000, size: 128 << 20 },
+];
+
+/// mtime frequency of QEMU's spike.
+const TIMEBASE_HZ: u64 = 10_000_000;
+
+/// Interrupt pending bits the CLINT drives (mip.MSIP, mip.MTIP).
+const MSIP_BIT: u32 = 3;
+const MTIP_BIT: u32 = 7;
+
+pub struct Spike {
+    vcpu: TcgVcpu<RiscvCpu, RiscvFrontend>,
+    stats: bool,
+}
+
+impl Spike {
+    pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
+        const NAME: &str = "spike";
+        if config.accel == AccelKind::Kvm {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "a RISC-V board needs -accel tcg on this host".into() });
+        }
+        if config.smp != 1 {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "only -smp 1 is supported".into() });
+        }
+        if let Some(cpu) = config.cpu.as_deref().filter(|c| !matches!(*c, "rv64" | "any" | "max")) {
+            return Err(MachineError::Unsupported { machine: NAME, reason: format!("unknown -cpu '{cpu}' (rv64, max)") });
+        }
+        if config.initrd.is_some() || config.append.is_some() {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "-initrd/-append need a device tree (use -M virt)".into() });
+        }
+        let dram = memmap::entry(MEMMAP, "dram");
+        let ram_size = config.memory.unwrap_or(dram.size);
+        let mut mem = AddressSpace::new(&[MemRegionSpec::ram("dram", dram.base, ram_size)])?;
+
+        let image = match (&config.bios, &config.kernel) {
+            (Bios::None, Some(k)) => k.clone(),
+            (Bios::Path(b), None) => b.clone(),
+            (Bios::Path(_), Some(_)) => {
+                return Err(MachineError::Unsupported { machine: NAME, reason: "firmware plus -kernel needs a device tree; use -bios none -kernel FILE".into() })
+            }
+            (Bios::Default, _) => {
+                return Err(MachineError::Unsupported { machine: NAME, reason: "booting through OpenSBI is not supported on spike yet; use -bios none -kernel FILE".into() })
+            }
+            (Bios::None, None) => return Err(MachineError::Missing { machine: NAME, what: "-kernel FILE (with -bios none)".into() }),
+        };
+        let data = loader::read_file(&image)?;
+        let (entry, tohost, fromhost) = if loader::is_elf(&data) {
+            let l = loader::load_riscv_elf(&mem, &image, &data)?;
+            (l.entry, l.tohost, l.fromhost)
+        } else {
+            loader::load_flat(&mem, &image, &data, dram.base)?;
+            (dram.base, None, None)
+        };
+
+        let power = Arc::new(PowerControl::new());
+        let clock = Arc::new(Clock::new(TIMEBASE_HZ));
+        let irqs = PendingBits::new();
+        let clint = Arc::new(Mutex::new(Clint::new(clock.clone(), vec![(irqs.line(MSIP_BIT), irqs.line(MTIP_BIT))])));
+        let c = memmap::entry(MEMMAP, "clint");
+        mem.add_mmio(c.base, c.size, clint.clone())?;
+        if let Some(tohost) = tohost {
+            // Without `fromhost`, QEMU places it right after `tohost`.
+            let fromhost = fromhost.unwrap_or(tohost + 8);
+            let console = std::mem::replace(&mut config.console, Box::new(std::io::sink()));
+            let htif = Htif::new(tohost, fromhost, console, power.clone());
+            mem.add_mmio_overlay(tohost.min(fromhost), Htif::window_size(tohost, fromhost), Arc::new(Mutex::new(htif)))?;
+        } else {
+            log::warn!("'{}' has no 'tohost' symbol: the guest cannot report its result or print", image.display());
+        }
+
+        let mem = Arc::new(mem);
+        let mut cpu = RiscvCpu::new(0, mem.clone(), irqs, clock);
+        cpu.reset(entry);
+        // Spike's boot ROM hands over a0 = hart id and a1 = the device tree (none here).
+        cpu.set_x(10, 0);
+        cpu.set_x(11, 0);
+
+        let poll_clint = clint.clone();
+        let opts = TcgOptions {
+            log: crate::riscv::log_mask(&config.log),
+            log_sink: std::mem::replace(&mut config.log_sink, Box::new(std::io::sink())),
+            poll: Some(Box::new(move || {
+                let mut clint = poll_clint.lock().unwrap_or_else(|p| p.into_inner());
+                clint.poll();
+                clint.next_deadline_ns()
+            })),
+            ..TcgOptions::default()
+        };
+        let vcpu = TcgVcpu::new(cpu, RiscvFrontend, mem, power, opts)?;
+        Ok(Self { vcpu, stats: config.stats })
+    }
+}
+
+impl Machine for Spike {
+    fn run(&mut self) -> Result<RunOutcome, MachineError> {
+        let exit = self.vcpu.run();
+        if self.stats {
+            eprintln!("mimic-stats: {}", super::format_stats(&self.vcpu.stats()));
+        }
+        match exit? {
+            VcpuExit::Shutdown { exit_code } => Ok(RunOutcome::Exit(exit_code)),
+            VcpuExit::Reset => Ok(RunOutcome::Reset),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memmap_is_disjoint_and_complete() {
+        memmap::check_disjoint(MEMMAP).unwrap();
+        for name in ["clint", "dram"] {
+            memmap::entry(MEMMAP, name);
+        }
+    }
+}

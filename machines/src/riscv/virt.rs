@@ -1,0 +1,291 @@
+//! `-M virt`: QEMU's generic RISC-V board, with QEMU's memory map so firmware and kernels built for
+//! it run unchanged — CLINT, PLIC, NS16550A UART, virtio-mmio slots, the `sifive_test` finisher, a
+//! goldfish RTC, and a device tree generated from this description.
+//!
+//! Boot follows QEMU: the firmware (OpenSBI `fw_dynamic` by default) at the start of DRAM, the
+//! kernel at the next 2 MiB boundary, the initrd and the device tree high in DRAM, and the
+//! fw_dynamic hand-off a0 = hart id, a1 = FDT, a2 = `fw_dynamic_info`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use mimic_accel::tcg::{TcgOptions, TcgVcpu};
+use mimic_accel::{Vcpu, VcpuExit};
+use mimic_frontend::riscv64::translate::RiscvFrontend;
+use mimic_frontend::riscv64::RiscvCpu;
+use mimic_hw::address_space::MemRegionSpec;
+use mimic_hw::clock::Clock;
+use mimic_hw::devices::clint::{Clint, CLINT_SIZE};
+use mimic_hw::devices::goldfish_rtc::{GoldfishRtc, GOLDFISH_RTC_SIZE};
+use mimic_hw::devices::plic::{self, Plic, VIRT_NUM_SOURCES, VIRT_PLIC_SIZE};
+use mimic_hw::devices::sifive_test::{SifiveTest, SIFIVE_TEST_SIZE};
+use mimic_hw::devices::uart16550::Uart16550;
+use mimic_hw::irq::PendingBits;
+use mimic_hw::{AddressSpace, PowerControl, PowerEvent};
+
+use super::fdt::{self, FdtConfig};
+use crate::loader;
+use crate::memmap::{self, MemMapEntry};
+use crate::{AccelKind, Bios, ConsoleInput, Machine, MachineConfig, MachineError, RunOutcome};
+
+const NAME: &str = "virt";
+
+pub const MEMMAP: &[MemMapEntry] = &[
+    MemMapEntry { name: "test", base: 0x10_0000, size: SIFIVE_TEST_SIZE },
+    MemMapEntry { name: "rtc", base: 0x10_1000, size: GOLDFISH_RTC_SIZE },
+    MemMapEntry { name: "clint", base: 0x200_0000, size: CLINT_SIZE },
+    MemMapEntry { name: "plic", base: 0xc00_0000, size: VIRT_PLIC_SIZE },
+    MemMapEntry { name: "uart0", base: 0x1000_0000, size: 0x100 },
+    MemMapEntry { name: "virtio", base: 0x1000_1000, size: 0x1000 * VIRTIO_SLOTS as u64 },
+    MemMapEntry { name: "dram", base: 0x8000_0000, size: 128 << 20 },
+];
+
+pub const VIRTIO_SLOTS: u32 = 8;
+const UART0_IRQ: u32 = 10;
+const RTC_IRQ: u32 = 11;
+/// virtio slot `i` interrupts on PLIC source `VIRTIO_IRQ + i`.
+const VIRTIO_IRQ: u32 = 1;
+const TIMEBASE_HZ: u64 = 10_000_000;
+const UART_CLOCK_HZ: u32 = 3_686_400;
+
+const MSIP_BIT: u32 = 3;
+const MTIP_BIT: u32 = 7;
+const SEIP_BIT: u32 = 9;
+const MEIP_BIT: u32 = 11;
+
+/// Where Debian's `opensbi` package installs the firmware QEMU uses by default.
+pub const DEFAULT_BIOS: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
+
+const FW_DYNAMIC_MAGIC: u64 = 0x4942_534f; // "OSBI"
+const FW_DYNAMIC_VERSION: u64 = 2;
+const FW_DYNAMIC_NEXT_MODE_S: u64 = 1;
+
+pub const ISA: &str = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs";
+pub const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zba", "zbb", "zbs"];
+
+pub struct Virt {
+    vcpu: TcgVcpu<RiscvCpu, RiscvFrontend>,
+    stats: bool,
+}
+
+/// Where each boot image went.
+struct BootLayout {
+    entry: u64,
+    fdt_addr: u64,
+    fw_info_addr: u64,
+}
+
+fn align_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, MachineError> {
+    Ok(loader::read_file(path)?)
+}
+
+/// Load the kernel: an ELF (relocated to `at` as QEMU does if it is linked elsewhere), a RISC-V
+/// Linux Image, or a flat binary. Returns `(entry, end)`.
+fn load_kernel(mem: &AddressSpace, path: &Path, at: u64, dram_base: u64) -> Result<(u64, u64), MachineError> {
+    let data = read(path)?;
+    if loader::is_elf(&data) {
+        let l = loader::load_riscv_elf(mem, path, &data)?;
+        return Ok((l.entry, l.high));
+    }
+    if loader::is_riscv_image(&data) {
+        let img = loader::load_riscv_image(mem, path, &data, dram_base)?;
+        return Ok((img.load_addr, img.end));
+    }
+    let end = loader::load_flat(mem, path, &data, at)?;
+    Ok((at, end))
+}
+
+impl Virt {
+    pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
+        if config.accel == AccelKind::Kvm {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "a RISC-V board needs -accel tcg on this host".into() });
+        }
+        if config.smp != 1 {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "only -smp 1 is supported so far".into() });
+        }
+        let dram = memmap::entry(MEMMAP, "dram");
+        let ram_size = config.memory.unwrap_or(dram.size);
+        let mut mem = AddressSpace::new(&[MemRegionSpec::ram("dram", dram.base, ram_size)])?;
+
+        let power = Arc::new(PowerControl::new());
+        let clock = Arc::new(Clock::new(TIMEBASE_HZ));
+        let irqs = PendingBits::new();
+
+        let clint = Arc::new(Mutex::new(Clint::new(clock.clone(), vec![(irqs.line(MSIP_BIT), irqs.line(MTIP_BIT))])));
+        let e = memmap::entry(MEMMAP, "clint");
+        mem.add_mmio(e.base, e.size, clint.clone())?;
+
+        // Context 0 is hart 0's M-mode external interrupt, context 1 its S-mode one.
+        let plic = Arc::new(Mutex::new(Plic::new(VIRT_NUM_SOURCES, vec![irqs.line(MEIP_BIT), irqs.line(SEIP_BIT)])));
+        let e = memmap::entry(MEMMAP, "plic");
+        mem.add_mmio(e.base, e.size, plic.clone())?;
+
+        let console = std::mem::replace(&mut config.console, Box::new(std::io::sink()));
+        let uart = Arc::new(Mutex::new(Uart16550::new(console, plic::input_line(&plic, UART0_IRQ))));
+        let e = memmap::entry(MEMMAP, "uart0");
+        mem.add_mmio(e.base, e.size, uart.clone())?;
+
+        let e = memmap::entry(MEMMAP, "test");
+        mem.add_mmio(e.base, e.size, Arc::new(Mutex::new(SifiveTest::new(power.clone()))))?;
+        let e = memmap::entry(MEMMAP, "rtc");
+        mem.add_mmio(e.base, e.size, Arc::new(Mutex::new(GoldfishRtc::new(plic::input_line(&plic, RTC_IRQ)))))?;
+
+        let virtio = memmap::entry(MEMMAP, "virtio");
+        let slots: Vec<(MemMapEntry, u32)> = (0..VIRTIO_SLOTS)
+            .map(|i| (MemMapEntry { name: "virtio_mmio", base: virtio.base + 0x1000 * i as u64, size: 0x1000 }, VIRTIO_IRQ + i))
+            .collect();
+        let mem = Arc::new(mem);
+        let boot = Self::load_images(&mem, &config, ram_size, &slots)?;
+
+        let mut cpu = RiscvCpu::new(0, mem.clone(), irqs, clock);
+        cpu.reset(boot.entry);
+        cpu.set_x(10, 0); // a0: hart id
+        cpu.set_x(11, boot.fdt_addr); // a1: device tree
+        cpu.set_x(12, boot.fw_info_addr); // a2: fw_dynamic_info (ignored by a kernel started directly)
+
+        let poll_clint = clint.clone();
+        let poll_uart = uart.clone();
+        let poll_power = power.clone();
+        let input = config.console_input.take();
+        let mut pending_input: Vec<u8> = Vec::new();
+        let opts = TcgOptions {
+            log: super::log_mask(&config.log),
+            log_sink: std::mem::replace(&mut config.log_sink, Box::new(std::io::sink())),
+            poll: Some(Box::new(move || {
+                if let Some(rx) = &input {
+                    let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+                    while let Ok(ev) = rx.try_recv() {
+                        match ev {
+                            ConsoleInput::Byte(b) => pending_input.push(b),
+                            ConsoleInput::Quit => poll_power.request(PowerEvent::Shutdown { exit_code: 0 }),
+                        }
+                    }
+                }
+                if !pending_input.is_empty() {
+                    let taken = poll_uart.lock().unwrap_or_else(|p| p.into_inner()).enqueue_input(&pending_input);
+                    pending_input.drain(..taken);
+                }
+                let mut clint = poll_clint.lock().unwrap_or_else(|p| p.into_inner());
+                clint.poll();
+                // Console input must be noticed promptly even when no timer is armed.
+                let input_wait = 2_000_000;
+                Some(clint.next_deadline_ns().map_or(input_wait, |d| d.min(input_wait)))
+            })),
+            ..TcgOptions::default()
+        };
+        let vcpu = TcgVcpu::new(cpu, RiscvFrontend, mem, power, opts)?;
+        Ok(Self { vcpu, stats: config.stats })
+    }
+
+    fn load_images(mem: &AddressSpace, config: &MachineConfig, ram_size: u64, slots: &[(MemMapEntry, u32)]) -> Result<BootLayout, MachineError> {
+        let dram = memmap::entry(MEMMAP, "dram");
+        let ram_end = dram.base + ram_size;
+        // Firmware at the start of DRAM; the kernel at the next 2 MiB boundary after it.
+        let (firmware, fw_entry_end) = match &config.bios {
+            Bios::None => (None, dram.base),
+            Bios::Default => {
+                let p = PathBuf::from(DEFAULT_BIOS);
+                if !p.exists() {
+                    return Err(MachineError::Missing {
+                        machine: NAME,
+                        what: format!("firmware {DEFAULT_BIOS} (install Debian's 'opensbi' package, or use -bios none / -bios FILE)"),
+                    });
+                }
+                let (entry, end) = load_kernel(mem, &p, dram.base, dram.base)?;
+                (Some(entry), end)
+            }
+            Bios::Path(p) => {
+                let (entry, end) = load_kernel(mem, p, dram.base, dram.base)?;
+                (Some(entry), end)
+            }
+        };
+        let kernel_at = if firmware.is_some() { align_up(fw_entry_end, 2 << 20) } else { dram.base };
+        let (kernel_entry, kernel_end) = match &config.kernel {
+            Some(k) => {
+                let (entry, end) = load_kernel(mem, k, kernel_at, dram.base)?;
+                (Some(entry), end)
+            }
+            None => (None, kernel_at),
+        };
+        if firmware.is_none() && kernel_entry.is_none() {
+            return Err(MachineError::Missing { machine: NAME, what: "-kernel FILE or firmware (-bios)".into() });
+        }
+        // The initrd goes far enough above the kernel that decompression cannot clobber it (QEMU's
+        // rule: half of RAM, at most 128 MiB, past the kernel start).
+        let initrd = match &config.initrd {
+            Some(path) => {
+                let data = read(path)?;
+                let start = align_up(kernel_entry.unwrap_or(kernel_at) + (ram_size / 2).min(128 << 20), 0x1000).max(align_up(kernel_end, 0x1000));
+                let end = loader::load_flat(mem, path, &data, start)?;
+                Some((start, end))
+            }
+            None => None,
+        };
+        let bootargs = config.append.clone();
+        let fdt_cfg = FdtConfig {
+            harts: config.smp,
+            ram_base: dram.base,
+            ram_size,
+            timebase_hz: TIMEBASE_HZ,
+            isa: ISA,
+            isa_extensions: ISA_EXTENSIONS,
+            mmu_type: "riscv,sv48",
+            bootargs: bootargs.as_deref(),
+            initrd,
+            clint: memmap::entry(MEMMAP, "clint"),
+            plic: memmap::entry(MEMMAP, "plic"),
+            plic_ndev: VIRT_NUM_SOURCES - 1,
+            uart: memmap::entry(MEMMAP, "uart0"),
+            uart_irq: UART0_IRQ,
+            uart_clock_hz: UART_CLOCK_HZ,
+            virtio: slots.to_vec(),
+            test: memmap::entry(MEMMAP, "test"),
+            rtc: memmap::entry(MEMMAP, "rtc"),
+            rtc_irq: RTC_IRQ,
+        };
+        let dtb = fdt::build(&fdt_cfg).map_err(|e| MachineError::Unsupported { machine: NAME, reason: format!("device tree: {e}") })?;
+        if let Some(path) = &config.dumpdtb {
+            std::fs::write(path, &dtb).map_err(|e| MachineError::Unsupported { machine: NAME, reason: format!("dumpdtb: cannot write '{}': {e}", path.display()) })?;
+        }
+        // The FDT at the top of DRAM (below 4 GiB for 32-bit-clean firmware), 2 MiB aligned as QEMU does;
+        // fw_dynamic_info just below it.
+        let top = ram_end.min(0x1_0000_0000);
+        let fdt_addr = (top - dtb.len() as u64) & !((2 << 20) - 1);
+        if fdt_addr < kernel_end || initrd.is_some_and(|(_, e)| fdt_addr < e) {
+            return Err(MachineError::Unsupported { machine: NAME, reason: format!("-m {} MiB is too small for these images", ram_size >> 20) });
+        }
+        mem.load(fdt_addr, &dtb)?;
+        let fw_info_addr = fdt_addr - 0x1000;
+        let next = kernel_entry.unwrap_or(0);
+        let info: Vec<u8> = [FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, next, FW_DYNAMIC_NEXT_MODE_S, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        mem.load(fw_info_addr, &info)?;
+        Ok(BootLayout { entry: firmware.or(kernel_entry).unwrap_or(dram.base), fdt_addr, fw_info_addr })
+    }
+}
+
+impl Machine for Virt {
+    fn run(&mut self) -> Result<RunOutcome, MachineError> {
+        let exit = self.vcpu.run();
+        if self.stats {
+            eprintln!("mimic-stats: {}", super::format_stats(&self.vcpu.stats()));
+        }
+        match exit? {
+            VcpuExit::Shutdown { exit_code } => Ok(RunOutcome::Exit(exit_code)),
+            VcpuExit::Reset => Ok(RunOutcome::Reset),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memmap_is_disjoint() {
+        memmap::check_disjoint(MEMMAP).unwrap();
+    }
+}
