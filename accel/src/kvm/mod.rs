@@ -198,7 +198,7 @@ impl KvmVm {
         fd.set_cpuid2(&cpuid).map_err(ioctl("KVM_SET_CPUID2"))?;
         boot::setup_fpu(&fd)?;
         boot::setup_lapic(&fd)?;
-        Ok(KvmVcpu::new(id, fd, self.mem.clone(), pio, power, self.stop.clone()))
+        Ok(KvmVcpu::new(id, fd, self.mem.clone(), pio, power, self.stop.clone(), self.vm.run_size()))
     }
 
     /// An interrupt line driving GSI `gsi` of the in-kernel irqchip (GSIs 0-15: PIC and IOAPIC;

@@ -134,6 +134,8 @@ pub struct KvmVcpu {
     power: Arc<PowerControl>,
     stop: Arc<VmStop>,
     stats: VcpuStats,
+    /// Size of the vCPU's shared `kvm_run` mapping (PIO data lives in it, past the struct).
+    run_size: usize,
 }
 
 impl KvmVcpu {
@@ -144,8 +146,9 @@ impl KvmVcpu {
         pio: Arc<Bus>,
         power: Arc<PowerControl>,
         stop: Arc<VmStop>,
+        run_size: usize,
     ) -> Self {
-        Self { id, fd, mem, pio, power, stop, stats: VcpuStats::default() }
+        Self { id, fd, mem, pio, power, stop, stats: VcpuStats::default(), run_size }
     }
 
     pub fn id(&self) -> u32 {
@@ -349,7 +352,7 @@ impl KvmVcpu {
     /// The current exit again, for filling in an IN/MMIO-read result after the device ran
     /// (the device call needs `&mut self`, so the first view of the exit had to end).
     fn reexit(&mut self) -> Result<KvmExit<'_>, KvmError> {
-        let page_size = page_size();
+        let run_size = self.run_size;
         let run = self.fd.get_kvm_run();
         let reason = run.exit_reason;
         // SAFETY: reading the union member that matches the exit reason the kernel just wrote.
@@ -359,7 +362,7 @@ impl KvmVcpu {
                     let io = run.__bindgen_anon_1.io;
                     let len = usize::from(io.size) * io.count as usize;
                     let off = io.data_offset as usize;
-                    if off.checked_add(len).is_none_or(|end| end > page_size) {
+                    if off.checked_add(len).is_none_or(|end| end > run_size) {
                         return Err(KvmError::UnhandledExit {
                             cpu: self.id,
                             exit: "I/O data outside the run page".into(),
@@ -391,15 +394,6 @@ impl KvmVcpu {
     }
 }
 
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
-}
 
 impl Vcpu for KvmVcpu {
     fn run(&mut self) -> Result<VcpuExit, AccelError> {

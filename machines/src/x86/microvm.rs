@@ -30,7 +30,7 @@ use thiserror::Error;
 
 use super::linux::{self, BootError, BootSpec, E820Entry, E820_RAM, E820_RESERVED};
 use super::mptable;
-use crate::memmap::{self, MemMapEntry};
+use crate::memmap::MemMapEntry;
 
 pub const MAX_SMP: u32 = 32;
 pub const DEFAULT_MEMORY: u64 = 256 << 20;
@@ -292,6 +292,12 @@ impl Microvm {
         }
     }
 
+    /// Stops the current power cycle from any thread (watchdogs, the monitor): `run_once`
+    /// returns the exit given to `VmStop::stop`.
+    pub fn stop_handle(&self) -> Arc<kvm::VmStop> {
+        self.inst.vm.stop().clone()
+    }
+
     /// Exits, port and MMIO exits served so far by vCPU 0 (benchmarks, diagnostics).
     pub fn vcpu0_stats(&self) -> Option<kvm::VcpuStats> {
         self.inst.vcpus.first().map(|v| v.stats())
@@ -310,6 +316,7 @@ impl crate::Machine for Microvm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memmap;
 
     #[test]
     fn memmap_is_disjoint_and_complete() {

@@ -1,0 +1,110 @@
+# irq.s: an interrupt through the irqchip: the 8259 PIC (remapped to vector 0x20) in
+# virtual-wire mode through the local APIC (LINT0 = ExtINT), driven by PIT channel 0 at ~100 Hz.
+# Waits in HLT for three timer interrupts, then exits with value 0x22 (status 0x45). Any other
+# vector prints its number and exits with 0x03.
+    .code64
+    .globl _start
+    .set IDT, 0x210000
+_start:
+    mov $0x80000, %rsp
+    xor %edi, %edi              # every vector -> unexpected
+1:  lea unexpected(%rip), %rsi
+    call set_gate
+    inc %edi
+    cmp $256, %edi
+    jne 1b
+    mov $0x20, %edi
+    lea timer(%rip), %rsi
+    call set_gate
+    mov $0x27, %edi             # PIC spurious IRQ7
+    lea ignore(%rip), %rsi
+    call set_gate
+    mov $0xff, %edi             # APIC spurious vector
+    lea ignore(%rip), %rsi
+    call set_gate
+    lidt idtr(%rip)
+
+    # Local APIC: software-enable (spurious vector 0xff), LINT0 = ExtINT unmasked.
+    mov $0xfee00000, %eax
+    movl $0x1ff, 0xf0(%rax)
+    movl $0x700, 0x350(%rax)
+
+    # 8259 pair: ICW1..4, master at vectors 0x20, slave at 0x28; unmask IRQ0 only.
+    mov $0x11, %al
+    out %al, $0x20
+    out %al, $0xa0
+    mov $0x20, %al
+    out %al, $0x21
+    mov $0x28, %al
+    out %al, $0xa1
+    mov $0x04, %al
+    out %al, $0x21
+    mov $0x02, %al
+    out %al, $0xa1
+    mov $0x01, %al
+    out %al, $0x21
+    out %al, $0xa1
+    mov $0xfe, %al
+    out %al, $0x21
+    mov $0xff, %al
+    out %al, $0xa1
+
+    # PIT channel 0, mode 2 (rate generator), divisor 11932 (~100 Hz).
+    mov $0x34, %al
+    out %al, $0x43
+    mov $(11932 & 0xff), %al
+    out %al, $0x40
+    mov $(11932 >> 8), %al
+    out %al, $0x40
+
+    sti
+2:  hlt
+    cmpl $3, ticks(%rip)
+    jb 2b
+    cli
+    lea done(%rip), %rsi
+    call puts
+    mov $0x22, %al
+    jmp exit
+
+timer:
+    push %rax
+    incl ticks(%rip)
+    mov $0x20, %al              # EOI to the master PIC
+    out %al, $0x20
+    pop %rax
+    iretq
+
+ignore:
+    iretq
+
+unexpected:
+    lea unexp(%rip), %rsi
+    call puts
+    mov $0x03, %al
+    jmp exit
+
+# set_gate: IDT gate %edi -> handler %rsi (64-bit interrupt gate, current CS).
+set_gate:
+    mov %edi, %eax
+    shl $4, %rax
+    add $IDT, %rax
+    mov %si, (%rax)
+    mov %cs, %dx
+    mov %dx, 2(%rax)
+    movw $0x8e00, 4(%rax)
+    mov %rsi, %rdx
+    shr $16, %rdx
+    mov %dx, 6(%rax)
+    shr $16, %rdx
+    mov %edx, 8(%rax)
+    movl $0, 12(%rax)
+    ret
+
+    .include "lib.s"
+    .balign 8
+ticks: .long 0
+idtr: .word 4095
+      .quad IDT
+done:  .asciz "timer irq0 x3 via PIT -> PIC -> LAPIC\n"
+unexp: .asciz "FAIL: unexpected interrupt\n"

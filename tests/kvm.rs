@@ -1,0 +1,242 @@
+//! KVM integration tests: the bare-metal guests of roms/x86 (built here with the host's `as`/`ld`/
+//! `objcopy`) run on the x86 `microvm` board; each test checks the UART output and the
+//! isa-debug-exit status. A Linux boot test runs when a kernel is found. Every test prints a
+//! loud SKIP line and passes when /dev/kvm (or the toolchain, or the kernel) is not usable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mimic_accel::kvm;
+use mimic_accel::VcpuExit;
+use mimic_machines::x86::microvm::{Microvm, MicrovmConfig};
+
+fn kvm_usable(test: &str) -> bool {
+    match kvm::available() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("SKIP {test}: {e}");
+            false
+        }
+    }
+}
+
+fn roms() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("roms/x86")
+}
+
+/// Assemble and link `roms/x86/<name>.s` into a flat binary loaded at 0x100000.
+fn build_guest(name: &str, defsyms: &[(&str, u64)]) -> Result<PathBuf, String> {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-guests");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let tag: String = defsyms.iter().map(|(k, v)| format!("-{k}{v}")).collect();
+    let (obj, elf, bin) = (out.join(format!("{name}{tag}.o")), out.join(format!("{name}{tag}.elf")), out.join(format!("{name}{tag}.bin")));
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let o = cmd.output().map_err(|e| format!("{cmd:?}: {e} (is binutils installed?)"))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr)))
+        }
+    };
+    let mut as_cmd = Command::new("as");
+    as_cmd.arg("--64").arg("-I").arg(roms());
+    for (k, v) in defsyms {
+        as_cmd.arg("--defsym").arg(format!("{k}={v}"));
+    }
+    run(as_cmd.arg("-o").arg(&obj).arg(roms().join(format!("{name}.s"))))?;
+    run(Command::new("ld").arg("-Ttext=0x100000").arg("-o").arg(&elf).arg(&obj))?;
+    run(Command::new("objcopy").arg("-O").arg("binary").arg(&elf).arg(&bin))?;
+    Ok(bin)
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The exit code a watchdog reports when the guest ran out of time.
+const TIMED_OUT: i32 = -1000;
+
+/// Run one power cycle of `kernel` on microvm with a time limit.
+fn run_guest(kernel: &Path, smp: u32, initrd: Option<PathBuf>, cmdline: Option<String>, limit: Duration) -> (Result<VcpuExit, String>, String) {
+    let console = Capture::default();
+    let cfg = MicrovmConfig { memory: 256 << 20, smp, kernel: kernel.to_path_buf(), initrd, cmdline, console: Box::new(console.clone()) };
+    let mut vm = match Microvm::new(cfg) {
+        Ok(vm) => vm,
+        Err(e) => return (Err(e.to_string()), console.text()),
+    };
+    let stop = vm.stop_handle();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while !d.load(Ordering::Acquire) {
+            if t0.elapsed() > limit {
+                stop.stop(VcpuExit::Shutdown { exit_code: TIMED_OUT });
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let r = vm.run_once().map_err(|e| e.to_string());
+    done.store(true, Ordering::Release);
+    watchdog.join().unwrap();
+    (r, console.text())
+}
+
+fn guest_test(name: &str, smp: u32, want_status: i32, want_output: &str) {
+    if !kvm_usable(name) {
+        return;
+    }
+    let bin = build_guest(name, &[]).unwrap_or_else(|e| panic!("cannot build guest {name}: {e}"));
+    let (r, out) = run_guest(&bin, smp, None, None, Duration::from_secs(30));
+    eprintln!("{name} console:\n{out}");
+    assert_eq!(r, Ok(VcpuExit::Shutdown { exit_code: want_status }), "guest {name}; console: {out}");
+    assert!(out.contains(want_output), "guest {name} printed {out:?}, expected {want_output:?}");
+}
+
+#[test]
+fn long_mode_uart_and_debug_exit() {
+    guest_test("hello", 1, 0x43, "hello from 64-bit long mode\n");
+}
+
+#[test]
+fn virtio_mmio_registers_through_mmio_exits() {
+    guest_test("virtio_mmio", 1, 0x47, "virtio-mmio slot0 magic 0000000074726976 version 0000000000000002 device 0000000000000000\nvirtio-mmio slots ok: 0000000000000008");
+}
+
+#[test]
+fn pit_interrupt_through_in_kernel_irqchip() {
+    guest_test("irq", 1, 0x45, "timer irq0 x3 via PIT -> PIC -> LAPIC");
+}
+
+#[test]
+fn smp_application_processors_wait_for_sipi() {
+    // Four vCPU threads; the APs sit in wait-for-SIPI while the BSP runs the guest, and the
+    // debug-exit write must stop all of them.
+    guest_test("hello", 4, 0x43, "hello from 64-bit long mode\n");
+}
+
+#[test]
+fn ring3_compute_kernel() {
+    if !kvm_usable("ring3_compute_kernel") {
+        return;
+    }
+    let bin = build_guest("compute", &[("ITERS", 1000)]).unwrap();
+    let (r, out) = run_guest(&bin, 1, None, None, Duration::from_secs(30));
+    assert_eq!(r, Ok(VcpuExit::Shutdown { exit_code: 0x49 }), "{out}");
+    // The checksum of 1000 iterations, as the native build of the same kernel computes it.
+    let native = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-guests/native1000");
+    let obj = native.with_extension("o");
+    let ok = Command::new("as").arg("--64").arg("-I").arg(roms()).args(["--defsym", "ITERS=1000", "-o"]).arg(&obj).arg(roms().join("native_compute.s")).status().unwrap().success()
+        && Command::new("ld").arg("-static").arg("-o").arg(&native).arg(&obj).status().unwrap().success();
+    assert!(ok, "cannot build the native compute program");
+    let host = String::from_utf8(Command::new(&native).output().unwrap().stdout).unwrap();
+    let sum = |s: &str| s.split("checksum ").nth(1).map(|t| t.trim().to_string());
+    assert_eq!(sum(&out), sum(&host), "guest {out:?} vs native {host:?}");
+    assert!(sum(&out).is_some());
+}
+
+#[test]
+fn triple_fault_resets() {
+    if !kvm_usable("triple_fault_resets") {
+        return;
+    }
+    // A flat binary that loads an empty IDT and takes an exception: #UD -> #DF -> triple fault.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-guests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("triple.bin");
+    std::fs::write(&bin, [0x0f, 0x0b]).unwrap(); // ud2 (the boot IDT has limit 0)
+    let (r, _) = run_guest(&bin, 1, None, None, Duration::from_secs(30));
+    assert_eq!(r, Ok(VcpuExit::Reset));
+}
+
+/// A Linux kernel to boot: MIMIC_X86_KERNEL, else the newest /boot/vmlinuz-*.
+fn find_kernel() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MIMIC_X86_KERNEL") {
+        return Some(PathBuf::from(p));
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/boot").ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))).collect();
+    v.sort();
+    v.pop()
+}
+
+/// A newc cpio archive with /bin/busybox and an /init script that prints a marker and reboots.
+fn busybox_initramfs(busybox: &Path) -> std::io::Result<Vec<u8>> {
+    fn entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
+        let hdr = format!("070701{ino:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}", 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0);
+        out.extend_from_slice(hdr.as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(data);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    }
+    let bb = std::fs::read(busybox)?;
+    let init = b"#!/bin/busybox sh\n/bin/busybox echo MIMIC-INIT-OK\n/bin/busybox reboot -f\n";
+    let mut out = Vec::new();
+    entry(&mut out, 1, "bin", 0o040755, &[]);
+    entry(&mut out, 2, "bin/busybox", 0o100755, &bb);
+    entry(&mut out, 3, "init", 0o100755, init);
+    entry(&mut out, 4, "dev", 0o040755, &[]);
+    entry(&mut out, 5, "TRAILER!!!", 0, &[]);
+    Ok(out)
+}
+
+#[test]
+fn linux_boots_to_busybox_init() {
+    if !kvm_usable("linux_boots_to_busybox_init") {
+        return;
+    }
+    let Some(kernel) = find_kernel() else {
+        eprintln!("SKIP linux_boots_to_busybox_init: no kernel (set MIMIC_X86_KERNEL or install linux-image-amd64 for /boot/vmlinuz-*)");
+        return;
+    };
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("SKIP linux_boots_to_busybox_init: /bin/busybox missing (install busybox-static)");
+        return;
+    }
+    let initrd = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-initramfs.cpio");
+    std::fs::write(&initrd, busybox_initramfs(busybox).unwrap()).unwrap();
+    let secs = std::env::var("MIMIC_X86_BOOT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+    let cmdline = "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 pci=off nomodules rdinit=/init tsc=reliable no_timer_check".to_string();
+    let t0 = Instant::now();
+    let (r, out) = run_guest(&kernel, 1, Some(initrd), Some(cmdline), Duration::from_secs(secs));
+    let elapsed = t0.elapsed();
+    let last: Vec<&str> = out.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+    eprintln!("linux: {} after {elapsed:.1?}, {} console lines; last:\n{}", kernel.display(), out.lines().count(), last.join("\n"));
+    if out.contains("MIMIC-INIT-OK") {
+        assert_eq!(r, Ok(VcpuExit::Reset), "init ran `reboot -f` with reboot=k (i8042 reset)");
+        return;
+    }
+    match r {
+        Ok(VcpuExit::Shutdown { exit_code: TIMED_OUT }) => {
+            eprintln!("SKIP linux_boots_to_busybox_init: no init within {secs} s (guest ring 0 is emulated on this nested host); got {} console bytes", out.len())
+        }
+        Err(e) if e.contains("could not emulate") => eprintln!("SKIP linux_boots_to_busybox_init: the host's KVM cannot emulate an instruction the kernel uses: {e}"),
+        other => panic!("Linux boot ended with {other:?} before init; console:\n{out}"),
+    }
+}
