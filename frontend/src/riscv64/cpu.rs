@@ -227,6 +227,10 @@ impl RiscvCpu {
 }
 
 impl GuestCpu for RiscvCpu {
+    fn on_budget_refill(&mut self, _remaining: i64, new_budget: i64) {
+        RiscvCpu::on_budget_refill(self, new_budget);
+    }
+
     fn env(&mut self) -> &mut Env {
         &mut self.env
     }

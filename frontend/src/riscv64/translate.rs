@@ -283,14 +283,12 @@ fn fold_bin(op: BinOp, width: Width, a: u64, b: u64) -> Option<u64> {
 pub struct RiscvFrontend;
 
 impl RiscvFrontend {
-    /// End the block at `pc` because its instruction could not be fetched: if it is the block's
-    /// first instruction the fetch fault (recorded by the fetcher) is raised here, otherwise the
-    /// block stops before it and the next block will fault on it.
+    /// End the block at `pc` because its instruction could not be fetched. If it is the block's
+    /// first instruction the block stays empty: the run loop then delivers the fetch fault the
+    /// fetcher recorded, precisely and without caching anything. Otherwise the block stops before
+    /// the instruction and the block that starts there will fault on it.
     fn fetch_failed(ctx: &mut Ctx, pc: u64, first: bool) {
-        if first {
-            ctx.b.insn_start(pc, 2);
-            ctx.b.exit(ExitReason::Exception, pc);
-        } else {
+        if !first {
             ctx.b.goto(pc);
         }
     }
@@ -401,13 +399,14 @@ mod tests {
     }
 
     #[test]
-    fn fetch_fault_on_first_insn_exits_with_exception() {
+    fn fetch_fault_on_first_insn_gives_an_empty_block() {
         let mut code = FakeCode::new(0x1000, &[]);
         let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
-        assert_eq!(
-            b.ops,
-            vec![Op::InsnStart { pc: 0x1000, len: 2 }, Op::Exit { reason: ExitReason::Exception, pc: 0x1000 }]
-        );
+        assert_eq!((b.ops.len(), b.insn_count), (0, 0));
+        // Also when only the upper half of a 32-bit first instruction is missing.
+        let mut code = FakeCode::new(0x1000, &[0x0513]);
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!((b.ops.len(), b.insn_count), (0, 0));
     }
 
     #[test]
