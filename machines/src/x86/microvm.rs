@@ -133,6 +133,7 @@ impl Device for EmptyVirtioSlot {
 
 /// One power cycle's worth of machine.
 struct Instance {
+    mem: Arc<AddressSpace>,
     vm: KvmVm,
     vcpus: Vec<KvmVcpu>,
 }
@@ -250,7 +251,7 @@ impl Setup {
             vcpus.push(vcpu);
         }
         log::info!("microvm: {} MiB, {} vCPU(s), entry {:#x}", self.memory >> 20, self.smp, entry.rip);
-        Ok(Instance { vm, vcpus })
+        Ok(Instance { mem, vm, vcpus })
     }
 }
 
@@ -296,6 +297,12 @@ impl Microvm {
     /// returns the exit given to `VmStop::stop`.
     pub fn stop_handle(&self) -> Arc<kvm::VmStop> {
         self.inst.vm.stop().clone()
+    }
+
+    /// Host address ranges `(start, len)` of guest RAM (benchmarks measure VMM overhead as the
+    /// process RSS minus the resident part of these).
+    pub fn guest_ram_host_ranges(&self) -> Vec<(usize, usize)> {
+        self.inst.mem.regions().iter().filter_map(|r| self.inst.mem.ram_ref(r.base).map(|rr| (rr.host as usize, rr.len as usize))).collect()
     }
 
     /// Exits, port and MMIO exits served so far by vCPU 0 (benchmarks, diagnostics).
