@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
-use mimic_machines::{AccelKind, Bios, LogItems, MachineConfig, RunOutcome, MACHINES};
+use mimic_machines::{AccelKind, Bios, DeviceSpec, DriveSpec, LogItems, MachineConfig, RunOutcome, MACHINES};
 
 const ABOUT: &str = "Mimic: a full-system emulator.
 
@@ -55,6 +55,15 @@ struct Args {
     /// Exit instead of rebooting when the guest resets
     #[arg(long = "no-reboot")]
     no_reboot: bool,
+    /// Disk: file=PATH,format=raw,if=virtio[,readonly=on] (repeatable)
+    #[arg(long = "drive", value_name = "OPTIONS")]
+    drive: Vec<String>,
+    /// Device: virtio-rng-device (repeatable)
+    #[arg(long = "device", value_name = "NAME[,props]")]
+    device: Vec<String>,
+    /// Guest serial port backend: stdio, file:PATH, unix:PATH[,server]
+    #[arg(long = "serial", value_name = "BACKEND")]
+    serial: Option<String>,
     /// Log items, comma separated: in_asm,op,out_asm,int,exec,cpu,guest_errors (`-d help`)
     #[arg(short = 'd', value_name = "ITEMS")]
     debug: Option<String>,
@@ -72,7 +81,7 @@ struct Args {
 /// Options QEMU spells with a single dash that clap needs as `--name`.
 const LONG_OPTIONS: &[&str] = &[
     "machine", "smp", "cpu", "bios", "kernel", "initrd", "append", "nographic", "accel", "enable-kvm", "no-reboot",
-    "version", "help",
+    "version", "help", "drive", "device", "serial",
 ];
 
 /// Rewrite `-kernel` to `--kernel` (and `-kernel=x` to `--kernel=x`) for known long options; values
@@ -170,6 +179,53 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// `-drive file=PATH,format=raw,if=virtio[,readonly=on]`: only what Mimic implements is accepted.
+fn parse_drive(spec: &str) -> Result<DriveSpec, String> {
+    let mut path = None;
+    let mut read_only = false;
+    for kv in spec.split(',') {
+        match kv.split_once('=') {
+            Some(("file", p)) if !p.is_empty() => path = Some(PathBuf::from(p)),
+            Some(("format", "raw")) | Some(("if", "virtio")) | Some(("media", "disk")) => {}
+            Some(("format", f)) => return Err(format!("-drive: format '{f}' is not supported (raw only)")),
+            Some(("if", i)) => return Err(format!("-drive: if={i} is not supported (virtio only)")),
+            Some(("readonly", "on" | "true")) => read_only = true,
+            Some(("readonly", "off" | "false")) => read_only = false,
+            _ => return Err(format!("-drive: unknown option '{kv}'")),
+        }
+    }
+    let path = path.ok_or("-drive: file=PATH is required")?;
+    std::fs::metadata(&path).map_err(|e| format!("-drive: cannot open '{}': {e}", path.display()))?;
+    Ok(DriveSpec { path, read_only })
+}
+
+fn parse_device(spec: &str) -> Result<DeviceSpec, String> {
+    match spec.split(',').next().unwrap_or("") {
+        "virtio-rng-device" | "virtio-rng" => Ok(DeviceSpec::VirtioRng),
+        other => Err(format!("-device: unknown or unsupported device '{other}' (supported: virtio-rng-device)")),
+    }
+}
+
+/// `-serial stdio|file:PATH|unix:PATH`: where the guest's first serial port writes.
+fn open_serial(spec: &str) -> Result<Box<dyn Write + Send>, String> {
+    if spec == "stdio" || spec == "mon:stdio" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    if let Some(path) = spec.strip_prefix("file:") {
+        let f = File::create(path).map_err(|e| format!("-serial: cannot create '{path}': {e}"))?;
+        return Ok(Box::new(f));
+    }
+    if let Some(rest) = spec.strip_prefix("unix:") {
+        let path = rest.split(',').next().unwrap_or("");
+        let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("-serial: cannot connect to '{path}': {e}"))?;
+        return Ok(Box::new(s));
+    }
+    if spec == "null" || spec == "none" {
+        return Ok(Box::new(std::io::sink()));
+    }
+    Err(format!("-serial: unsupported backend '{spec}' (stdio, file:PATH, unix:PATH, null)"))
+}
+
 pub fn parse(raw: Vec<OsString>) -> Result<Action, String> {
     let args = match Args::try_parse_from(normalize(raw)) {
         Ok(a) => a,
@@ -227,6 +283,15 @@ pub fn parse(raw: Vec<OsString>) -> Result<Action, String> {
     config.initrd = args.initrd.clone();
     config.append = args.append.clone();
     config.no_reboot = args.no_reboot;
+    for d in &args.drive {
+        config.drives.push(parse_drive(d)?);
+    }
+    for d in &args.device {
+        config.devices.push(parse_device(d)?);
+    }
+    if let Some(s) = &args.serial {
+        config.console = open_serial(s)?;
+    }
     config.accel = match (args.accel.as_deref().map(|a| a.split(',').next().unwrap_or("")), args.enable_kvm) {
         (None | Some("tcg"), false) => AccelKind::Tcg,
         (None | Some("kvm"), true) | (Some("kvm"), false) => AccelKind::Kvm,
@@ -290,6 +355,8 @@ pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
             log_sink: Box::new(std::io::stderr()),
             console: Box::new(std::io::stdout()),
             console_input: None,
+            drives: config.drives.clone(),
+            devices: config.devices.clone(),
             dumpdtb: None,
             no_reboot,
             stats: config.stats,

@@ -73,6 +73,19 @@ pub enum ConsoleInput {
 
 pub type SharedConsoleInput = Arc<Mutex<Receiver<ConsoleInput>>>;
 
+/// `-drive file=PATH,format=raw,if=virtio[,readonly=on]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriveSpec {
+    pub path: PathBuf,
+    pub read_only: bool,
+}
+
+/// `-device NAME[,props]` for the devices boards know how to add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceSpec {
+    VirtioRng,
+}
+
 /// Everything the command line says about the machine to build.
 pub struct MachineConfig {
     pub machine: String,
@@ -93,6 +106,8 @@ pub struct MachineConfig {
     /// Host console input for the guest's serial port, if stdin is attached (shared so that a
     /// machine rebuilt after a guest reset keeps reading the same stdin).
     pub console_input: Option<SharedConsoleInput>,
+    pub drives: Vec<DriveSpec>,
+    pub devices: Vec<DeviceSpec>,
     /// `-machine dumpdtb=FILE`: write the generated device tree there.
     pub dumpdtb: Option<PathBuf>,
     pub no_reboot: bool,
@@ -116,6 +131,8 @@ impl MachineConfig {
             log_sink: Box::new(std::io::stderr()),
             console: Box::new(std::io::stdout()),
             console_input: None,
+            drives: Vec::new(),
+            devices: Vec::new(),
             dumpdtb: None,
             no_reboot: false,
             stats: false,

@@ -170,3 +170,62 @@ mod tests {
         assert_eq!(load_flat(&mem, p, &[0; 16], 0x8000_0000).unwrap(), 0x8000_0010);
     }
 }
+
+/// A RISC-V Linux `Image` (what Debian ships as /boot/vmlinux-*-riscv64): a flat binary with a
+/// 64-byte header carrying the load offset from the start of RAM and the in-memory image size.
+pub struct RiscvImage {
+    pub load_addr: u64,
+    /// End of the memory the kernel will use (from the header's image size).
+    pub end: u64,
+}
+
+const RISCV_IMAGE_MAGIC2: &[u8; 4] = b"RSC\x05";
+const RISCV_IMAGE_MAGIC: &[u8; 8] = b"RISCV\0\0\0";
+
+pub fn is_riscv_image(data: &[u8]) -> bool {
+    data.len() >= 64 && (&data[0x38..0x3c] == RISCV_IMAGE_MAGIC2 || &data[0x30..0x38] == RISCV_IMAGE_MAGIC)
+}
+
+pub fn load_riscv_image(mem: &AddressSpace, path: &Path, data: &[u8], ram_base: u64) -> Result<RiscvImage, LoaderError> {
+    let p = || path.display().to_string();
+    if !is_riscv_image(data) {
+        return Err(LoaderError::BadElf { path: p(), reason: "not a RISC-V Linux Image".into() });
+    }
+    let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().unwrap_or([0; 8]));
+    // A zero text_offset means the default 2 MiB (the first 2 MiB belong to the firmware).
+    let text_offset = match u64_at(8) {
+        0 => 0x20_0000,
+        t => t,
+    };
+    let image_size = u64_at(16).max(data.len() as u64);
+    let load_addr = ram_base.checked_add(text_offset).ok_or_else(|| LoaderError::OutOfMemory { path: p(), addr: ram_base, len: image_size })?;
+    if !mem.is_memory(load_addr, image_size) {
+        return Err(LoaderError::OutOfMemory { path: p(), addr: load_addr, len: image_size });
+    }
+    mem.load(load_addr, data).map_err(|_| LoaderError::OutOfMemory { path: p(), addr: load_addr, len: image_size })?;
+    Ok(RiscvImage { load_addr, end: load_addr + image_size })
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+    use mimic_hw::address_space::MemRegionSpec;
+
+    #[test]
+    fn loads_image_at_its_text_offset() {
+        let mem = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x40_0000)]).unwrap();
+        let mut img = vec![0u8; 0x100];
+        img[8..16].copy_from_slice(&0x20_0000u64.to_le_bytes());
+        img[16..24].copy_from_slice(&0x1000u64.to_le_bytes());
+        img[0x38..0x3c].copy_from_slice(RISCV_IMAGE_MAGIC2);
+        img[0x40] = 0xaa;
+        let r = load_riscv_image(&mem, Path::new("i"), &img, 0x8000_0000).unwrap();
+        assert_eq!((r.load_addr, r.end), (0x8020_0000, 0x8020_1000));
+        let mut b = [0u8; 1];
+        mem.read_mem(0x8020_0040, &mut b).unwrap();
+        assert_eq!(b, [0xaa]);
+        img[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(load_riscv_image(&mem, Path::new("i"), &img, 0x8000_0000).is_err());
+        assert!(load_riscv_image(&mem, Path::new("i"), &[0u8; 10], 0x8000_0000).is_err());
+    }
+}

@@ -20,13 +20,17 @@ use mimic_hw::devices::goldfish_rtc::{GoldfishRtc, GOLDFISH_RTC_SIZE};
 use mimic_hw::devices::plic::{self, Plic, VIRT_NUM_SOURCES, VIRT_PLIC_SIZE};
 use mimic_hw::devices::sifive_test::{SifiveTest, SIFIVE_TEST_SIZE};
 use mimic_hw::devices::uart16550::Uart16550;
+use mimic_hw::devices::virtio::blk::VirtioBlk;
+use mimic_hw::devices::virtio::mmio::EmptySlot;
+use mimic_hw::devices::virtio::rng::VirtioRng;
+use mimic_hw::devices::virtio::{GuestRam, LateRam, MmioTransport};
 use mimic_hw::irq::PendingBits;
 use mimic_hw::{AddressSpace, PowerControl, PowerEvent};
 
 use super::fdt::{self, FdtConfig};
 use crate::loader;
 use crate::memmap::{self, MemMapEntry};
-use crate::{AccelKind, Bios, ConsoleInput, Machine, MachineConfig, MachineError, RunOutcome};
+use crate::{AccelKind, Bios, ConsoleInput, DeviceSpec, Machine, MachineConfig, MachineError, RunOutcome};
 
 const NAME: &str = "virt";
 
@@ -138,7 +142,38 @@ impl Virt {
         let slots: Vec<(MemMapEntry, u32)> = (0..VIRTIO_SLOTS)
             .map(|i| (MemMapEntry { name: "virtio_mmio", base: virtio.base + 0x1000 * i as u64, size: 0x1000 }, VIRTIO_IRQ + i))
             .collect();
+        // Devices take the highest free slot first: Linux probes the device tree backwards, so the
+        // first -drive becomes /dev/vda, as on QEMU.
+        let late_ram = LateRam::new();
+        let dma: Arc<dyn GuestRam> = late_ram.clone();
+        let mut free = slots.iter().rev();
+        let mut next_slot = |what: &str| {
+            free.next().copied().ok_or_else(|| MachineError::Unsupported { machine: NAME, reason: format!("no free virtio-mmio slot for {what}") })
+        };
+        for d in &config.drives {
+            let (win, irq) = next_slot("a drive")?;
+            let blk = VirtioBlk::open(&d.path, d.read_only)
+                .map_err(|e| MachineError::Unsupported { machine: NAME, reason: format!("-drive: cannot open '{}': {e}", d.path.display()) })?;
+            let t = MmioTransport::new(blk, dma.clone(), plic::input_line(&plic, irq));
+            mem.add_mmio(win.base, win.size, Arc::new(Mutex::new(t)))?;
+        }
+        for dev in &config.devices {
+            match dev {
+                DeviceSpec::VirtioRng => {
+                    let (win, irq) = next_slot("virtio-rng")?;
+                    let rng = VirtioRng::new().map_err(|e| MachineError::Unsupported { machine: NAME, reason: format!("virtio-rng: {e}") })?;
+                    let t = MmioTransport::new(rng, dma.clone(), plic::input_line(&plic, irq));
+                    mem.add_mmio(win.base, win.size, Arc::new(Mutex::new(t)))?;
+                }
+            }
+        }
+        for (win, _) in slots.iter() {
+            if !mem.mmio_bus().contains(win.base) {
+                mem.add_mmio(win.base, win.size, Arc::new(Mutex::new(EmptySlot)))?;
+            }
+        }
         let mem = Arc::new(mem);
+        late_ram.bind(&(mem.clone() as Arc<dyn GuestRam>));
         let boot = Self::load_images(&mem, &config, ram_size, &slots)?;
 
         let mut cpu = RiscvCpu::new(0, mem.clone(), irqs, clock);

@@ -21,9 +21,10 @@ use std::sync::{Arc, Mutex};
 use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry};
 use mimic_accel::{AccelError, Vcpu, VcpuExit};
 use mimic_hw::address_space::MemRegionSpec;
-use mimic_hw::device::{shared, write_le, AccessSizes, Device};
+use mimic_hw::device::shared;
 use mimic_hw::devices::debug_exit::{DebugExit, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE};
 use mimic_hw::devices::i8042::{I8042, I8042_BASE, I8042_SIZE};
+use mimic_hw::devices::virtio::mmio::EmptySlot;
 use mimic_hw::devices::uart16550::{Uart16550, UART_REGS};
 use mimic_hw::{AddressSpace, AddressSpaceError, Bus, BusError, PowerControl};
 use thiserror::Error;
@@ -105,30 +106,6 @@ impl Write for SharedConsole {
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
     }
-}
-
-/// An empty virtio-mmio slot, as QEMU's microvm leaves unused transports: the magic value and
-/// version answer, device ID 0 says "no device here", everything else reads 0 and ignores writes.
-/// Boards attach real virtio devices in place of these.
-struct EmptyVirtioSlot;
-
-impl Device for EmptyVirtioSlot {
-    fn name(&self) -> &str {
-        "virtio-mmio (empty)"
-    }
-    fn access_sizes(&self) -> AccessSizes {
-        AccessSizes::B4
-    }
-    fn read(&mut self, offset: u64, data: &mut [u8]) {
-        let v = match offset {
-            0x0 => 0x7472_6976, // "virt"
-            0x4 => 2,           // virtio-mmio version 2 (virtio 1.x)
-            0xc => 0x4d49_4d43, // vendor "MIMC"
-            _ => 0,
-        };
-        write_le(data, v);
-    }
-    fn write(&mut self, _offset: u64, _data: &[u8]) {}
 }
 
 /// One power cycle's worth of machine.
@@ -216,7 +193,7 @@ impl Setup {
     fn build(&self) -> Result<Instance, MicrovmError> {
         let mut mem = AddressSpace::new(&ram_regions(self.memory))?;
         for i in 0..VIRTIO_MMIO_SLOTS {
-            mem.add_mmio(VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SLOT, VIRTIO_MMIO_SLOT, shared(EmptyVirtioSlot))?;
+            mem.add_mmio(VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SLOT, VIRTIO_MMIO_SLOT, shared(EmptySlot))?;
         }
         let low_ram_end = self.memory.min(LOW_RAM_MAX);
         let spec = BootSpec {
@@ -333,7 +310,7 @@ mod tests {
         }
         let mut bus = Bus::new();
         for &(_, base, size) in PIOMAP {
-            bus.insert(base, size, shared(EmptyVirtioSlot)).unwrap();
+            bus.insert(base, size, shared(EmptySlot)).unwrap();
         }
         assert!(VIRTIO_GSI_BASE + VIRTIO_MMIO_SLOTS as u32 <= 16 && VIRTIO_GSI_BASE > SERIAL_GSI);
     }
@@ -351,17 +328,6 @@ mod tests {
         assert_eq!((r[1].base, r[1].size), (1 << 32, 1 << 30));
     }
 
-    #[test]
-    fn empty_virtio_slot_identifies_itself() {
-        let mut s = EmptyVirtioSlot;
-        let mut b = [0u8; 4];
-        s.read(0, &mut b);
-        assert_eq!(&b, b"virt");
-        s.read(4, &mut b);
-        assert_eq!(u32::from_le_bytes(b), 2);
-        s.read(8, &mut b);
-        assert_eq!(u32::from_le_bytes(b), 0, "device id 0: no device");
-    }
 
     #[test]
     fn rejects_bad_config_before_touching_kvm() {

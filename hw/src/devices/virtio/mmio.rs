@@ -31,6 +31,30 @@ const INT_CONFIG_CHANGE: u32 = 2;
 
 const CONFIG_SPACE: u64 = 0x100;
 
+/// An empty virtio-mmio slot, as QEMU leaves unused transports: the magic value and version
+/// answer, device ID 0 tells the driver there is no device, everything else reads 0 and writes
+/// are ignored. Boards map one in every slot that has no device.
+pub struct EmptySlot;
+
+impl Device for EmptySlot {
+    fn name(&self) -> &str {
+        "virtio-mmio (empty)"
+    }
+    fn access_sizes(&self) -> AccessSizes {
+        AccessSizes::B4
+    }
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        let v = match offset {
+            0x0 => MAGIC as u64,
+            0x4 => 2,
+            0xc => VENDOR_ID as u64,
+            _ => 0,
+        };
+        write_le(data, v);
+    }
+    fn write(&mut self, _offset: u64, _data: &[u8]) {}
+}
+
 pub struct MmioTransport<D: VirtioDevice> {
     device: D,
     queues: Vec<Queue>,
@@ -295,6 +319,18 @@ impl<D: VirtioDevice> Device for MmioTransport<D> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn empty_virtio_slot_identifies_itself() {
+        let mut s = super::EmptySlot;
+        let mut b = [0u8; 4];
+        s.read(0, &mut b);
+        assert_eq!(&b, b"virt");
+        s.read(4, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 2);
+        s.read(8, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0, "device id 0: no device");
+    }
+
     use super::super::rng::VirtioRng;
     use super::super::testutil::*;
     use super::*;
