@@ -162,9 +162,36 @@ fn read(path: &Path) -> Result<Vec<u8>, MicrovmError> {
 
 impl Microvm {
     /// Check the configuration, read the kernel (and initrd), and build the VM.
+    /// Build from the command line's configuration: `-accel kvm` is required, `-append` is the
+    /// kernel command line, `-bios` does not apply (the VMM loads the kernel itself).
+    pub fn from_config(mut config: crate::MachineConfig) -> Result<Self, crate::MachineError> {
+        use crate::{AccelKind, Bios, MachineError};
+        const NAME: &str = "microvm";
+        if config.accel != AccelKind::Kvm {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "x86-64 guests need -accel kvm (x86 TCG is not implemented yet)".into() });
+        }
+        if config.bios != Bios::Default && config.bios != Bios::None {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "-bios is not used: the kernel is loaded directly".into() });
+        }
+        if !config.drives.is_empty() || !config.devices.is_empty() {
+            return Err(MachineError::Unsupported { machine: NAME, reason: "-drive/-device are not wired on microvm yet".into() });
+        }
+        let kernel = config.kernel.take().ok_or(MachineError::Missing { machine: NAME, what: "-kernel FILE".into() })?;
+        let cfg = MicrovmConfig {
+            memory: config.memory.unwrap_or(DEFAULT_MEMORY),
+            smp: config.smp,
+            kernel,
+            initrd: config.initrd.take(),
+            cmdline: config.append.take(),
+            console: std::mem::replace(&mut config.console, Box::new(std::io::sink())),
+        };
+        Ok(Self::new(cfg)?)
+    }
+
     pub fn new(cfg: MicrovmConfig) -> Result<Self, MicrovmError> {
         if kvm::running_as_root() {
-            log::warn!("running as root: KVM needs only read/write access to /dev/kvm; run Mimic as an unprivileged user in group 'kvm'");
+            // Printed, not logged: it must be seen whatever the log level.
+            eprintln!("mimic: warning: running as root: KVM needs only read/write access to /dev/kvm; run Mimic as an unprivileged user in group 'kvm'");
         }
         if cfg.smp == 0 || cfg.smp > MAX_SMP {
             return Err(MicrovmError::Config(format!("-smp {} is out of range (1..={MAX_SMP})", cfg.smp)));
