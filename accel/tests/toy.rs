@@ -388,14 +388,35 @@ fn self_modifying_code_runs_the_new_instruction() {
 }
 
 #[test]
-fn fence_flushes_code_and_execution_continues() {
+fn fence_and_flush_keep_execution_going() {
     let prog = vec![ins(op::ADDI, 1, 1, 5), ins(op::FENCE, 0, 0, 0), ins(op::ADDI, 1, 1, 6), exit_with(1)];
     let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, ..opts() });
     assert_eq!(run(&mut m), 11);
-    assert!(m.vcpu.stats().code_flushes >= 1);
-    let before = m.vcpu.stats().code_flushes;
+    let s = m.vcpu.stats();
+    assert!(s.fences >= 1, "{s:?}");
+    assert_eq!(s.code_flushes, 0, "a fence revalidates instead of flushing");
     m.vcpu.flush_all_code();
-    assert_eq!(m.vcpu.stats().code_flushes, before + 1);
+    assert_eq!(m.vcpu.stats().code_flushes, 1);
+}
+
+#[test]
+fn fence_notices_code_written_behind_the_softmmu() {
+    // Run A once, then rewrite A directly in guest RAM (as device DMA would, unseen by the
+    // softmmu), then fence and run A again: the new instruction must run.
+    let prog = vec![
+        ins(op::ADDI, 1, 1, 1),  // 0x00 A
+        exit_with(1),            // 0x04
+        ins(op::FENCE, 0, 0, 0), // 0x08
+        ins(op::J, 0, 0, -12),   // 0x0c goto A
+    ];
+    for threshold in [0, 50] {
+        let mut m = machine(&prog, &[], TcgOptions { jit_threshold: threshold, ..opts() });
+        assert_eq!(run(&mut m), 1);
+        m.mem.write(RAM, &ins(op::ADDI, 1, 1, 100).to_le_bytes()).unwrap();
+        m.vcpu.cpu_mut().env.pc = RAM + 8;
+        assert_eq!(run(&mut m), 101, "threshold {threshold}");
+        assert!(m.vcpu.stats().stale_blocks >= 1);
+    }
 }
 
 #[test]

@@ -73,6 +73,31 @@ impl<C: GuestCpu> CodeFetch for Fetcher<'_, C> {
 }
 
 impl<C: GuestCpu, F: Frontend> Core<C, F> {
+    /// Does guest RAM still hold the bytes block `idx` was translated from? Code outside RAM
+    /// (device overlays) cannot be written behind the softmmu, so it counts as unchanged.
+    fn bytes_unchanged(&self, idx: u32) -> bool {
+        let tb = self.tbs.get(idx);
+        let mut rest: &[u8] = &tb.bytes;
+        for &(start, len) in tb.phys.iter().filter(|p| p.1 != 0) {
+            let n = (len as usize).min(rest.len());
+            let (want, tail) = rest.split_at(n);
+            rest = tail;
+            match self.mem.ram_ref(start) {
+                Some(ram) if ram.len >= n as u64 => {
+                    // SAFETY: `ram` maps at least `n` bytes of guest RAM from `start`; guest RAM
+                    // stays mapped for the machine's lifetime. Other threads (devices) may write
+                    // it concurrently, which at worst makes the comparison fail.
+                    let have = unsafe { std::slice::from_raw_parts(ram.host as *const u8, n) };
+                    if have != want {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
     /// Jump-cache hit for `pc` under the current flags.
     #[inline]
     pub(crate) fn find_fast(&mut self, pc: u64) -> Option<u32> {
@@ -109,7 +134,15 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             } else {
                 true
             };
-            if ok {
+            if ok && self.tbs.needs_check(i) {
+                if self.bytes_unchanged(i) {
+                    self.tbs.mark_checked(i);
+                } else {
+                    self.tbs.invalidate(i);
+                    self.stats.stale_blocks += 1;
+                }
+            }
+            if ok && self.tbs.get(i).valid {
                 self.tbs.jc_insert(pc, i);
                 return Some((i, None));
             }
@@ -146,6 +179,8 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         } else {
             None
         };
+        // What the block was translated from, for revalidation after a fence.
+        let bytes: Box<[u8]> = (0..block.guest_len as u64).map_while(|k| f.byte(pc.wrapping_add(k))).collect();
         let pages = f.pages;
         let npages = f.npages;
         let verified = match mimic_translator::verify::verify(&block, helpers) {
@@ -165,7 +200,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             phys[1] = (pages[1].1, (len - len0) as u32);
         }
         let nslots = backend::goto_count(&block);
-        let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots);
+        let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots, bytes);
         self.tbs.get_mut(idx).no_jit = !verified;
         for page in new_pages {
             let env: *mut _ = self.cpu.env();

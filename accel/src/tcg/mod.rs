@@ -112,6 +112,10 @@ pub struct TcgStats {
     pub loop_iterations: u64,
     pub chains_made: u64,
     pub code_flushes: u64,
+    /// Instruction-fetch fences (`ExitCode::FlushCode`) handled by revalidating blocks.
+    pub fences: u64,
+    /// Blocks found stale (bytes changed behind the softmmu) when revalidated after a fence.
+    pub stale_blocks: u64,
     pub smc_invalidations: u64,
     pub polls: u64,
     pub exceptions: u64,
@@ -231,7 +235,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         s
     }
 
-    /// Drop every translation and all compiled code (gdb breakpoints, `fence.i`, a full cache).
+    /// Drop every translation and all compiled code (gdb breakpoints, a full cache).
     pub fn flush_all_code(&mut self) {
         self.core.tbs.clear();
         // Write entries of code pages carry TLB_FORCE_SLOW; start from clean entries.
@@ -401,7 +405,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             return;
         }
         cell.store(d.code as *mut u8, Ordering::Release);
-        tbs.get_mut(dst).incoming.push((src, slot));
+        tbs.link(src, slot, dst);
         self.core.stats.chains_made += 1;
     }
 }
@@ -475,7 +479,11 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                     }
                 }
                 ExitCode::Halt => self.halt(),
-                ExitCode::FlushCode => self.flush_pending = true,
+                ExitCode::FlushCode => {
+                    // An instruction-fetch fence: revalidate rather than flush (see `tb`).
+                    self.core.tbs.fence();
+                    self.core.stats.fences += 1;
+                }
                 ExitCode::Exception => {
                     if self.core.cpu.env_ref().exception_pending == 0 {
                         // The contract says the flag is set; be robust to a helper that forgot.

@@ -4,7 +4,15 @@
 //!
 //! Blocks are never freed one by one: an invalidated block is only marked dead and unlinked, since
 //! its code or IR may be running at that very moment (a block that overwrites itself). Memory comes
-//! back when everything is flushed (`fence.i`, a full code cache, too many blocks).
+//! back when everything is flushed (a full code cache, too many blocks, gdb).
+//!
+//! An instruction-fetch fence (`fence.i`) does not flush: stores by the CPU already invalidate the
+//! blocks they hit (softmmu SMC detection), so the only code a fence must catch is code written
+//! behind the softmmu's back (device DMA into RAM). [`TbCache::fence`] makes every block prove its
+//! guest bytes are unchanged before it runs again: it cuts all chains and empties the jump cache, so
+//! each block goes through [`TbCache::map_get`]'s caller once, which compares the bytes (see
+//! `Tb::bytes`). Linux fences after every kernel text patch (tens of thousands at boot with ftrace),
+//! so this has to cost little more than the few blocks that run between two fences.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -41,6 +49,10 @@ pub struct Tb {
     /// Exit slots of other blocks chained to this one (source index, slot), to unlink them.
     pub incoming: Vec<(u32, u8)>,
     pub valid: bool,
+    /// The guest code bytes the block was translated from (both pages, in order).
+    pub bytes: Box<[u8]>,
+    /// The fence epoch in which `bytes` were last known to match memory.
+    pub checked_epoch: u64,
 }
 
 impl Tb {
@@ -72,6 +84,10 @@ pub struct TbCache {
     code_pages: HashMap<u64, Vec<u32>>,
     /// Bumped by every flush so exits of flushed blocks are not mistaken for new ones.
     epoch: u64,
+    /// Bumped by every [`TbCache::fence`]; blocks checked in an older one are re-checked.
+    fence_epoch: u64,
+    /// Every chain made since the last fence or flush: (source, slot, target).
+    linked: Vec<(u32, u8, u32)>,
 }
 
 #[inline]
@@ -94,6 +110,8 @@ impl TbCache {
             jc_gen: 0,
             code_pages: HashMap::new(),
             epoch: 0,
+            fence_epoch: 0,
+            linked: Vec::new(),
         }
     }
 
@@ -103,7 +121,40 @@ impl TbCache {
         self.map.clear();
         self.jc.fill(JC_EMPTY);
         self.code_pages.clear();
+        self.linked.clear();
         self.epoch += 1;
+    }
+
+    /// Instruction-fetch fence: cut every chain and empty the jump cache so that each block is
+    /// looked up, and its bytes re-checked (`needs_check`), before it runs again.
+    pub fn fence(&mut self) {
+        self.fence_epoch += 1;
+        for (src, slot, dst) in std::mem::take(&mut self.linked) {
+            if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
+                cell.store(std::ptr::null_mut(), Ordering::Release);
+            }
+            if let Some(t) = self.tbs.get_mut(dst as usize) {
+                // Every chain into it is in `linked`, so all of them are cut now.
+                t.incoming.clear();
+            }
+        }
+        self.jc.fill(JC_EMPTY);
+    }
+
+    /// Does block `idx` have to compare its bytes with memory before running (a fence since)?
+    pub fn needs_check(&self, idx: u32) -> bool {
+        self.tbs[idx as usize].checked_epoch != self.fence_epoch
+    }
+
+    /// Block `idx`'s bytes match memory as of the latest fence.
+    pub fn mark_checked(&mut self, idx: u32) {
+        self.tbs[idx as usize].checked_epoch = self.fence_epoch;
+    }
+
+    /// Record chain `src.slot -> dst` (made by the caller) so a fence or invalidation can cut it.
+    pub fn link(&mut self, src: u32, slot: u8, dst: u32) {
+        self.tbs[dst as usize].incoming.push((src, slot));
+        self.linked.push((src, slot, dst));
     }
 
     pub fn len(&self) -> usize {
@@ -177,6 +228,7 @@ impl TbCache {
         phys: [(u64, u32); 2],
         block: Block,
         nslots: usize,
+        bytes: Box<[u8]>,
     ) -> (u32, Vec<u64>) {
         let idx = self.tbs.len() as u32;
         let slots = (0..nslots).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
@@ -191,6 +243,8 @@ impl TbCache {
             slots,
             incoming: Vec::new(),
             valid: true,
+            bytes,
+            checked_epoch: self.fence_epoch,
         });
         self.map.insert((phys[0].0, pc, flags), idx);
         let mut new_pages = Vec::new();
@@ -265,7 +319,7 @@ mod tests {
     use super::*;
 
     fn add(c: &mut TbCache, pc: u64, phys: u64, len: u32) -> u32 {
-        c.insert(pc, 0, [(phys, len), (0, 0)], Block::new(pc), 2).0
+        c.insert(pc, 0, [(phys, len), (0, 0)], Block::new(pc), 2, Box::new([])).0
     }
 
     #[test]
@@ -275,7 +329,7 @@ mod tests {
         let b = add(&mut c, 0x1008, 0x8000_1008, 8);
         let fake = 0x1234usize as *mut u8;
         c.get(a).slots[1].store(fake, Ordering::Relaxed);
-        c.get_mut(b).incoming.push((a, 1));
+        c.link(a, 1, b);
         assert_eq!(c.invalidate_phys(0x8000_1000, 4), (1, false), "only a overlaps");
         assert!(!c.get(a).valid && c.get(b).valid);
         assert_eq!(c.invalidate_phys(0x8000_100c, 1), (1, true));
@@ -295,6 +349,26 @@ mod tests {
         assert_eq!(c.jc_lookup(0x2000, 0, 6), None);
         c.sync_gen(6);
         assert_eq!(c.jc_lookup(0x2000, 0, 6), None, "flushed");
+    }
+
+    #[test]
+    fn fence_cuts_chains_and_asks_for_checks() {
+        let mut c = TbCache::new();
+        let a = add(&mut c, 0x1000, 0x8000_1000, 8);
+        let b = add(&mut c, 0x1008, 0x8000_1008, 8);
+        c.get(a).slots[0].store(0x1234usize as *mut u8, Ordering::Relaxed);
+        c.link(a, 0, b);
+        c.jc_insert(0x1000, a);
+        assert!(!c.needs_check(a) && !c.needs_check(b));
+        c.fence();
+        assert!(c.get(a).slots[0].load(Ordering::Relaxed).is_null());
+        assert!(c.get(b).incoming.is_empty());
+        assert_eq!(c.jc_lookup(0x1000, 0, 0), None);
+        assert!(c.needs_check(a) && c.needs_check(b));
+        c.mark_checked(a);
+        assert!(!c.needs_check(a));
+        let n = add(&mut c, 0x2000, 0x8000_2000, 4);
+        assert!(!c.needs_check(n), "new blocks are current");
     }
 
     #[test]
