@@ -53,9 +53,10 @@ pub fn tlb_index(vaddr: u64) -> usize {
 #[repr(C)]
 pub struct Env {
     pub regs: [u64; NUM_REGS],
-    /// Guest PC. Exact at every block entry and exit; before any op that may raise an exception
-    /// (loads, stores, `may_raise` helpers) generated code stores the current instruction's PC
-    /// here, so exceptions are precise.
+    /// Guest PC. Exact whenever a block returns to the run loop; before any op that may raise an
+    /// exception (loads, stores, `may_raise` helpers) generated code stores the current
+    /// instruction's PC here, so exceptions are precise. A block entered through a chained jump
+    /// does not get it updated (nothing reads it before the next of those points).
     pub pc: u64,
     /// Instructions this CPU may still execute before returning to the run loop. Every block
     /// subtracts its instruction count on entry and returns [`ExitCode::Budget`] if the result

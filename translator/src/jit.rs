@@ -4,6 +4,12 @@
 //! slow path through the [`Runtime`](crate::env::Runtime) hooks, precise PCs, and block chaining
 //! through caller-owned exit slots (`return_call_indirect`, so chained blocks never grow the stack).
 //!
+//! Guest register writes are deferred: a `SetReg` only records the SSA value, later `GetReg`s of
+//! the register use it, and the stores to `Env` happen once, before anything that can look at the
+//! register file (helper calls, branches, exits). The cold slow path of a memory access stores
+//! them too before calling out, so a guest fault there still sees exact registers while the fast
+//! path stores nothing. Registers rewritten within a block are thus stored once, not per write.
+//!
 //! Code lives in a bump-allocated arena per *generation*; `flush_all` throws a whole generation
 //! away at once (JITModule can only free memory wholesale).
 
@@ -338,6 +344,10 @@ struct Lower<'a, 'b> {
     terminated: bool,
     insn_pc: u64,
     goto_idx: u64,
+    /// Guest registers written by `SetReg` but not yet stored to `Env` (see `flush_regs`).
+    pending: Vec<Option<Value>>,
+    /// The registers with a `pending` value, in first-write order.
+    dirty: Vec<u16>,
     sig_block: SigRef,
     sig_helper: SigRef,
     sig_load: SigRef,
@@ -380,6 +390,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             terminated: false,
             insn_pc: block.pc,
             goto_idx: 0,
+            pending: vec![None; env::NUM_REGS],
+            dirty: Vec::new(),
             sig_block,
             sig_helper,
             sig_load,
@@ -421,6 +433,26 @@ impl<'a, 'b> Lower<'a, 'b> {
     fn ret_exit(&mut self, code: ExitCode, slot: u8) {
         let v = self.iconst(pack_exit(code, self.block_id, slot));
         self.b.ins().return_(&[v]);
+    }
+
+    /// Store every pending register write to `Env` and forget them (before anything that may
+    /// read or write guest registers other than through this block's own ops).
+    fn flush_regs(&mut self) {
+        self.spill_regs();
+        for r in self.dirty.drain(..) {
+            self.pending[r as usize] = None;
+        }
+    }
+
+    /// Store every pending register write to `Env` but keep them pending: the cold slow path of a
+    /// memory access, where a guest exception needs the register file exact but the fast path
+    /// it rejoins still owns the values.
+    fn spill_regs(&mut self) {
+        let f = self.flags(REGION_REGS);
+        for &r in &self.dirty {
+            let v = self.pending[r as usize].expect("dirty registers are pending");
+            self.b.ins().store(f, v, self.env, env::reg_offset(r));
+        }
     }
 
     fn store_pc(&mut self, pc: Value) {
@@ -498,6 +530,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
         if !self.terminated {
             log::error!("jit: block {:#x} falls off its end", block.pc);
+            self.flush_regs();
             self.store_pc_const(self.insn_pc);
             self.ret_exit(ExitCode::Reevaluate, 0);
         }
@@ -515,16 +548,22 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.def(*dst, v);
             }
             Op::GetReg { dst, reg } => {
-                let f = self.flags(REGION_REGS);
-                let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
-                let v = self.b.ins().load(I64, f, self.env, off);
+                let r = reg.0.min(env::NUM_REGS as u16 - 1);
+                let v = match self.pending[r as usize] {
+                    Some(v) => v,
+                    None => {
+                        let f = self.flags(REGION_REGS);
+                        self.b.ins().load(I64, f, self.env, env::reg_offset(r))
+                    }
+                };
                 self.def(*dst, v);
             }
             Op::SetReg { reg, src } => {
-                let f = self.flags(REGION_REGS);
-                let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
+                let r = reg.0.min(env::NUM_REGS as u16 - 1);
                 let v = self.t(*src);
-                self.b.ins().store(f, v, self.env, off);
+                if self.pending[r as usize].replace(v).is_none() {
+                    self.dirty.push(r);
+                }
             }
             Op::Bin { op, width, dst, a, b } => {
                 let (a, b) = (self.t(*a), self.t(*b));
@@ -579,8 +618,14 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let (va, v) = (self.t(*addr), self.t(*src));
                 self.store(va, v, *mem);
             }
-            Op::Call { helper, dst, args } => self.call(helper.0 as usize, *dst, args),
+            Op::Call { helper, dst, args } => {
+                // Helpers may read or write any guest register.
+                self.flush_regs();
+                self.call(helper.0 as usize, *dst, args)
+            }
             Op::BrCond { cond, label } => {
+                // Register state must agree on every edge into a label: nothing pending.
+                self.flush_regs();
                 let c = self.t(*cond);
                 let target = self.label_block(*label);
                 let cont = self.b.create_block();
@@ -588,12 +633,15 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.b.switch_to_block(cont);
             }
             Op::Br { label } => {
+                self.flush_regs();
                 let target = self.label_block(*label);
                 self.b.ins().jump(target, &[]);
                 self.terminated = true;
             }
             Op::Label { label } => {
                 let blk = self.label_block(*label);
+                // After a terminator nothing is pending (every exit flushes first).
+                self.flush_regs();
                 if !self.terminated {
                     self.b.ins().jump(blk, &[]);
                 }
@@ -601,9 +649,9 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.terminated = false;
             }
             Op::Goto { pc } => {
+                self.flush_regs();
                 let slot = self.goto_idx;
                 self.goto_idx += 1;
-                self.store_pc_const(*pc);
                 let slots = self.iconst(self.exit_slots as u64);
                 let f = self.flags(REGION_SLOTS);
                 let p = self.b.ins().load(I64, f, slots, (slot * 8) as i32);
@@ -611,13 +659,16 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let unchained = self.b.create_block();
                 self.b.ins().brif(p, chain, &[], unchained, &[]);
                 self.b.switch_to_block(chain);
+                // A chained block needs no `Env::pc`: it stores its own wherever it may be read.
                 let env = self.env;
                 self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
                 self.b.switch_to_block(unchained);
+                self.store_pc_const(*pc);
                 self.ret_exit(ExitCode::Goto, slot as u8);
                 self.terminated = true;
             }
             Op::GotoPtr { target } => {
+                self.flush_regs();
                 let t = self.t(*target);
                 self.store_pc(t);
                 let f = self.flags(REGION_ENV);
@@ -636,6 +687,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.terminated = true;
             }
             Op::Exit { reason, pc } => {
+                self.flush_regs();
                 if *reason != ExitReason::Exception {
                     self.store_pc_const(*pc);
                 }
@@ -798,6 +850,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().jump(join, &[v.into()]);
 
         self.b.switch_to_block(slow);
+        self.spill_regs();
         self.store_pc_const(self.insn_pc);
         let f = self.flags(REGION_ENV);
         let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
@@ -827,6 +880,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().jump(join, &[]);
 
         self.b.switch_to_block(slow);
+        self.spill_regs();
         self.store_pc_const(self.insn_pc);
         let f = self.flags(REGION_ENV);
         let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
