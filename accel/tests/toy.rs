@@ -20,6 +20,9 @@ const DEV: u64 = 0x1000_0000;
 /// Virtual addresses at and above this fault (a toy page fault).
 const HOLE: u64 = 0xf000_0000;
 const TRAP_VEC: u64 = RAM + 0x3000;
+/// A RAM page where accesses wider than 4 bytes fault (CAUSE_BUS), like a RISC-V PMP entry that
+/// an 8-byte access matches only partly: its mappings are not cacheable.
+const NARROW: u64 = RAM + 0x4000;
 
 const CAUSE_ILLEGAL: u64 = 2;
 const CAUSE_PAGE_FAULT: u64 = 12;
@@ -100,12 +103,17 @@ impl GuestCpu for ToyCpu {
     fn code_mmu_idx(&self) -> u8 {
         0
     }
-    fn translate(&mut self, vaddr: u64, _access: Access, _mmu_idx: u8) -> Option<PageMapping> {
+    fn translate(&mut self, vaddr: u64, size: u64, _access: Access, _mmu_idx: u8) -> Option<PageMapping> {
         if vaddr >= HOLE {
             self.record(CAUSE_PAGE_FAULT, vaddr);
             return None;
         }
-        Some(PageMapping { paddr: vaddr, cacheable: true, readable: true, writable: true, executable: true })
+        let narrow = vaddr & PAGE_MASK == NARROW;
+        if narrow && size > 4 {
+            self.record(CAUSE_BUS, vaddr);
+            return None;
+        }
+        Some(PageMapping { paddr: vaddr, cacheable: !narrow, readable: true, writable: true, executable: true })
     }
     fn raise_mem_fault(&mut self, fault: MemFault, vaddr: u64, _access: Access) {
         let cause = match fault {
@@ -501,6 +509,64 @@ fn misaligned_access_is_emulated_across_pages_and_aligned_ones_fault() {
     assert_eq!(u64::from_le_bytes(b), 0x1122_3344);
     let cpu = m.vcpu.cpu();
     assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 24, CAUSE_MISALIGNED, RAM + 0x1ffd));
+}
+
+#[test]
+fn translate_sees_the_access_size() {
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 5),       // 0x00
+        ins(op::ADDI, 6, 14, 0x4000), // 0x04 r6 = NARROW
+        ins(op::SW, 3, 6, 0),         // 0x08 4 bytes: allowed
+        ins(op::LD, 4, 6, 0),         // 0x0c 8 bytes: faults
+        ins(op::ADDI, 3, 0, 99),      // 0x10 must not run
+        exit_with(3),
+    ];
+    let trap = vec![exit_with(3)];
+    for threshold in [0, 50] {
+        let mut m = machine(&prog, &trap, TcgOptions { jit_threshold: threshold, ..opts() });
+        assert_eq!(run(&mut m), 5);
+        let cpu = m.vcpu.cpu();
+        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 0xc, CAUSE_BUS, NARROW));
+        let mut b = [0u8; 4];
+        m.mem.read_mem(NARROW, &mut b).unwrap();
+        assert_eq!(u32::from_le_bytes(b), 5);
+    }
+}
+
+#[test]
+fn misaligned_store_fault_in_the_second_page_reports_its_first_byte() {
+    // Into an unmapped page: a page fault at the page start, not at the access's last byte.
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 0x3344), // 0x00
+        ins(op::LUI, 5, 0, -4096),   // 0x04 r5 = HOLE
+        ins(op::ADDI, 5, 5, -3),     // 0x08 r5 = HOLE - 3
+        ins(op::ST, 3, 5, 0),        // 0x0c faults in the second page
+        exit_with(0),
+    ];
+    let trap = vec![ins(op::ADDI, 1, 0, 42), exit_with(1)];
+    for threshold in [0, 50] {
+        let mut m = machine(&prog, &trap, TcgOptions { jit_threshold: threshold, ..opts() });
+        assert_eq!(run(&mut m), 42);
+        let cpu = m.vcpu.cpu();
+        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 0xc, CAUSE_PAGE_FAULT, HOLE));
+    }
+    // Into NARROW with 5 bytes there: the second part is translated with its size, and nothing
+    // lands in the first page.
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 0x3344),  // 0x00
+        ins(op::ADDI, 6, 14, 0x3ffd), // 0x04 r6 = NARROW - 3
+        ins(op::ST, 3, 6, 0),         // 0x08 faults in the second page
+        exit_with(0),
+    ];
+    for threshold in [0, 50] {
+        let mut m = machine(&prog, &trap, TcgOptions { jit_threshold: threshold, ..opts() });
+        assert_eq!(run(&mut m), 42);
+        let cpu = m.vcpu.cpu();
+        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_BUS, NARROW));
+        let mut b = [0u8; 8];
+        m.mem.read_mem(NARROW - 3, &mut b).unwrap();
+        assert_eq!(b, [0; 8]);
+    }
 }
 
 #[test]

@@ -49,9 +49,13 @@ pub trait GuestCpu {
     /// The mmu_idx instruction fetches use under the current state.
     fn code_mmu_idx(&self) -> u8;
 
-    /// Translate `vaddr` for `access` under TLB `mmu_idx`. On failure the guest exception (page
-    /// fault, access fault) is recorded as pending and `None` is returned.
-    fn translate(&mut self, vaddr: u64, access: Access, mmu_idx: u8) -> Option<PageMapping>;
+    /// Translate `vaddr` for an access of `size` bytes (`[vaddr, vaddr + size)`, never crossing a
+    /// page; 1 for instruction fetches) under TLB `mmu_idx`. Permission checks that depend on the
+    /// access size (RISC-V PMP rejects an access only partly inside an entry) use `size`; a mapping
+    /// whose verdict may differ for other accesses in the page must say `cacheable: false`. On
+    /// failure the guest exception (page fault, access fault) is recorded as pending and `None` is
+    /// returned.
+    fn translate(&mut self, vaddr: u64, size: u64, access: Access, mmu_idx: u8) -> Option<PageMapping>;
 
     /// Record a fault found after translation (bus error, forbidden misalignment) as pending.
     fn raise_mem_fault(&mut self, fault: MemFault, vaddr: u64, access: Access);

@@ -28,7 +28,7 @@ impl<C: GuestCpu> Fetcher<'_, C> {
             // Frontends never span more than two pages; refuse without recording anything.
             return None;
         }
-        let Some(r) = self.mmu.resolve(vaddr, Access::Execute, self.mmu_idx) else {
+        let Some(r) = self.mmu.resolve(vaddr, 1, Access::Execute, self.mmu_idx) else {
             self.faulted = true;
             return None;
         };
@@ -117,13 +117,13 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
     ) -> Option<(u32, Option<String>)> {
         let flags = self.cpu.tb_flags();
         let mmu_idx = self.cpu.code_mmu_idx();
-        let first = self.mmu().resolve(pc, Access::Execute, mmu_idx)?;
+        let first = self.mmu().resolve(pc, 1, Access::Execute, mmu_idx)?;
         if let Some(i) = self.tbs.map_get(first.paddr, pc, flags) {
             let tb = self.tbs.get(i);
             let ok = if tb.spans_two_pages() {
                 let want = tb.phys[1].0 & PAGE_MASK;
                 let second = (pc & PAGE_MASK).wrapping_add(PAGE_SIZE);
-                match self.mmu().resolve(second, Access::Execute, mmu_idx) {
+                match self.mmu().resolve(second, 1, Access::Execute, mmu_idx) {
                     Some(r) => r.paddr & PAGE_MASK == want,
                     None => {
                         // Only the block's tail is unmapped now: retranslate, which ends before it.

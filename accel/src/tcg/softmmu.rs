@@ -47,9 +47,9 @@ fn mark_pending(env: &mut Env) {
 }
 
 impl<C: GuestCpu> Mmu<'_, C> {
-    /// Translate `vaddr` for `access`, from the TLB or by a fill. `None`: the guest exception is
-    /// recorded and `exception_pending` set.
-    pub fn resolve(&mut self, vaddr: u64, access: Access, mmu_idx: u8) -> Option<Resolved> {
+    /// Translate `vaddr` for an `access` of `size` bytes (within one page), from the TLB or by a
+    /// fill. `None`: the guest exception is recorded and `exception_pending` set.
+    pub fn resolve(&mut self, vaddr: u64, size: u64, access: Access, mmu_idx: u8) -> Option<Resolved> {
         let t = (mmu_idx as usize).min(NUM_MMU_IDX - 1);
         let i = tlb_index(vaddr);
         let vpage = vaddr & PAGE_MASK;
@@ -61,7 +61,8 @@ impl<C: GuestCpu> Mmu<'_, C> {
                 if cmp & TLB_FORCE_SLOW == 0 { vaddr.wrapping_add(e.addend) as *mut u8 } else { std::ptr::null_mut() };
             return Some(Resolved { paddr, host });
         }
-        let Some(m) = self.cpu.translate(vaddr, access, mmu_idx) else {
+        // (A hit above ignores `size`: only mappings valid for every access in the page are cached.)
+        let Some(m) = self.cpu.translate(vaddr, size, access, mmu_idx) else {
             mark_pending(self.cpu.env());
             return None;
         };
@@ -137,7 +138,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
 
     /// One naturally aligned access of `n` bytes (never crosses a page).
     fn load_one(&mut self, vaddr: u64, n: usize, access: Access, mmu_idx: u8) -> Option<u64> {
-        let r = self.mmu().resolve(vaddr, access, mmu_idx)?;
+        let r = self.mmu().resolve(vaddr, n as u64, access, mmu_idx)?;
         let mut buf = [0u8; 8];
         if !r.host.is_null() {
             // SAFETY: `host` comes from a TLB entry for a whole RAM page that holds these n bytes.
@@ -150,7 +151,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
     }
 
     fn store_one(&mut self, vaddr: u64, value: u64, n: usize, mmu_idx: u8) -> Option<()> {
-        let r = self.mmu().resolve(vaddr, Access::Write, mmu_idx)?;
+        let r = self.mmu().resolve(vaddr, n as u64, Access::Write, mmu_idx)?;
         let bytes = value.to_le_bytes();
         if !r.host.is_null() {
             // SAFETY: as in `load_one`; a host pointer is only handed out for writable RAM pages
@@ -183,6 +184,19 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         Some(())
     }
 
+    /// Translate each page's part of a misaligned access before any byte of it is accessed: a
+    /// fault reports the first byte of the faulting part (the second page's first byte when only
+    /// that page faults, as QEMU does), and size-dependent checks (PMP) see the whole part.
+    fn check_parts(&mut self, vaddr: u64, n: usize, access: Access, mmu_idx: u8) -> Option<()> {
+        let next = (vaddr & PAGE_MASK).wrapping_add(PAGE_SIZE);
+        let first = next.wrapping_sub(vaddr).min(n as u64);
+        self.mmu().resolve(vaddr, first, access, mmu_idx)?;
+        if first < n as u64 {
+            self.mmu().resolve(next, n as u64 - first, access, mmu_idx)?;
+        }
+        Some(())
+    }
+
     fn load(&mut self, vaddr: u64, memop: u64) -> Option<u64> {
         let m = decode_memop(memop);
         let n = m.size.bytes() as usize;
@@ -193,6 +207,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
                 self.fault(MemFault::Misaligned, vaddr, access);
                 return None;
             }
+            self.check_parts(vaddr, n, access, m.mmu_idx)?;
             let mut v = 0u64;
             for k in 0..n {
                 v |= self.load_one(vaddr.wrapping_add(k as u64), 1, access, m.mmu_idx)? << (8 * k);
@@ -216,9 +231,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             return None;
         }
         // Both pages must be writable before any byte lands, or the fault would not be precise.
-        let last = vaddr.wrapping_add(n as u64 - 1);
-        self.mmu().resolve(vaddr, Access::Write, m.mmu_idx)?;
-        self.mmu().resolve(last, Access::Write, m.mmu_idx)?;
+        self.check_parts(vaddr, n, Access::Write, m.mmu_idx)?;
         for k in 0..n {
             self.store_one(vaddr.wrapping_add(k as u64), value >> (8 * k), 1, m.mmu_idx)?;
         }

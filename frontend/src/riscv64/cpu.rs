@@ -255,7 +255,7 @@ impl GuestCpu for RiscvCpu {
         self.priv_mode
     }
 
-    fn translate(&mut self, vaddr: u64, access: Access, mmu_idx: u8) -> Option<PageMapping> {
+    fn translate(&mut self, vaddr: u64, size: u64, access: Access, mmu_idx: u8) -> Option<PageMapping> {
         let prv = if mmu_idx >= PRV_M { PRV_M } else { mmu_idx };
         let st = self.csr.mstatus;
         let walk = WalkCtx {
@@ -273,7 +273,9 @@ impl GuestCpu for RiscvCpu {
                 return None;
             }
         };
-        let perms = pmp::perms(&self.csr.pmpcfg, &self.csr.pmpaddr, t.paddr, 1, prv);
+        // The whole access must lie in one entry (a partial match fails). `perms` then holds for
+        // this access only, unless the page is uniform (and so cacheable).
+        let perms = pmp::perms(&self.csr.pmpcfg, &self.csr.pmpaddr, t.paddr, size, prv);
         if perms & pmp::access_bit(access) == 0 {
             let c = mmu::access_fault(access).0;
             self.set_exception(c, vaddr);
@@ -378,7 +380,7 @@ pub(crate) mod tests {
         cpu.priv_mode = PRV_S;
         // satp Sv39 with a zeroed root table at 0x8000_1000: every access page-faults.
         cpu.csr.satp = 8 << 60 | 0x80001;
-        assert!(cpu.translate(0x1000, Access::Write, PRV_S).is_none());
+        assert!(cpu.translate(0x1000, 8, Access::Write, PRV_S).is_none());
         assert_eq!(cpu.pending_trap, Some(PendingTrap { cause: cause::STORE_PAGE_FAULT, tval: 0x1000 }));
         assert_eq!(cpu.env.exception_pending, 1);
         cpu.deliver_exception();
@@ -387,11 +389,33 @@ pub(crate) mod tests {
         // M-mode is bare; a locked read-only PMP entry then denies the write.
         cpu.csr.pmpaddr[0] = (0x8000_0000 >> 2) | 0x1ff;
         cpu.csr.pmpcfg[0] = pmp::CFG_L | pmp::A_NAPOT << 3 | pmp::CFG_R;
-        let m = cpu.translate(0x8000_0010, Access::Read, PRV_M).unwrap();
+        let m = cpu.translate(0x8000_0010, 4, Access::Read, PRV_M).unwrap();
         assert_eq!(m.paddr, 0x8000_0010);
         assert!(!m.writable && m.readable && !m.executable && m.cacheable);
-        assert!(cpu.translate(0x8000_0010, Access::Write, PRV_M).is_none());
+        assert!(cpu.translate(0x8000_0010, 4, Access::Write, PRV_M).is_none());
         assert_eq!(cpu.pending_trap.unwrap().cause, cause::STORE_ACCESS);
+    }
+
+    #[test]
+    fn pmp_checks_every_byte_of_the_access() {
+        let mut cpu = test_cpu();
+        cpu.priv_mode = PRV_S;
+        // Entry 0: NA4 at 0x8000_2000, R only. Entry 1: NAPOT 64 KiB at 0x8000_0000, RWX.
+        cpu.csr.pmpaddr[0] = 0x8000_2000 >> 2;
+        cpu.csr.pmpcfg[0] = pmp::A_NA4 << 3 | pmp::CFG_R;
+        cpu.csr.pmpaddr[1] = (0x8000_0000 >> 2) | (0x1_0000 / 8 - 1);
+        cpu.csr.pmpcfg[1] = pmp::A_NAPOT << 3 | pmp::CFG_R | pmp::CFG_W | pmp::CFG_X;
+        // Inside the NA4 word: allowed, but the page is mixed and may not be cached.
+        let m = cpu.translate(0x8000_2000, 4, Access::Read, PRV_S).unwrap();
+        assert!(!m.cacheable);
+        let m = cpu.translate(0x8000_2004, 4, Access::Write, PRV_S).unwrap();
+        assert!(!m.cacheable);
+        // An 8-byte load whose upper half lies in entry 1: entry 0 matches only partly, so it fails.
+        assert!(cpu.translate(0x8000_2000, 8, Access::Read, PRV_S).is_none());
+        assert_eq!(cpu.pending_trap, Some(PendingTrap { cause: cause::LOAD_ACCESS, tval: 0x8000_2000 }));
+        // A uniform page stays cacheable.
+        let m = cpu.translate(0x8000_4000, 8, Access::Write, PRV_S).unwrap();
+        assert!(m.cacheable && m.readable && m.writable && m.executable);
     }
 
     #[test]
