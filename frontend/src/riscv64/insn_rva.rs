@@ -84,8 +84,20 @@ fn trans_sc(ctx: &mut Ctx, i: u32) -> bool {
     ctx.set_gpr(rd(i), ok);
     clear_reservation(ctx);
     ctx.b.br(done);
-    // Temps from before the label are dead here: only constants are needed.
+    // Temps from before the label are dead here: re-read rs1 (rd is not written yet).
     ctx.b.label(fail);
+    // A misaligned SC traps (store/AMO address misaligned) even without a reservation. The
+    // reservation never holds a misaligned address (LR traps on one), so every misaligned SC comes
+    // here: the aligned access raises the fault before touching memory.
+    let plain_fail = ctx.b.new_label();
+    let addr = ctx.gpr(rs1(i));
+    let mem = atomic_mem(ctx, i, true);
+    let low = ctx.bin_imm(BinOp::And, addr, mem.size.bytes() - 1);
+    let zero = ctx.konst(0);
+    let aligned = ctx.b.cmp(Cond::Eq, low, zero);
+    ctx.b.br_cond(aligned, plain_fail);
+    ctx.b.load(addr, mem);
+    ctx.b.label(plain_fail);
     let bad = ctx.konst(1);
     ctx.set_gpr(rd(i), bad);
     clear_reservation(ctx);
@@ -167,9 +179,86 @@ mod tests {
         let ops = &ctx.b.block().ops;
         let clears = ops.iter().filter(|o| matches!(o, Op::SetReg { reg, .. } if *reg == Reg(regs::RESV_ADDR))).count();
         assert_eq!(clears, 2);
-        assert_eq!(ops.iter().filter(|o| matches!(o, Op::BrCond { .. })).count(), 2);
+        assert_eq!(ops.iter().filter(|o| matches!(o, Op::BrCond { .. })).count(), 3);
         assert!(ops.iter().any(|o| matches!(o, Op::Load { mem, .. } if mem.rmw && mem.align)));
         assert!(ops.iter().any(|o| matches!(o, Op::Store { mem, .. } if mem.align)));
+    }
+
+    mod exec {
+        use super::super::super::helper_table;
+        use super::*;
+        use mimic_translator::env::{decode_memop, Env, Runtime};
+        use mimic_translator::interp::interpret;
+        use std::cell::RefCell;
+
+        thread_local! {
+            /// (vaddr, size, align, rmw, is_store) of every access that reached the runtime.
+            static SEEN: RefCell<Vec<(u64, u64, bool, bool, bool)>> = const { RefCell::new(Vec::new()) };
+        }
+
+        fn note(va: u64, memop: u64, store: bool) {
+            let m = decode_memop(memop);
+            SEEN.with(|s| s.borrow_mut().push((va, m.size.bytes(), m.align, m.rmw, store)));
+        }
+
+        unsafe extern "C" fn load_slow(_: *mut Env, va: u64, memop: u64) -> u64 {
+            note(va, memop, false);
+            0
+        }
+
+        unsafe extern "C" fn store_slow(_: *mut Env, va: u64, _: u64, memop: u64) {
+            note(va, memop, true);
+        }
+
+        unsafe extern "C" fn lookup(_: *mut Env) -> *const u8 {
+            std::ptr::null()
+        }
+
+        static RUNTIME: Runtime = Runtime { load_slow, store_slow, lookup };
+
+        /// Run `sc.w/d a2, a1, (a0)` with a0 = `addr` and the reservation at `resv`; returns the
+        /// accesses made and a2.
+        fn sc(raw: u32, addr: u64, resv: u64) -> (Vec<(u64, u64, bool, bool, bool)>, u64) {
+            SEEN.with(|s| s.borrow_mut().clear());
+            let mut ctx = translate_one(raw);
+            let next = ctx.next_pc();
+            ctx.jump(next);
+            let block = ctx.b.finish();
+            mimic_translator::verify::verify(&block, helper_table()).unwrap();
+            let mut env = Box::new(Env::new());
+            env.runtime = &RUNTIME;
+            env.budget = 100;
+            env.regs[regs::X0 as usize + 10] = addr;
+            env.regs[regs::RESV_ADDR as usize] = resv;
+            // SAFETY: env is a live Env whose runtime only records; the block is verified.
+            unsafe { interpret(&block, 0, &mut *env, helper_table()) };
+            (SEEN.with(|s| s.borrow().clone()), env.regs[regs::X0 as usize + 12])
+        }
+
+        const SC_W: u32 = 0x18b5262f; // sc.w a2, a1, (a0)
+        const SC_D: u32 = 0x18b5362f; // sc.d a2, a1, (a0)
+
+        #[test]
+        fn misaligned_sc_makes_the_aligned_access_even_without_a_reservation() {
+            for (raw, n, addr) in [(SC_W, 4, 0x1002), (SC_W, 4, 0x1001), (SC_D, 8, 0x1004), (SC_D, 8, 0x1003)] {
+                // The runtime raises the misaligned fault on an `align` access; here it records it.
+                for resv in [u64::MAX, addr & !(n - 1)] {
+                    let (seen, _) = sc(raw, addr, resv);
+                    assert_eq!(seen, vec![(addr, n, true, true, false)], "{raw:08x} at {addr:#x}, resv {resv:#x}");
+                }
+            }
+        }
+
+        #[test]
+        fn aligned_sc_without_the_reservation_fails_without_touching_memory() {
+            let (seen, rd) = sc(SC_D, 0x1008, u64::MAX);
+            assert!(seen.is_empty());
+            assert_eq!(rd, 1);
+            // With it, the value is compared and the store made.
+            let (seen, rd) = sc(SC_D, 0x1008, 0x1008);
+            assert_eq!(seen, vec![(0x1008, 8, true, true, false), (0x1008, 8, true, false, true)]);
+            assert_eq!(rd, 0);
+        }
     }
 
     #[test]
