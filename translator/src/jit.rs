@@ -348,6 +348,8 @@ struct Lower<'a, 'b> {
     pending: Vec<Option<Value>>,
     /// The registers with a `pending` value, in first-write order.
     dirty: Vec<u16>,
+    /// Start of the block's budget check, the target of a `Goto` back to the block itself.
+    loop_head: Option<cranelift_codegen::ir::Block>,
     sig_block: SigRef,
     sig_helper: SigRef,
     sig_load: SigRef,
@@ -392,6 +394,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             goto_idx: 0,
             pending: vec![None; env::NUM_REGS],
             dirty: Vec::new(),
+            loop_head: None,
             sig_block,
             sig_helper,
             sig_load,
@@ -503,6 +506,12 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     fn lower(&mut self) {
+        // A block that jumps back to its own start (a one-block loop) loops inside the function
+        // to `head`, skipping the prologue, epilogue and exit-slot indirection of a chained call.
+        let head = self.b.create_block();
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        self.loop_head = Some(head);
         // Budget check: the block runs only if it can pay for all its instructions.
         let f = self.flags(REGION_ENV);
         let budget = self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET);
@@ -652,6 +661,13 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.flush_regs();
                 let slot = self.goto_idx;
                 self.goto_idx += 1;
+                if *pc == self.block.pc {
+                    if let Some(head) = self.loop_head {
+                        self.b.ins().jump(head, &[]);
+                        self.terminated = true;
+                        return;
+                    }
+                }
                 let slots = self.iconst(self.exit_slots as u64);
                 let f = self.flags(REGION_SLOTS);
                 let p = self.b.ins().load(I64, f, slots, (slot * 8) as i32);
