@@ -122,6 +122,26 @@ pub struct RunConfig {
     log_level: log::LevelFilter,
 }
 
+/// A writer shared by every incarnation of the machine (a guest reset rebuilds the machine but
+/// keeps writing to the same console and log file).
+#[derive(Clone)]
+struct SharedWriter(std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
+
+impl SharedWriter {
+    fn new(w: Box<dyn Write + Send>) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(w)))
+    }
+}
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
 const LOG_ITEMS: &[(&str, &str)] = &[
     ("in_asm", "guest code of each translated block"),
     ("op", "Mimic IR of each translated block"),
@@ -333,6 +353,8 @@ pub fn init_logging(run: &RunConfig) {
 /// Build and run the machine; resets rebuild it unless `-no-reboot`. Returns the exit status.
 pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
     let mut config = run.config;
+    let console = SharedWriter::new(std::mem::replace(&mut config.console, Box::new(std::io::sink())));
+    let log_sink = SharedWriter::new(std::mem::replace(&mut config.log_sink, Box::new(std::io::sink())));
     // The guest console is stdio: raw mode with QEMU's escape keys when stdin is a terminal.
     let raw = crate::console::enter_raw_mode();
     let _guard = crate::console::RawModeGuard;
@@ -340,6 +362,8 @@ pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
     let input = std::sync::Arc::new(std::sync::Mutex::new(input));
     loop {
         config.console_input = Some(input.clone());
+        config.console = Box::new(console.clone());
+        config.log_sink = Box::new(log_sink.clone());
         let no_reboot = config.no_reboot;
         let rebuild = MachineConfig {
             machine: config.machine.clone(),
@@ -352,8 +376,8 @@ pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
             append: config.append.clone(),
             accel: config.accel,
             log: config.log,
-            log_sink: Box::new(std::io::stderr()),
-            console: Box::new(std::io::stdout()),
+            log_sink: Box::new(std::io::sink()),
+            console: Box::new(std::io::sink()),
             console_input: None,
             drives: config.drives.clone(),
             devices: config.devices.clone(),
