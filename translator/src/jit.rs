@@ -193,6 +193,7 @@ impl Jit {
             ("enable_alias_analysis", "true"),
             ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
             ("unwind_info", "false"),
+            ("regalloc_algorithm", if std::env::var_os("XX_RA").is_some() { "single_pass" } else { "backtracking" }),
             // Cranelift's x86-64 tail calls rely on frame pointers.
             ("preserve_frame_pointers", "true"),
         ];
@@ -438,6 +439,24 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().return_(&[v]);
     }
 
+    /// Ask the runtime's `lookup` hook for compiled code at `Env::pc` (already stored) and
+    /// tail-call it; without code, return `miss` to the run loop.
+    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8) {
+        let f = self.flags(REGION_ENV);
+        let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
+        let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
+        let env = self.env;
+        let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env]);
+        let p = self.b.inst_results(call)[0];
+        let chain = self.b.create_block();
+        let miss_blk = self.b.create_block();
+        self.b.ins().brif(p, chain, &[], miss_blk, &[]);
+        self.b.switch_to_block(chain);
+        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.b.switch_to_block(miss_blk);
+        self.ret_exit(miss, slot);
+    }
+
     /// Store every pending register write to `Env` and forget them (before anything that may
     /// read or write guest registers other than through this block's own ops).
     fn flush_regs(&mut self) {
@@ -668,6 +687,14 @@ impl<'a, 'b> Lower<'a, 'b> {
                         return;
                     }
                 }
+                if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {
+                    // The run loop never chains across pages (the target page's mapping may
+                    // change), so look the target up each time instead of returning to it.
+                    self.store_pc_const(*pc);
+                    self.lookup_and_jump(ExitCode::Goto, slot as u8);
+                    self.terminated = true;
+                    return;
+                }
                 let slots = self.iconst(self.exit_slots as u64);
                 let f = self.flags(REGION_SLOTS);
                 let p = self.b.ins().load(I64, f, slots, (slot * 8) as i32);
@@ -687,19 +714,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.flush_regs();
                 let t = self.t(*target);
                 self.store_pc(t);
-                let f = self.flags(REGION_ENV);
-                let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
-                let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
-                let env = self.env;
-                let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env]);
-                let p = self.b.inst_results(call)[0];
-                let chain = self.b.create_block();
-                let miss = self.b.create_block();
-                self.b.ins().brif(p, chain, &[], miss, &[]);
-                self.b.switch_to_block(chain);
-                self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
-                self.b.switch_to_block(miss);
-                self.ret_exit(ExitCode::Lookup, 0);
+                self.lookup_and_jump(ExitCode::Lookup, 0);
                 self.terminated = true;
             }
             Op::Exit { reason, pc } => {

@@ -322,7 +322,7 @@ fn counting_block(pc: u64, next: u64, halt: bool) -> Block {
 #[test]
 fn chaining_runs_without_returning() {
     let mut j = jit();
-    let (a, bb) = (counting_block(0x1000, 0x2000, false), counting_block(0x2000, 0x3000, true));
+    let (a, bb) = (counting_block(0x1000, 0x1800, false), counting_block(0x1800, 0x3000, true));
     let sa = slots(&a);
     let sb = slots(&bb);
     let cb = j.compile(&bb, 2, sb.as_ptr()).unwrap();
@@ -345,6 +345,34 @@ fn chaining_runs_without_returning() {
     let exit = unsafe { j.enter(cl.code, &mut *w.env) };
     assert_eq!(unpack_exit(exit), (ExitCode::Budget, 3, 0));
     assert_eq!((w.env.regs[COUNT_REG], w.env.pc, w.env.budget), (1_000_000, 0x1000, 0));
+}
+
+/// A goto to another page never gets its slot chained by the run loop, so compiled code asks the
+/// lookup hook instead; a miss returns an ordinary `Goto` exit for that slot.
+#[test]
+fn cross_page_goto_uses_lookup() {
+    let mut j = jit();
+    let a = counting_block(0x1000, 0x2000, false);
+    let target = counting_block(0x2000, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let sa = slots(&a);
+    let ca = j.compile(&a, 8, sa.as_ptr()).unwrap();
+    for hit in [false, true] {
+        LOOKUP.with(|l| *l.borrow_mut() = if hit { ct.code as usize } else { 0 });
+        let mut w = World::new(1);
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(ca.code, &mut *w.env) };
+        if hit {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (2, 0x3000));
+        } else {
+            assert_eq!(unpack_exit(exit), (ExitCode::Goto, 8, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, 0x2000));
+        }
+    }
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
 }
 
 #[test]
