@@ -7,7 +7,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:-$top/guests/riscv64}
+out=$(realpath -m "${1:-$top/guests/riscv64}")
 work=$out/.apt
 mkdir -p "$out" "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
 
