@@ -117,6 +117,8 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
     ) -> Option<(u32, Option<String>)> {
         let flags = self.cpu.tb_flags();
         let mmu_idx = self.cpu.code_mmu_idx();
+        let gen = self.cpu.env_ref().tlb_gen;
+        self.tbs.sync_gen(gen);
         let first = self.mmu().resolve(pc, 1, Access::Execute, mmu_idx)?;
         if let Some(i) = self.tbs.map_get(first.paddr, pc, flags) {
             let tb = self.tbs.get(i);

@@ -66,22 +66,46 @@ impl Tb {
     }
 }
 
+/// A jump-cache entry, valid only under the TLB generation it was made in (so a TLB flush,
+/// which Linux does for every page-table update, costs no clearing).
 #[derive(Clone, Copy)]
 struct JcEntry {
     pc: u64,
+    gen: u64,
     idx: u32,
 }
 
-const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, idx: NO_TB };
+const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, gen: u64::MAX, idx: NO_TB };
+
+/// Hasher for the block tables' integer keys (the std SipHash showed up in profiles of the run
+/// loop's lookups). Multiply-rotate per word, as in rustc's FxHash; the keys are not adversarial.
+#[derive(Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 pub struct TbCache {
     tbs: Vec<Tb>,
-    map: HashMap<(u64, u64, u64), u32>,
+    map: IntMap<(u64, u64, u64), u32>,
     jc: Box<[JcEntry]>,
     /// `Env::tlb_gen` the jump cache is valid for.
     jc_gen: u64,
     /// Physical page -> blocks with code on it (may include dead ones until pruned).
-    code_pages: HashMap<u64, Vec<u32>>,
+    code_pages: IntMap<u64, Vec<u32>>,
     /// Bumped by every flush so exits of flushed blocks are not mistaken for new ones.
     epoch: u64,
     /// Bumped by every [`TbCache::fence`]; blocks checked in an older one are re-checked.
@@ -105,10 +129,10 @@ impl TbCache {
     pub fn new() -> Self {
         Self {
             tbs: Vec::new(),
-            map: HashMap::new(),
+            map: IntMap::default(),
             jc: vec![JC_EMPTY; JC_SIZE].into_boxed_slice(),
             jc_gen: 0,
-            code_pages: HashMap::new(),
+            code_pages: IntMap::default(),
             epoch: 0,
             fence_epoch: 0,
             linked: Vec::new(),
@@ -125,8 +149,8 @@ impl TbCache {
         self.epoch += 1;
     }
 
-    /// Instruction-fetch fence: cut every chain and empty the jump cache so that each block is
-    /// looked up, and its bytes re-checked (`needs_check`), before it runs again.
+    /// Instruction-fetch fence: cut every chain so that each block is looked up, and its bytes
+    /// re-checked (`needs_check`), before it runs again. (The jump cache refuses unchecked blocks.)
     pub fn fence(&mut self) {
         self.fence_epoch += 1;
         for (src, slot, dst) in std::mem::take(&mut self.linked) {
@@ -138,7 +162,6 @@ impl TbCache {
                 t.incoming.clear();
             }
         }
-        self.jc.fill(JC_EMPTY);
     }
 
     /// Does block `idx` have to compare its bytes with memory before running (a fence since)?
@@ -187,31 +210,28 @@ impl TbCache {
         ((id >> 32) == (self.epoch & 0xffff) && (idx as usize) < self.tbs.len()).then_some(idx)
     }
 
-    /// Drop the jump cache if the TLB generation moved (a mapping may have changed).
+    /// Follow the TLB generation: entries made under an older one stop matching (a mapping may
+    /// have changed).
     #[inline]
     pub fn sync_gen(&mut self, tlb_gen: u64) {
-        if tlb_gen != self.jc_gen {
-            self.jc.fill(JC_EMPTY);
-            self.jc_gen = tlb_gen;
-        }
+        self.jc_gen = tlb_gen;
     }
 
-    /// Jump-cache probe; valid only if `tlb_gen` matches (the JIT lookup hook cannot flush).
+    /// Jump-cache probe under TLB generation `tlb_gen`. Misses blocks not re-checked since the
+    /// last fence, so neither the run loop nor the JIT's lookup hook enters one.
     #[inline]
     pub fn jc_lookup(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
-        if tlb_gen != self.jc_gen {
-            return None;
-        }
         let e = self.jc[jc_hash(pc)];
-        if e.pc != pc {
+        if e.pc != pc || e.gen != tlb_gen {
             return None;
         }
         let tb = self.tbs.get(e.idx as usize)?;
-        (tb.valid && tb.flags == flags && tb.pc == pc).then_some(e.idx)
+        (tb.valid && tb.flags == flags && tb.pc == pc && tb.checked_epoch == self.fence_epoch).then_some(e.idx)
     }
 
+    /// Cache `idx` for `pc` under the generation last given to `sync_gen`.
     pub fn jc_insert(&mut self, pc: u64, idx: u32) {
-        self.jc[jc_hash(pc)] = JcEntry { pc, idx };
+        self.jc[jc_hash(pc)] = JcEntry { pc, gen: self.jc_gen, idx };
     }
 
     pub fn map_get(&self, phys_pc: u64, pc: u64, flags: u64) -> Option<u32> {
