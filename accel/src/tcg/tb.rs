@@ -41,6 +41,10 @@ pub struct Tb {
     pub execs: u32,
     /// The JIT refused this block; interpret it forever.
     pub no_jit: bool,
+    /// `code` comes from the optimising tier (else from the quick one, or none).
+    pub hot: bool,
+    /// Budget exits at this block while compiled by the quick tier (see `TcgOptions::hot_samples`).
+    pub samples: u32,
     /// Compiled code, or null while interpreted.
     pub code: *const u8,
     /// One cell per `Goto` exit: the code that exit jumps to when chained, else null. Compiled
@@ -259,6 +263,8 @@ impl TbCache {
             block: Box::new(block),
             execs: 0,
             no_jit: false,
+            hot: false,
+            samples: 0,
             code: std::ptr::null(),
             slots,
             incoming: Vec::new(),
