@@ -98,13 +98,30 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         true
     }
 
-    /// Jump-cache hit for `pc` under the current flags.
+    /// After a fence, may block `idx` run? Checks its bytes once per fence; a block whose bytes
+    /// changed is invalidated.
+    fn revalidate(&mut self, idx: u32) -> bool {
+        if !self.tbs.needs_check(idx) {
+            return true;
+        }
+        if self.bytes_unchanged(idx) {
+            self.tbs.mark_checked(idx);
+            true
+        } else {
+            self.tbs.invalidate(idx);
+            self.stats.stale_blocks += 1;
+            false
+        }
+    }
+
+    /// Jump-cache hit for `pc` under the current flags (revalidated after a fence).
     #[inline]
     pub(crate) fn find_fast(&mut self, pc: u64) -> Option<u32> {
         let gen = self.cpu.env_ref().tlb_gen;
         self.tbs.sync_gen(gen);
         let flags = self.cpu.tb_flags();
-        self.tbs.jc_lookup(pc, flags, gen)
+        let idx = self.tbs.jc_probe(pc, flags, gen)?;
+        self.revalidate(idx).then_some(idx)
     }
 
     /// Full lookup, translating if needed. `None`: fetching the first instruction faulted (the
@@ -136,15 +153,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             } else {
                 true
             };
-            if ok && self.tbs.needs_check(i) {
-                if self.bytes_unchanged(i) {
-                    self.tbs.mark_checked(i);
-                } else {
-                    self.tbs.invalidate(i);
-                    self.stats.stale_blocks += 1;
-                }
-            }
-            if ok && self.tbs.get(i).valid {
+            if ok && self.revalidate(i) {
                 self.tbs.jc_insert(pc, i);
                 return Some((i, None));
             }

@@ -276,12 +276,8 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
     if core.nochain {
         return std::ptr::null();
     }
-    let (pc, gen) = {
-        let e = core.cpu.env_ref();
-        (e.pc, e.tlb_gen)
-    };
-    let flags = core.cpu.tb_flags();
-    match core.tbs.jc_lookup(pc, flags, gen) {
+    let pc = core.cpu.env_ref().pc;
+    match core.find_fast(pc) {
         Some(i) => core.tbs.get(i).code,
         None => std::ptr::null(),
     }

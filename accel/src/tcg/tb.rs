@@ -221,16 +221,22 @@ impl TbCache {
         self.jc_gen = tlb_gen;
     }
 
-    /// Jump-cache probe under TLB generation `tlb_gen`. Misses blocks not re-checked since the
-    /// last fence, so neither the run loop nor the JIT's lookup hook enters one.
+    /// Jump-cache probe under TLB generation `tlb_gen`; the block may still need its check
+    /// after a fence (`needs_check`) before it may run.
     #[inline]
-    pub fn jc_lookup(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
+    pub fn jc_probe(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
         let e = self.jc[jc_hash(pc)];
         if e.pc != pc || e.gen != tlb_gen {
             return None;
         }
         let tb = self.tbs.get(e.idx as usize)?;
-        (tb.valid && tb.flags == flags && tb.pc == pc && tb.checked_epoch == self.fence_epoch).then_some(e.idx)
+        (tb.valid && tb.flags == flags && tb.pc == pc).then_some(e.idx)
+    }
+
+    /// Jump-cache probe that also misses blocks not re-checked since the last fence.
+    #[inline]
+    pub fn jc_lookup(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
+        self.jc_probe(pc, flags, tlb_gen).filter(|&i| !self.needs_check(i))
     }
 
     /// Cache `idx` for `pc` under the generation last given to `sync_gen`.
