@@ -185,6 +185,18 @@ pub fn read(cpu: &RiscvCpu, csr: u16) -> Option<u64> {
     })
 }
 
+/// The value `csrrs`/`csrrc` modify, given what [`read`] returned. `mip.SEIP` reads as the OR of
+/// the software-writable bit and the external interrupt line, but a read-modify-write must use
+/// only the software bit: otherwise M-mode firmware setting or clearing another `mip` bit (as
+/// OpenSBI does with STIP on every timer event) while the PLIC asserts SEIP would latch that
+/// transient level into the software bit, and S-mode would see an external interrupt forever.
+pub fn rmw_base(cpu: &RiscvCpu, csr: u16, read: u64) -> u64 {
+    match csr {
+        MIP => (read & !irq::SEI) | (cpu.csr.mip & irq::SEI),
+        _ => read,
+    }
+}
+
 fn read_mstatus(cpu: &RiscvCpu) -> u64 {
     let s = cpu.csr.mstatus & !mstatus::SD;
     let dirty = s & mstatus::FS == mstatus::FS_DIRTY || s & mstatus::XS == mstatus::XS;
@@ -359,6 +371,39 @@ mod tests {
         assert_eq!(rw(&mut cpu, MHPMEVENT3 + 1, 5), Some(0));
         assert_eq!(rw(&mut cpu, MHARTID, 1), None, "read-only");
         assert_eq!(read(&cpu, 0x7ff), None, "unknown CSR");
+    }
+
+    #[test]
+    fn mip_set_and_clear_do_not_latch_the_external_seip() {
+        let mut cpu = test_cpu();
+        let seip = cpu.hw_irqs.line(9);
+        let op = |cpu: &mut RiscvCpu, kind, v| csr_op(cpu, csr_desc(MIP, kind, true), v, 0x1234);
+        // OpenSBI's timer event (`csr_set(mip, STIP)`) while the PLIC asserts SEIP.
+        seip.raise();
+        assert_eq!(op(&mut cpu, CSR_OP_SET, irq::STI), irq::SEI, "csrrs returns the OR-ed SEIP");
+        assert_eq!(read(&cpu, MIP), Some(irq::STI | irq::SEI));
+        // The guest claims at the PLIC, which lowers the line: SEIP must go with it.
+        seip.lower();
+        assert_eq!(read(&cpu, MIP), Some(irq::STI), "the external SEIP was latched into mip");
+        seip.raise();
+        op(&mut cpu, CSR_OP_CLEAR, irq::STI);
+        seip.lower();
+        assert_eq!(read(&cpu, MIP), Some(0));
+        // The software-writable SEIP is still settable and clearable by csrrs/csrrc, and reads
+        // as the OR with the line.
+        op(&mut cpu, CSR_OP_SET, irq::SEI);
+        assert_eq!(read(&cpu, MIP), Some(irq::SEI));
+        seip.raise();
+        op(&mut cpu, CSR_OP_CLEAR, irq::SEI);
+        assert_eq!(read(&cpu, MIP), Some(irq::SEI), "the line still drives SEIP");
+        seip.lower();
+        assert_eq!(read(&cpu, MIP), Some(0));
+        // Through sip (SEIP delegated): only SSIP is written, whatever the line does.
+        rw(&mut cpu, MIDELEG, irq::S_BITS);
+        seip.raise();
+        csr_op(&mut cpu, csr_desc(SIP, CSR_OP_SET, true), irq::SSI, 0x1234);
+        seip.lower();
+        assert_eq!(read(&cpu, SIP), Some(irq::SSI));
     }
 
     #[test]

@@ -69,9 +69,12 @@ pub fn csr_op(cpu: &mut RiscvCpu, desc: u64, src: u64, insn: u64) -> u64 {
     // Reads have no side effects, so even a write-only access reads to check accessibility.
     let Some(old) = csr::read(cpu, no) else { return illegal(cpu, insn) };
     if write {
+        // csrrs/csrrc modify the value as software wrote it: for `mip` that excludes the SEIP
+        // the interrupt controller drives (priv spec 3.1.9).
+        let base = csr::rmw_base(cpu, no, old);
         let new = match op {
-            CSR_OP_SET => old | src,
-            CSR_OP_CLEAR => old & !src,
+            CSR_OP_SET => base | src,
+            CSR_OP_CLEAR => base & !src,
             _ => src,
         };
         if !csr::write(cpu, no, new) {
