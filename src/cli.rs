@@ -58,7 +58,7 @@ struct Args {
     /// Disk: file=PATH,format=raw,if=virtio[,readonly=on] (repeatable)
     #[arg(long = "drive", value_name = "OPTIONS")]
     drive: Vec<String>,
-    /// Device: virtio-rng-device (repeatable)
+    /// Device: virtio-rng-device, isa-debug-exit[,iobase=N,iosize=N] (repeatable)
     #[arg(long = "device", value_name = "NAME[,props]")]
     device: Vec<String>,
     /// Guest serial port backend: stdio, file:PATH, unix:PATH[,server]
@@ -220,9 +220,32 @@ fn parse_drive(spec: &str) -> Result<DriveSpec, String> {
 }
 
 fn parse_device(spec: &str) -> Result<DeviceSpec, String> {
-    match spec.split(',').next().unwrap_or("") {
+    let mut parts = spec.split(',');
+    match parts.next().unwrap_or("") {
         "virtio-rng-device" | "virtio-rng" => Ok(DeviceSpec::VirtioRng),
-        other => Err(format!("-device: unknown or unsupported device '{other}' (supported: virtio-rng-device)")),
+        "isa-debug-exit" => {
+            // QEMU's defaults.
+            let (mut iobase, mut iosize) = (0x501u16, 2u16);
+            for kv in parts {
+                let num = |v: &str| {
+                    let r = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                        Some(h) => u16::from_str_radix(h, 16),
+                        None => v.parse(),
+                    };
+                    r.map_err(|_| format!("-device isa-debug-exit: bad number '{v}' in '{kv}'"))
+                };
+                match kv.split_once('=') {
+                    Some(("iobase", v)) => iobase = num(v)?,
+                    Some(("iosize", v)) => iosize = num(v)?,
+                    _ => return Err(format!("-device isa-debug-exit: unknown option '{kv}' (iobase=, iosize=)")),
+                }
+            }
+            if !(1..=4).contains(&iosize) {
+                return Err(format!("-device isa-debug-exit: iosize {iosize} is out of range (1..=4)"));
+            }
+            Ok(DeviceSpec::IsaDebugExit { iobase, iosize })
+        }
+        other => Err(format!("-device: unknown or unsupported device '{other}' (supported: virtio-rng-device, isa-debug-exit)")),
     }
 }
 
@@ -417,6 +440,18 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("99999999999T").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn devices() {
+        assert_eq!(parse_device("virtio-rng-device"), Ok(DeviceSpec::VirtioRng));
+        assert_eq!(parse_device("isa-debug-exit,iobase=0xf4,iosize=0x04"), Ok(DeviceSpec::IsaDebugExit { iobase: 0xf4, iosize: 4 }));
+        assert_eq!(parse_device("isa-debug-exit"), Ok(DeviceSpec::IsaDebugExit { iobase: 0x501, iosize: 2 }));
+        assert_eq!(parse_device("isa-debug-exit,iobase=500"), Ok(DeviceSpec::IsaDebugExit { iobase: 500, iosize: 2 }));
+        assert!(parse_device("isa-debug-exit,iosize=8").is_err());
+        assert!(parse_device("isa-debug-exit,iobase=0x10000").is_err());
+        assert!(parse_device("isa-debug-exit,frob=1").is_err());
+        assert!(parse_device("e1000").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mimic_accel::kvm;
 use mimic_accel::VcpuExit;
 use mimic_machines::x86::microvm::{Microvm, MicrovmConfig};
+use mimic_machines::{DeviceSpec, DriveSpec};
 
 fn kvm_usable(test: &str) -> bool {
     match kvm::available() {
@@ -77,8 +78,13 @@ const TIMED_OUT: i32 = -1000;
 
 /// Run one power cycle of `kernel` on microvm with a time limit.
 fn run_guest(kernel: &Path, smp: u32, initrd: Option<PathBuf>, cmdline: Option<String>, limit: Duration) -> (Result<VcpuExit, String>, String) {
+    run_config(|cfg| MicrovmConfig { smp, initrd, cmdline, ..cfg }, kernel, limit)
+}
+
+/// Run one power cycle of `kernel` with a configuration adjusted by `f` (from 256 MiB, 1 vCPU).
+fn run_config(f: impl FnOnce(MicrovmConfig) -> MicrovmConfig, kernel: &Path, limit: Duration) -> (Result<VcpuExit, String>, String) {
     let console = Capture::default();
-    let cfg = MicrovmConfig { memory: 256 << 20, smp, kernel: kernel.to_path_buf(), initrd, cmdline, console: Box::new(console.clone()) };
+    let cfg = f(MicrovmConfig::new(kernel.to_path_buf(), Box::new(console.clone())));
     let mut vm = match Microvm::new(cfg) {
         Ok(vm) => vm,
         Err(e) => return (Err(e.to_string()), console.text()),
@@ -121,6 +127,60 @@ fn long_mode_uart_and_debug_exit() {
 #[test]
 fn virtio_mmio_registers_through_mmio_exits() {
     guest_test("virtio_mmio", 1, 0x47, "virtio-mmio slot0 magic 0000000074726976 version 0000000000000002 device 0000000000000000\nvirtio-mmio slots ok: 0000000000000008");
+}
+
+/// The disk pattern virtio_blk.s checks: the 32-bit word at byte offset `o`.
+fn disk_word(o: u32) -> u32 {
+    o.wrapping_mul(0x9e37_79b1) ^ 0x5a5a_5a5a
+}
+
+#[test]
+fn virtio_blk_round_trip_with_ioapic_interrupt() {
+    if !kvm_usable("virtio_blk_round_trip_with_ioapic_interrupt") {
+        return;
+    }
+    let bin = build_guest("virtio_blk", &[]).unwrap_or_else(|e| panic!("cannot build guest virtio_blk: {e}"));
+    let disk = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-guests/virtio_blk.img");
+    let image: Vec<u8> = (0..16 * 512 / 4).flat_map(|w| disk_word(w * 4).to_le_bytes()).collect();
+    std::fs::write(&disk, &image).unwrap();
+    let (r, out) = run_config(
+        |cfg| MicrovmConfig {
+            drives: vec![DriveSpec { path: disk.clone(), read_only: false }],
+            devices: vec![DeviceSpec::VirtioRng, DeviceSpec::IsaDebugExit { iobase: 0xf4, iosize: 4 }],
+            ..cfg
+        },
+        &bin,
+        Duration::from_secs(30),
+    );
+    eprintln!("virtio_blk console:\n{out}");
+    assert_eq!(r, Ok(VcpuExit::Shutdown { exit_code: 0x4b }), "console: {out}");
+    // The command line announces both devices to Linux, as QEMU's microvm does.
+    assert!(out.contains("cmdline: virtio_mmio.device=512@0xfeb00000:5 virtio_mmio.device=512@0xfeb00200:6\n"), "{out}");
+    assert!(out.contains("virtio-blk capacity 0000000000000010\n"), "{out}");
+    assert!(out.contains(&format!("virtio-blk read ok, first word {:016x}\n", u64::from(disk_word(512)) | u64::from(disk_word(516)) << 32)), "{out}");
+    assert!(out.contains("virtio-blk write ok, used-buffer interrupts 0000000000000002\n"), "{out}");
+    // The guest's write reached the image: sector 4 has its pattern, the others are unchanged.
+    let after = std::fs::read(&disk).unwrap();
+    for (i, w) in after.chunks(4).enumerate() {
+        let o = (i * 4) as u32;
+        let want = if (2048..2560).contains(&o) { o.wrapping_mul(0x85eb_ca6b) } else { disk_word(o) };
+        assert_eq!(u32::from_le_bytes(w.try_into().unwrap()), want, "disk word at offset {o:#x}");
+    }
+}
+
+#[test]
+fn isa_debug_exit_moves_to_the_given_port() {
+    if !kvm_usable("isa_debug_exit_moves_to_the_given_port") {
+        return;
+    }
+    // out %al, $0xf4 must do nothing now; out to 0x501 exits with 0x21 (status 0x43).
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-guests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("debug_exit_port.bin");
+    // mov $0x11,%al; out %al,$0xf4; mov $0x21,%al; mov $0x501,%dx; out %al,(%dx); hlt
+    std::fs::write(&bin, [0xb0, 0x11, 0xe6, 0xf4, 0xb0, 0x21, 0x66, 0xba, 0x01, 0x05, 0xee, 0xf4]).unwrap();
+    let (r, out) = run_config(|cfg| MicrovmConfig { devices: vec![DeviceSpec::IsaDebugExit { iobase: 0x501, iosize: 2 }], ..cfg }, &bin, Duration::from_secs(30));
+    assert_eq!(r, Ok(VcpuExit::Shutdown { exit_code: 0x43 }), "{out}");
 }
 
 #[test]

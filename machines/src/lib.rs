@@ -84,6 +84,8 @@ pub struct DriveSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
     VirtioRng,
+    /// `-device isa-debug-exit[,iobase=N][,iosize=N]` (x86 port I/O).
+    IsaDebugExit { iobase: u16, iosize: u16 },
 }
 
 /// Everything the command line says about the machine to build.

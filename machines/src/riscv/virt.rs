@@ -165,6 +165,9 @@ impl Virt {
                     let t = MmioTransport::new(rng, dma.clone(), plic::input_line(&plic, irq));
                     mem.add_mmio(win.base, win.size, Arc::new(Mutex::new(t)))?;
                 }
+                DeviceSpec::IsaDebugExit { .. } => {
+                    return Err(MachineError::Unsupported { machine: NAME, reason: "isa-debug-exit is an x86 port I/O device (use -M microvm)".into() })
+                }
             }
         }
         for (win, _) in slots.iter() {

@@ -4,7 +4,14 @@
 //! legacy hole 0x9fc00-0x100000 reserved (the MP table sits at 0x9fc00); eight virtio-mmio slots
 //! at 0xfeb00000 + 0x200*i on GSIs 5+i; the in-kernel IOAPIC (0xfec00000) and LAPICs
 //! (0xfee00000). Port I/O: 16550 UART at 0x3f8 (IRQ 4), i8042 at 0x60/0x64 (0xFE = reset),
-//! isa-debug-exit at 0xf4 (size 4, on by default for test guests), PIT in the kernel.
+//! isa-debug-exit at 0xf4 (size 4, on by default for test guests; `-device isa-debug-exit,
+//! iobase=..,iosize=..` moves it), PIT in the kernel.
+//!
+//! Devices: each `-drive` (virtio-blk), then each `-device virtio-rng-device`, takes the lowest
+//! free virtio-mmio slot; its interrupt is the slot's GSI on the in-kernel irqchip (level, as
+//! the transport holds it until InterruptACK). There is no firmware table for them, so, as on
+//! QEMU's microvm, the kernel command line gets `virtio_mmio.device=512@0xADDR:GSI` per device
+//! (Linux registers them in that order, so the first -drive is /dev/vda).
 //!
 //! Boot (see `linux.rs`): a bzImage through the Linux 64-bit boot protocol, an ELF64 at its
 //! entry, or a flat binary loaded at 0x100000 — all started in 64-bit long mode with the first
@@ -16,7 +23,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry};
 use mimic_accel::{AccelError, Vcpu, VcpuExit};
@@ -24,14 +31,18 @@ use mimic_hw::address_space::MemRegionSpec;
 use mimic_hw::device::shared;
 use mimic_hw::devices::debug_exit::{DebugExit, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE};
 use mimic_hw::devices::i8042::{I8042, I8042_BASE, I8042_SIZE};
+use mimic_hw::devices::virtio::blk::VirtioBlk;
 use mimic_hw::devices::virtio::mmio::EmptySlot;
+use mimic_hw::devices::virtio::rng::VirtioRng;
+use mimic_hw::devices::virtio::{GuestRam, LateRam, MmioTransport};
 use mimic_hw::devices::uart16550::{Uart16550, UART_REGS};
-use mimic_hw::{AddressSpace, AddressSpaceError, Bus, BusError, PowerControl};
+use mimic_hw::{AddressSpace, AddressSpaceError, Bus, BusError, IrqLine, IrqTrigger, PowerControl};
 use thiserror::Error;
 
 use super::linux::{self, BootError, BootSpec, E820Entry, E820_RAM, E820_RESERVED};
 use super::mptable;
 use crate::memmap::MemMapEntry;
+use crate::{DeviceSpec, DriveSpec};
 
 pub const MAX_SMP: u32 = 32;
 pub const DEFAULT_MEMORY: u64 = 256 << 20;
@@ -93,6 +104,17 @@ pub struct MicrovmConfig {
     pub initrd: Option<PathBuf>,
     pub cmdline: Option<String>,
     pub console: Box<dyn Write + Send>,
+    /// `-drive` images: virtio-blk devices in the first free virtio-mmio slots.
+    pub drives: Vec<DriveSpec>,
+    /// `-device`s: virtio-rng in the next free slots; isa-debug-exit at its port.
+    pub devices: Vec<DeviceSpec>,
+}
+
+impl MicrovmConfig {
+    /// 256 MiB, one vCPU, no initrd, the default command line, no drives or devices.
+    pub fn new(kernel: PathBuf, console: Box<dyn Write + Send>) -> Self {
+        Self { memory: DEFAULT_MEMORY, smp: 1, kernel, initrd: None, cmdline: None, console, drives: Vec::new(), devices: Vec::new() }
+    }
 }
 
 /// The console survives resets: each rebuilt UART writes through this.
@@ -105,6 +127,23 @@ impl Write for SharedConsole {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
+/// A device's IRQ line to a GSI of a VM that is created after the device (the VM is built
+/// from the address space holding the device). Nothing runs before it is bound, so no level
+/// change is lost.
+struct LateIrq {
+    gsi: u32,
+    line: OnceLock<IrqLine>,
+}
+
+impl IrqTrigger for LateIrq {
+    fn set_level(&self, level: bool) {
+        match self.line.get() {
+            Some(l) => l.set(level),
+            None => log::warn!("microvm: GSI {} set to {level} before the VM exists", self.gsi),
+        }
     }
 }
 
@@ -124,6 +163,34 @@ struct Setup {
     initrd: Option<(PathBuf, Vec<u8>)>,
     cmdline: String,
     console: SharedConsole,
+    /// What each populated virtio-mmio slot holds, by slot index.
+    virtio: Vec<VirtioSlot>,
+    /// isa-debug-exit (port, size).
+    debug_exit: (u64, u64),
+}
+
+/// The device behind one virtio-mmio slot (opened again on every power cycle).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum VirtioSlot {
+    Blk(DriveSpec),
+    Rng,
+}
+
+/// Slot `i`'s window base and GSI.
+pub fn virtio_slot(i: u64) -> (u64, u32) {
+    (VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SLOT, VIRTIO_GSI_BASE + i as u32)
+}
+
+/// The kernel command-line words announcing the first `n` slots to Linux, as QEMU's microvm
+/// writes them (`virtio_mmio.device=<size>@<base>:<irq>`).
+pub fn virtio_cmdline(n: usize) -> String {
+    (0..n as u64)
+        .map(|i| {
+            let (base, gsi) = virtio_slot(i);
+            format!("virtio_mmio.device={VIRTIO_MMIO_SLOT}@{base:#x}:{gsi}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub struct Microvm {
@@ -173,9 +240,6 @@ impl Microvm {
         if config.bios != Bios::Default && config.bios != Bios::None {
             return Err(MachineError::Unsupported { machine: NAME, reason: "-bios is not used: the kernel is loaded directly".into() });
         }
-        if !config.drives.is_empty() || !config.devices.is_empty() {
-            return Err(MachineError::Unsupported { machine: NAME, reason: "-drive/-device are not wired on microvm yet".into() });
-        }
         let kernel = config.kernel.take().ok_or(MachineError::Missing { machine: NAME, what: "-kernel FILE".into() })?;
         let cfg = MicrovmConfig {
             memory: config.memory.unwrap_or(DEFAULT_MEMORY),
@@ -184,6 +248,8 @@ impl Microvm {
             initrd: config.initrd.take(),
             cmdline: config.append.take(),
             console: std::mem::replace(&mut config.console, Box::new(std::io::sink())),
+            drives: std::mem::take(&mut config.drives),
+            devices: std::mem::take(&mut config.devices),
         };
         Ok(Self::new(cfg)?)
     }
@@ -204,13 +270,35 @@ impl Microvm {
             Some(p) => Some((p.clone(), read(p)?)),
             None => None,
         };
-        let cmdline = match (&cfg.cmdline, linux::detect(&kernel)) {
+        let mut virtio: Vec<VirtioSlot> = cfg.drives.iter().cloned().map(VirtioSlot::Blk).collect();
+        let mut debug_exit = (DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE);
+        for d in &cfg.devices {
+            match d {
+                DeviceSpec::VirtioRng => virtio.push(VirtioSlot::Rng),
+                &DeviceSpec::IsaDebugExit { iobase, iosize } => {
+                    if !(1..=4).contains(&iosize) {
+                        return Err(MicrovmError::Config(format!("isa-debug-exit: iosize {iosize} is out of range (1..=4)")));
+                    }
+                    debug_exit = (u64::from(iobase), u64::from(iosize));
+                }
+            }
+        }
+        if virtio.len() as u64 > VIRTIO_MMIO_SLOTS {
+            return Err(MicrovmError::Config(format!("{} virtio devices (-drive, virtio-rng) but only {VIRTIO_MMIO_SLOTS} virtio-mmio slots", virtio.len())));
+        }
+        let mut cmdline = match (&cfg.cmdline, linux::detect(&kernel)) {
             (Some(c), _) => c.clone(),
             (None, linux::KernelKind::Flat) => String::new(),
             (None, _) => DEFAULT_CMDLINE.to_string(),
         };
+        if !virtio.is_empty() {
+            if !cmdline.is_empty() {
+                cmdline.push(' ');
+            }
+            cmdline.push_str(&virtio_cmdline(virtio.len()));
+        }
         let console = SharedConsole(Arc::new(Mutex::new(cfg.console)));
-        let setup = Setup { memory: cfg.memory, smp: cfg.smp, kernel_path: cfg.kernel, kernel, initrd, cmdline, console };
+        let setup = Setup { memory: cfg.memory, smp: cfg.smp, kernel_path: cfg.kernel, kernel, initrd, cmdline, console, virtio, debug_exit };
         let inst = setup.build()?;
         Ok(Self { setup, inst })
     }
@@ -219,9 +307,6 @@ impl Microvm {
 impl Setup {
     fn build(&self) -> Result<Instance, MicrovmError> {
         let mut mem = AddressSpace::new(&ram_regions(self.memory))?;
-        for i in 0..VIRTIO_MMIO_SLOTS {
-            mem.add_mmio(VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SLOT, VIRTIO_MMIO_SLOT, shared(EmptySlot))?;
-        }
         let low_ram_end = self.memory.min(LOW_RAM_MAX);
         let spec = BootSpec {
             path: &self.kernel_path,
@@ -233,17 +318,48 @@ impl Setup {
         };
         let entry = linux::load_kernel(&mem, &spec)?;
         mptable::write(&mem, self.smp)?;
+        // The transports live in the address space the VM is built from, and their IRQ lines
+        // go to the VM's irqchip: both ends are bound once everything exists.
+        let late_ram = LateRam::new();
+        let dma: Arc<dyn GuestRam> = late_ram.clone();
+        let mut irqs = Vec::new();
+        for i in 0..VIRTIO_MMIO_SLOTS {
+            let (base, gsi) = virtio_slot(i);
+            let mut irq = || {
+                let l = Arc::new(LateIrq { gsi, line: OnceLock::new() });
+                irqs.push(l.clone());
+                IrqLine::new(l)
+            };
+            match self.virtio.get(i as usize) {
+                Some(VirtioSlot::Blk(d)) => {
+                    let blk = VirtioBlk::open(&d.path, d.read_only)
+                        .map_err(|e| MicrovmError::Config(format!("-drive: cannot open '{}': {e}", d.path.display())))?;
+                    mem.add_mmio(base, VIRTIO_MMIO_SLOT, shared(MmioTransport::new(blk, dma.clone(), irq())))?;
+                }
+                Some(VirtioSlot::Rng) => {
+                    let rng = VirtioRng::new().map_err(|e| MicrovmError::Config(format!("virtio-rng: {e}")))?;
+                    mem.add_mmio(base, VIRTIO_MMIO_SLOT, shared(MmioTransport::new(rng, dma.clone(), irq())))?;
+                }
+                None => mem.add_mmio(base, VIRTIO_MMIO_SLOT, shared(EmptySlot))?,
+            }
+        }
         let mem = Arc::new(mem);
+        late_ram.bind(&(mem.clone() as Arc<dyn GuestRam>));
         let vm = KvmVm::new(mem.clone())?;
         if self.smp as usize > vm.max_vcpus() {
             return Err(MicrovmError::Config(format!("-smp {} exceeds this host's KVM limit of {}", self.smp, vm.max_vcpus())));
+        }
+        for l in irqs {
+            let _ = l.line.set(vm.irq_line(l.gsi));
         }
 
         let power = Arc::new(PowerControl::new());
         let mut pio = Bus::new();
         pio.insert(I8042_BASE, I8042_SIZE, shared(I8042::new(power.clone())))?;
-        pio.insert(DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE, shared(DebugExit::new(power.clone())))?;
         pio.insert(0x3f8, UART_REGS, shared(Uart16550::new(Box::new(self.console.clone()), vm.irq_line(SERIAL_GSI))))?;
+        let (port, size) = self.debug_exit;
+        pio.insert(port, size, shared(DebugExit::new(power.clone())))
+            .map_err(|e| MicrovmError::Config(format!("isa-debug-exit at port {port:#x}: {e}")))?;
         let pio = Arc::new(pio);
 
         let mut vcpus = Vec::with_capacity(self.smp as usize);
@@ -357,8 +473,15 @@ mod tests {
 
 
     #[test]
+    fn virtio_slots_are_announced_on_the_command_line() {
+        assert_eq!(virtio_cmdline(0), "");
+        assert_eq!(virtio_cmdline(2), "virtio_mmio.device=512@0xfeb00000:5 virtio_mmio.device=512@0xfeb00200:6");
+        assert_eq!(virtio_slot(7), (0xfeb0_0e00, 12));
+    }
+
+    #[test]
     fn rejects_bad_config_before_touching_kvm() {
-        let cfg = |smp, memory| MicrovmConfig { memory, smp, kernel: "/nonexistent".into(), initrd: None, cmdline: None, console: Box::new(std::io::sink()) };
+        let cfg = |smp, memory| MicrovmConfig { memory, smp, ..MicrovmConfig::new("/nonexistent".into(), Box::new(std::io::sink())) };
         assert!(matches!(Microvm::new(cfg(0, 64 << 20)), Err(MicrovmError::Config(_))));
         assert!(matches!(Microvm::new(cfg(MAX_SMP + 1, 64 << 20)), Err(MicrovmError::Config(_))));
         assert!(matches!(Microvm::new(cfg(1, 1 << 20)), Err(MicrovmError::Config(_))));
