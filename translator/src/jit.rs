@@ -23,7 +23,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::Context;
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{BranchProtection, JITBuilder, JITMemoryKind, JITMemoryProvider, JITModule};
 use cranelift_module::{default_libcall_names, Module, ModuleResult};
 use std::sync::atomic::AtomicPtr;
@@ -351,6 +351,12 @@ struct Lower<'a, 'b> {
     dirty: Vec<u16>,
     /// Start of the block's budget check, the target of a `Goto` back to the block itself.
     loop_head: Option<cranelift_codegen::ir::Block>,
+    /// Registers carried around a one-block loop as `loop_head` parameters (in this order).
+    carried: Vec<u16>,
+    /// In a one-block loop, the budget as a variable (see `lower`); else it lives in `Env`.
+    budget_var: Option<Variable>,
+    /// Register state kept pending across a `BrCond` for its label (see `lower`).
+    branch_keep: Option<(crate::ir::Label, Vec<Option<Value>>, Vec<u16>)>,
     sig_block: SigRef,
     sig_helper: SigRef,
     sig_load: SigRef,
@@ -396,6 +402,9 @@ impl<'a, 'b> Lower<'a, 'b> {
             pending: vec![None; env::NUM_REGS],
             dirty: Vec::new(),
             loop_head: None,
+            carried: Vec::new(),
+            branch_keep: None,
+            budget_var: None,
             sig_block,
             sig_helper,
             sig_load,
@@ -475,6 +484,20 @@ impl<'a, 'b> Lower<'a, 'b> {
             let v = self.pending[r as usize].expect("dirty registers are pending");
             self.b.ins().store(f, v, self.env, env::reg_offset(r));
         }
+        if let Some(var) = self.budget_var {
+            let v = self.b.use_var(var);
+            let f = self.flags(REGION_ENV);
+            self.b.ins().store(f, v, self.env, env::ENV_BUDGET_OFFSET);
+        }
+    }
+
+    /// After a call out: the callee may have changed `Env::budget` (a forced exit).
+    fn reload_budget(&mut self) {
+        if let Some(var) = self.budget_var {
+            let f = self.flags(REGION_ENV);
+            let v = self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET);
+            self.b.def_var(var, v);
+        }
     }
 
     fn store_pc(&mut self, pc: Value) {
@@ -525,15 +548,57 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     fn lower(&mut self) {
+        let block = self.block;
         // A block that jumps back to its own start (a one-block loop) loops inside the function
         // to `head`, skipping the prologue, epilogue and exit-slot indirection of a chained call.
+        // The registers the block writes are carried around the loop in host registers (block
+        // parameters of `head`) instead of being stored and reloaded every iteration; they enter
+        // from `Env` and are pending (stored at every exit) from `head` on.
+        let self_loop = block.ops.iter().any(|op| matches!(op, Op::Goto { pc } if *pc == block.pc));
+        if self_loop {
+            let mut written: Vec<u16> = block
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::SetReg { reg, .. } => Some(reg.0.min(env::NUM_REGS as u16 - 1)),
+                    _ => None,
+                })
+                .collect();
+            written.sort_unstable();
+            written.dedup();
+            self.carried = written;
+        }
+        let f = self.flags(REGION_ENV);
+        if self_loop {
+            // The budget, too, stays in a host register around the loop (a load-add-store of
+            // `Env::budget` per iteration is a store-to-load chain that bounds tight loops);
+            // `spill_regs` stores it wherever something may read it, calls reload it.
+            let var = self.b.declare_var(I64);
+            let v = self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET);
+            self.b.def_var(var, v);
+            self.budget_var = Some(var);
+        }
         let head = self.b.create_block();
-        self.b.ins().jump(head, &[]);
+        let fr = self.flags(REGION_REGS);
+        let mut init = Vec::with_capacity(self.carried.len());
+        for &r in &self.carried {
+            let v = self.b.ins().load(I64, fr, self.env, env::reg_offset(r));
+            init.push(v.into());
+            self.b.append_block_param(head, I64);
+        }
+        self.b.ins().jump(head, &init);
         self.b.switch_to_block(head);
         self.loop_head = Some(head);
+        let params: Vec<Value> = self.b.block_params(head).to_vec();
+        for (&r, v) in self.carried.clone().iter().zip(params) {
+            self.pending[r as usize] = Some(v);
+            self.dirty.push(r);
+        }
         // Budget check: the block runs only if it can pay for all its instructions.
-        let f = self.flags(REGION_ENV);
-        let budget = self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET);
+        let budget = match self.budget_var {
+            Some(var) => self.b.use_var(var),
+            None => self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET),
+        };
         let nb = self.b.ins().iadd_imm_s(budget, -(self.block.insn_count as i64));
         let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, nb, 0);
         let out = self.b.create_block();
@@ -541,18 +606,61 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.set_cold_block(out);
         self.b.ins().brif(neg, out, &[], body, &[]);
         self.b.switch_to_block(out);
+        self.spill_regs();
         self.store_pc_const(self.block.pc);
         self.ret_exit(ExitCode::Budget, 0);
         self.b.switch_to_block(body);
-        self.b.ins().store(f, nb, self.env, env::ENV_BUDGET_OFFSET);
+        match self.budget_var {
+            Some(var) => self.b.def_var(var, nb),
+            None => {
+                self.b.ins().store(f, nb, self.env, env::ENV_BUDGET_OFFSET);
+            }
+        }
 
-        let block = self.block;
+        // Labels used exactly once (by one BrCond), for the branch shape below.
+        let mut label_uses = vec![0u32; block.label_count() as usize];
         for op in &block.ops {
+            if let Op::BrCond { label, .. } | Op::Br { label } = op {
+                if let Some(n) = label_uses.get_mut(label.0 as usize) {
+                    *n += 1;
+                }
+            }
+        }
+        for (i, op) in block.ops.iter().enumerate() {
             if self.terminated && !matches!(op, Op::Label { .. }) {
                 // Unreachable (invalid IR, rejected by the verifier); give it a block anyway.
                 let nb = self.b.create_block();
                 self.b.switch_to_block(nb);
                 self.terminated = false;
+            }
+            // `brcond L; goto X; L: ...`: the label's only way in is this branch, so the
+            // pending registers can stay pending on that edge (restored at the label) instead of
+            // being stored before the branch; the fall-through goto stores them itself.
+            if let Op::BrCond { cond, label } = op {
+                let only_edge = label_uses.get(label.0 as usize) == Some(&1)
+                    && matches!(block.ops.get(i + 1), Some(Op::Goto { .. }))
+                    && matches!(block.ops.get(i + 2), Some(Op::Label { label: l }) if l == label);
+                if only_edge {
+                    self.branch_keep = Some((*label, self.pending.clone(), self.dirty.clone()));
+                    let c = self.t(*cond);
+                    let target = self.label_block(*label);
+                    let cont = self.b.create_block();
+                    self.b.ins().brif(c, target, &[], cont, &[]);
+                    self.b.switch_to_block(cont);
+                    continue;
+                }
+            }
+            if let Op::Label { label } = op {
+                if let Some((l, pending, dirty)) = self.branch_keep.take() {
+                    if l == *label && self.terminated {
+                        let blk = self.label_block(*label);
+                        self.b.switch_to_block(blk);
+                        self.terminated = false;
+                        self.pending = pending;
+                        self.dirty = dirty;
+                        continue;
+                    }
+                }
             }
             self.lower_op(op);
         }
@@ -677,16 +785,26 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.terminated = false;
             }
             Op::Goto { pc } => {
-                self.flush_regs();
                 let slot = self.goto_idx;
                 self.goto_idx += 1;
                 if *pc == self.block.pc {
                     if let Some(head) = self.loop_head {
-                        self.b.ins().jump(head, &[]);
+                        let fr = self.flags(REGION_REGS);
+                        let mut args = Vec::with_capacity(self.carried.len());
+                        for r in self.carried.clone() {
+                            let v = match self.pending[r as usize] {
+                                Some(v) => v,
+                                // Stored by a flush earlier in this iteration.
+                                None => self.b.ins().load(I64, fr, self.env, env::reg_offset(r)),
+                            };
+                            args.push(v.into());
+                        }
+                        self.b.ins().jump(head, &args);
                         self.terminated = true;
                         return;
                     }
                 }
+                self.flush_regs();
                 if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {
                     // The run loop never chains across pages (the target page's mapping may
                     // change), so look the target up each time instead of returning to it.
@@ -890,6 +1008,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let env = self.env;
         let call = self.b.ins().call_indirect(self.sig_load, func, &[env, va, memop]);
         let r = self.b.inst_results(call)[0];
+        self.reload_budget();
         self.check_exception();
         self.b.ins().jump(join, &[r.into()]);
 
@@ -919,6 +1038,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let memop = self.iconst(env::encode_memop(m));
         let env = self.env;
         self.b.ins().call_indirect(self.sig_store, func, &[env, va, v, memop]);
+        self.reload_budget();
         self.check_exception();
         self.b.ins().jump(join, &[]);
 
@@ -948,6 +1068,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let fptr = self.iconst(info.func as usize as u64);
         let call = self.b.ins().call_indirect(self.sig_helper, fptr, &vals);
         let r = self.b.inst_results(call)[0];
+        self.reload_budget();
         if info.may_raise {
             self.check_exception();
         }

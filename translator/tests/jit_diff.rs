@@ -539,3 +539,83 @@ fn flush_and_recompile() {
     let unchained: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
     let _ = unchained.load(Ordering::Relaxed);
 }
+
+/// A one-block loop (registers and budget carried in host registers inside the compiled
+/// function) against the interpreter running the same block once per iteration: same registers,
+/// memory, slow-path calls and exit, also when the budget runs out mid-loop or a store faults.
+#[test]
+fn self_loop_matches_interpreted_iterations() {
+    const PC: u64 = 0x4000;
+    let lp = |fault_at: u64| {
+        let mut b = Builder::new(PC);
+        b.insn_start(PC, 4);
+        let r1 = b.get_reg(Reg(1));
+        let one = b.konst(1);
+        let n = b.bin64(BinOp::Add, r1, one);
+        b.set_reg(Reg(1), n);
+        b.insn_start(PC + 4, 4);
+        let m = b.konst(0x3f8);
+        let off = b.bin64(BinOp::And, n, m);
+        let base = b.konst(RAM_VA);
+        let a = b.bin64(BinOp::Add, base, off);
+        let v = b.load(a, MemOp::new(MemSize::B8, false, 0));
+        let r2 = b.get_reg(Reg(2));
+        let x = b.bin64(BinOp::Xor, r2, v);
+        b.set_reg(Reg(2), x);
+        b.insn_start(PC + 8, 4);
+        let at = b.konst(fault_at);
+        let hit = b.cmp(Cond::Eq, n, at);
+        let fault = b.konst(FAULT_VA);
+        let sa = b.select(hit, fault, a);
+        b.store(sa, x, MemOp::new(MemSize::B8, false, 0));
+        b.insn_start(PC + 12, 4);
+        let lim = b.get_reg(Reg(4));
+        let c = b.cmp(Cond::Ne, n, lim);
+        let l = b.new_label();
+        b.br_cond(c, l);
+        b.goto(0x5000);
+        b.label(l);
+        b.goto(PC);
+        b.finish()
+    };
+    let setup = |w: &mut World, budget: i64| {
+        w.env.budget = budget;
+        w.env.regs[1] = 0;
+        w.env.regs[4] = 20;
+    };
+    let mut j = jit();
+    for fault_at in [1000, 7] {
+        let blk = lp(fault_at);
+        verify(&blk, HELPERS).unwrap();
+        let s = slots(&blk);
+        let c = j.compile(&blk, 7, s.as_ptr()).unwrap();
+        for budget in [1000, 4 * 5 + 3, 4 * 20, 0] {
+            let mut wi = World::new(3);
+            setup(&mut wi, budget);
+            SLOW_LOG.with(|l| l.borrow_mut().clear());
+            let exit_i = loop {
+                // SAFETY: valid env with runtime; TLB maps into wi.ram.
+                let e = unsafe { mimic_translator::interp::interpret(&blk, 7, &mut *wi.env, HELPERS) };
+                if unpack_exit(e).0 != ExitCode::Goto || wi.env.pc != PC {
+                    break e;
+                }
+            };
+            let log_i = SLOW_LOG.with(|l| std::mem::take(&mut *l.borrow_mut()));
+            let mut wj = World::new(3);
+            setup(&mut wj, budget);
+            // SAFETY: code from this generation; env valid as above.
+            let exit_j = unsafe { j.enter(c.code, &mut *wj.env) };
+            let log_j = SLOW_LOG.with(|l| std::mem::take(&mut *l.borrow_mut()));
+            let what = format!("fault_at {fault_at} budget {budget}");
+            assert_eq!(unpack_exit(exit_j), unpack_exit(exit_i), "{what}");
+            assert_eq!(wj.env.regs[..], wi.env.regs[..], "{what}");
+            assert_eq!(
+                (wj.env.pc, wj.env.budget, wj.env.exception_pending),
+                (wi.env.pc, wi.env.budget, wi.env.exception_pending),
+                "{what}"
+            );
+            assert_eq!(wj.ram, wi.ram, "{what}");
+            assert_eq!(log_j, log_i, "{what}");
+        }
+    }
+}
