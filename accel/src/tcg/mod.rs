@@ -464,6 +464,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
     }
 
     /// Chain `src`'s exit `slot` to `dst` when both are compiled and in the same guest page.
+    /// (Compiled code knows this rule: its cross-page gotos use the `lookup` hook instead.)
     fn try_chain(&mut self, src: u32, slot: u8, dst: u32) {
         let tbs = &mut self.core.tbs;
         let (s, d) = (tbs.get(src), tbs.get(dst));
