@@ -69,7 +69,8 @@ pub struct Env {
     pub _pad: u32,
     /// Hooks the run loop provides to generated code (softmmu slow paths, TB lookup).
     pub runtime: *const Runtime,
-    /// Bumped by every TLB flush; the run loop drops virtual-PC → block caches when it changes.
+    /// Bumped by every TLB flush (whole or one page). Block lookups do not depend on it: they
+    /// check that the code TLB entry still maps a block's page where it was translated from.
     pub tlb_gen: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
 }

@@ -1,7 +1,7 @@
 //! Finding the block for the current PC: jump cache, then the physical-PC table, then a fresh
 //! translation with guest code fetched through the softmmu.
 
-use mimic_translator::env::{PAGE_MASK, PAGE_SIZE};
+use mimic_translator::env::{tlb_index, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_INVALID};
 use mimic_translator::guest::{Access, CodeFetch, Frontend, GuestCpu, MemFault};
 
 use super::softmmu::{protect_code_page, Mmu};
@@ -114,14 +114,28 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         }
     }
 
-    /// Jump-cache hit for `pc` under the current flags (revalidated after a fence).
+    /// Does the code TLB still map block `idx`'s page(s) to the physical page(s) it was
+    /// translated from? (A missing entry answers no: the full lookup refills it.)
+    fn mapping_current(&self, idx: u32) -> bool {
+        let tb = self.tbs.get(idx);
+        let t = (self.cpu.code_mmu_idx() as usize).min(NUM_MMU_IDX - 1);
+        let tlb = &self.cpu.env_ref().tlb[t];
+        let maps = |vpage: u64, ppage: u64| {
+            let i = tlb_index(vpage);
+            let c = tlb[i].addr_code;
+            c != TLB_INVALID && c & PAGE_MASK == vpage && vpage.wrapping_add(self.iotlb[t][i]) == ppage
+        };
+        let vpage = tb.pc & PAGE_MASK;
+        maps(vpage, tb.phys[0].0 & PAGE_MASK)
+            && (!tb.spans_two_pages() || maps(vpage.wrapping_add(PAGE_SIZE), tb.phys[1].0 & PAGE_MASK))
+    }
+
+    /// Jump-cache hit for `pc` under the current flags and mappings (revalidated after a fence).
     #[inline]
     pub(crate) fn find_fast(&mut self, pc: u64) -> Option<u32> {
-        let gen = self.cpu.env_ref().tlb_gen;
-        self.tbs.sync_gen(gen);
         let flags = self.cpu.tb_flags();
-        let idx = self.tbs.jc_probe(pc, flags, gen)?;
-        self.revalidate(idx).then_some(idx)
+        let idx = self.tbs.jc_probe(pc, flags)?;
+        (self.mapping_current(idx) && self.revalidate(idx)).then_some(idx)
     }
 
     /// Full lookup, translating if needed. `None`: fetching the first instruction faulted (the
@@ -134,8 +148,6 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
     ) -> Option<(u32, Option<String>)> {
         let flags = self.cpu.tb_flags();
         let mmu_idx = self.cpu.code_mmu_idx();
-        let gen = self.cpu.env_ref().tlb_gen;
-        self.tbs.sync_gen(gen);
         let first = self.mmu().resolve(pc, 1, Access::Execute, mmu_idx)?;
         if let Some(i) = self.tbs.map_get(first.paddr, pc, flags) {
             let tb = self.tbs.get(i);

@@ -70,16 +70,17 @@ impl Tb {
     }
 }
 
-/// A jump-cache entry, valid only under the TLB generation it was made in (so a TLB flush,
-/// which Linux does for every page-table update, costs no clearing).
+/// A jump-cache entry. It says nothing about the current address mapping: the caller checks
+/// that the code TLB still maps the block's page(s) where the block was translated from, so a TLB
+/// flush (Linux does one for every page-table update) costs no clearing and a single-page flush
+/// only affects blocks on that page.
 #[derive(Clone, Copy)]
 struct JcEntry {
     pc: u64,
-    gen: u64,
     idx: u32,
 }
 
-const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, gen: u64::MAX, idx: NO_TB };
+const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, idx: NO_TB };
 
 /// Hasher for the block tables' integer keys (the std SipHash showed up in profiles of the run
 /// loop's lookups). Multiply-rotate per word, as in rustc's FxHash; the keys are not adversarial.
@@ -106,8 +107,6 @@ pub struct TbCache {
     tbs: Vec<Tb>,
     map: IntMap<(u64, u64, u64), u32>,
     jc: Box<[JcEntry]>,
-    /// `Env::tlb_gen` the jump cache is valid for.
-    jc_gen: u64,
     /// Physical page -> blocks with code on it (may include dead ones until pruned).
     code_pages: IntMap<u64, Vec<u32>>,
     /// Bumped by every flush so exits of flushed blocks are not mistaken for new ones.
@@ -135,7 +134,6 @@ impl TbCache {
             tbs: Vec::new(),
             map: IntMap::default(),
             jc: vec![JC_EMPTY; JC_SIZE].into_boxed_slice(),
-            jc_gen: 0,
             code_pages: IntMap::default(),
             epoch: 0,
             fence_epoch: 0,
@@ -214,19 +212,12 @@ impl TbCache {
         ((id >> 32) == (self.epoch & 0xffff) && (idx as usize) < self.tbs.len()).then_some(idx)
     }
 
-    /// Follow the TLB generation: entries made under an older one stop matching (a mapping may
-    /// have changed).
+    /// Jump-cache probe. The block may still need its check after a fence (`needs_check`), and
+    /// the caller must check the address mapping (see `JcEntry`) before it may run.
     #[inline]
-    pub fn sync_gen(&mut self, tlb_gen: u64) {
-        self.jc_gen = tlb_gen;
-    }
-
-    /// Jump-cache probe under TLB generation `tlb_gen`; the block may still need its check
-    /// after a fence (`needs_check`) before it may run.
-    #[inline]
-    pub fn jc_probe(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
+    pub fn jc_probe(&self, pc: u64, flags: u64) -> Option<u32> {
         let e = self.jc[jc_hash(pc)];
-        if e.pc != pc || e.gen != tlb_gen {
+        if e.pc != pc {
             return None;
         }
         let tb = self.tbs.get(e.idx as usize)?;
@@ -235,13 +226,12 @@ impl TbCache {
 
     /// Jump-cache probe that also misses blocks not re-checked since the last fence.
     #[inline]
-    pub fn jc_lookup(&self, pc: u64, flags: u64, tlb_gen: u64) -> Option<u32> {
-        self.jc_probe(pc, flags, tlb_gen).filter(|&i| !self.needs_check(i))
+    pub fn jc_lookup(&self, pc: u64, flags: u64) -> Option<u32> {
+        self.jc_probe(pc, flags).filter(|&i| !self.needs_check(i))
     }
 
-    /// Cache `idx` for `pc` under the generation last given to `sync_gen`.
     pub fn jc_insert(&mut self, pc: u64, idx: u32) {
-        self.jc[jc_hash(pc)] = JcEntry { pc, gen: self.jc_gen, idx };
+        self.jc[jc_hash(pc)] = JcEntry { pc, idx };
     }
 
     pub fn map_get(&self, phys_pc: u64, pc: u64, flags: u64) -> Option<u32> {
@@ -371,16 +361,15 @@ mod tests {
     }
 
     #[test]
-    fn jump_cache_respects_generation_and_flags() {
+    fn jump_cache_respects_flags_and_validity() {
         let mut c = TbCache::new();
         let a = add(&mut c, 0x2000, 0x2000, 4);
-        c.sync_gen(5);
         c.jc_insert(0x2000, a);
-        assert_eq!(c.jc_lookup(0x2000, 0, 5), Some(a));
-        assert_eq!(c.jc_lookup(0x2000, 1, 5), None);
-        assert_eq!(c.jc_lookup(0x2000, 0, 6), None);
-        c.sync_gen(6);
-        assert_eq!(c.jc_lookup(0x2000, 0, 6), None, "flushed");
+        assert_eq!(c.jc_lookup(0x2000, 0), Some(a));
+        assert_eq!(c.jc_lookup(0x2000, 1), None);
+        assert_eq!(c.jc_lookup(0x2004, 0), None);
+        c.invalidate(a);
+        assert_eq!(c.jc_lookup(0x2000, 0), None, "dead blocks are not found");
     }
 
     #[test]
@@ -395,7 +384,7 @@ mod tests {
         c.fence();
         assert!(c.get(a).slots[0].load(Ordering::Relaxed).is_null());
         assert!(c.get(b).incoming.is_empty());
-        assert_eq!(c.jc_lookup(0x1000, 0, 0), None);
+        assert_eq!(c.jc_lookup(0x1000, 0), None);
         assert!(c.needs_check(a) && c.needs_check(b));
         c.mark_checked(a);
         assert!(!c.needs_check(a));

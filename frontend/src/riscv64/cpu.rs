@@ -116,6 +116,50 @@ pub struct RiscvCpu {
     /// Interrupt pending bits driven by devices (MSIP, MTIP, MEIP, SEIP).
     pub hw_irqs: Arc<PendingBits>,
     pub clock: Arc<Clock>,
+    /// Superpages translated since the last full TLB flush (see [`SuperpageSet`]).
+    pub superpages: SuperpageSet,
+}
+
+/// The virtual ranges of the superpages the TLB may hold (as 4 KiB entries), so `sfence.vma` of
+/// one address outside all of them can flush just that page. Linux flushes single pages for every
+/// kernel text patch and fixmap change (tens of thousands while booting); flushing the whole TLB
+/// each time cost a page walk for every page touched afterwards. Adjacent ranges merge (the
+/// kernel's 2 MiB pages); past `MAX` disjoint ranges every flush is full.
+#[derive(Clone, Debug, Default)]
+pub struct SuperpageSet {
+    ranges: Vec<(u64, u64)>,
+    overflow: bool,
+}
+
+impl SuperpageSet {
+    const MAX: usize = 8;
+
+    /// Record the superpage `[base, base + size)`.
+    pub fn add(&mut self, base: u64, size: u64) {
+        let end = base.wrapping_add(size);
+        for r in self.ranges.iter_mut() {
+            if base <= r.1 && r.0 <= end {
+                *r = (r.0.min(base), r.1.max(end));
+                return;
+            }
+        }
+        if self.ranges.len() < Self::MAX {
+            self.ranges.push((base, end));
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    /// Might a TLB entry for `va` come from a superpage?
+    pub fn covers(&self, va: u64) -> bool {
+        self.overflow || self.ranges.iter().any(|&(lo, hi)| lo <= va && va < hi)
+    }
+
+    /// The TLB was flushed completely.
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.overflow = false;
+    }
 }
 
 impl RiscvCpu {
@@ -133,6 +177,7 @@ impl RiscvCpu {
             mem,
             hw_irqs,
             clock,
+            superpages: SuperpageSet::default(),
         });
         cpu.reset(0);
         cpu
@@ -267,7 +312,12 @@ impl GuestCpu for RiscvCpu {
             pmpaddr: &self.csr.pmpaddr,
         };
         let t = match mmu::translate(&self.mem, &walk, vaddr, access) {
-            Ok(t) => t,
+            Ok(t) => {
+                if let Some((base, size)) = t.superpage {
+                    self.superpages.add(base, size);
+                }
+                t
+            }
             Err(mmu::Fault(c)) => {
                 self.set_exception(c, vaddr);
                 return None;
@@ -372,6 +422,20 @@ pub(crate) mod tests {
         cpu.request_exit();
         assert!(cpu.env.budget < 0);
         assert_eq!(cpu.retired(), 17);
+    }
+
+    #[test]
+    fn superpage_set_merges_and_overflows() {
+        let mut s = SuperpageSet::default();
+        s.add(0x20_0000, 0x20_0000);
+        s.add(0x40_0000, 0x20_0000); // adjacent: one range 2..6 MiB
+        assert!(s.covers(0x20_0000) && s.covers(0x5f_ffff) && !s.covers(0x60_0000) && !s.covers(0x1000));
+        for i in 0..SuperpageSet::MAX as u64 {
+            s.add(0x1_0000_0000 * (i + 1), 0x20_0000);
+        }
+        assert!(s.covers(0x1000), "past MAX disjoint ranges everything counts as covered");
+        s.clear();
+        assert!(!s.covers(0x20_0000));
     }
 
     #[test]

@@ -133,14 +133,20 @@ unsafe extern "C" fn helper_wfi(env: *mut Env, insn: u64, _: u64, _: u64, _: u64
     0
 }
 
-unsafe extern "C" fn helper_sfence_vma(env: *mut Env, insn: u64, _vaddr: u64, _: u64, _: u64) -> u64 {
+unsafe extern "C" fn helper_sfence_vma(env: *mut Env, insn: u64, vaddr: u64, _: u64, _: u64) -> u64 {
     // SAFETY: helper contract (see `cpu`).
     let cpu = unsafe { cpu(env) };
     if cpu.priv_mode == PRV_U || (cpu.priv_mode == PRV_S && cpu.csr.mstatus & mstatus::TVM != 0) {
         return illegal(cpu, insn);
     }
-    // A superpage may sit in the TLB as many 4 KiB entries, so flush everything.
-    cpu.env.flush_tlb();
+    let rs1 = (insn >> 15) & 31;
+    // A superpage sits in the TLB as many 4 KiB entries: an address inside one flushes everything.
+    if rs1 != 0 && !cpu.superpages.covers(vaddr) {
+        cpu.env.flush_tlb_page(vaddr);
+    } else {
+        cpu.env.flush_tlb();
+        cpu.superpages.clear();
+    }
     0
 }
 

@@ -43,6 +43,9 @@ pub struct WalkCtx<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
     pub paddr: u64,
+    /// Virtual base and size of the leaf when it is a superpage (level > 0): the TLB caches it as
+    /// 4 KiB entries, so a single-page `sfence.vma` inside it must flush them all.
+    pub superpage: Option<(u64, u64)>,
     pub readable: bool,
     pub writable: bool,
     pub executable: bool,
@@ -76,7 +79,7 @@ pub fn paging_enabled(satp: u64, prv: u8) -> bool {
 /// Translate `va` (no PMP check on the result; the caller does that for the final access).
 pub fn translate(mem: &AddressSpace, w: &WalkCtx, va: u64, access: Access) -> Result<Translation, Fault> {
     if !paging_enabled(w.satp, w.prv) {
-        return Ok(Translation { paddr: va, readable: true, writable: true, executable: true });
+        return Ok(Translation { paddr: va, superpage: None, readable: true, writable: true, executable: true });
     }
     let levels = match w.satp >> SATP_MODE_SHIFT {
         SATP_MODE_SV39 => 3,
@@ -169,6 +172,7 @@ fn leaf(
     let page_off_mask = (1u64 << (12 + 9 * level)) - 1;
     Ok(Translation {
         paddr: (ppn << 12) | (va & page_off_mask),
+        superpage: (level > 0).then_some((va & !page_off_mask, page_off_mask + 1)),
         readable,
         writable: new & PTE_W != 0 && new & PTE_D != 0,
         executable: new & PTE_X != 0,
