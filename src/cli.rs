@@ -223,6 +223,7 @@ fn parse_device(spec: &str) -> Result<DeviceSpec, String> {
     let mut parts = spec.split(',');
     match parts.next().unwrap_or("") {
         "virtio-rng-device" | "virtio-rng" => Ok(DeviceSpec::VirtioRng),
+        "virtio-serial-device" | "virtio-serial" => Ok(DeviceSpec::VirtioConsole),
         "isa-debug-exit" => {
             // QEMU's defaults.
             let (mut iobase, mut iosize) = (0x501u16, 2u16);

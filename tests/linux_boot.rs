@@ -68,15 +68,20 @@ fn boots_debian_to_busybox_and_runs_commands() {
 }
 
 #[test]
-fn reads_a_raw_virtio_blk_disk_made_on_the_host() {
+fn virtio_blk_rng_and_console_work() {
     let disk = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-disk.raw");
     // 1 MiB of deterministic, non-repeating data.
     let data: Vec<u8> = (0u32..1 << 18).flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()).collect();
     std::fs::write(&disk, &data).unwrap();
     let host_md5 = host_sh(&format!("md5sum < {} | cut -d' ' -f1", disk.display()));
     let drive = format!("file={},format=raw,if=virtio", disk.display());
-    let (code, out) = boot(&["-drive", &drive, "-device", "virtio-rng-device"], "md5sum < /dev/vda | sed s/^/MARK-disk=/; cat /sys/class/misc/hw_random/rng_current | sed s/^/MARK-rng=/", "disk");
+    let (code, out) = boot(
+        &["-drive", &drive, "-device", "virtio-rng-device", "-device", "virtio-serial-device"],
+        "md5sum < /dev/vda | sed s/^/MARK-disk=/; cat /sys/class/misc/hw_random/rng_current | sed s/^/MARK-rng=/; echo MARK-hvc0 > /dev/hvc0",
+        "disk",
+    );
     assert!(out.contains(&format!("MARK-disk={host_md5}")), "disk checksum differs from the host's {host_md5}:\n{out}");
     assert!(out.contains("MARK-rng=virtio_rng"), "virtio-rng not bound:\n{out}");
+    assert!(out.contains("MARK-hvc0"), "nothing written through the virtio console (/dev/hvc0):\n{out}");
     assert_eq!(code, 0, "{out}");
 }

@@ -84,6 +84,9 @@ pub struct DriveSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
     VirtioRng,
+    /// `-device virtio-serial-device`: a virtio console (one port, `hvc0` in Linux) on the
+    /// machine's console output.
+    VirtioConsole,
     /// `-device isa-debug-exit[,iobase=N][,iosize=N]` (x86 port I/O).
     IsaDebugExit { iobase: u16, iosize: u16 },
 }

@@ -21,6 +21,7 @@ use mimic_hw::devices::plic::{self, Plic, VIRT_NUM_SOURCES, VIRT_PLIC_SIZE};
 use mimic_hw::devices::sifive_test::{SifiveTest, SIFIVE_TEST_SIZE};
 use mimic_hw::devices::uart16550::Uart16550;
 use mimic_hw::devices::virtio::blk::VirtioBlk;
+use mimic_hw::devices::virtio::console::VirtioConsole;
 use mimic_hw::devices::virtio::mmio::EmptySlot;
 use mimic_hw::devices::virtio::rng::VirtioRng;
 use mimic_hw::devices::virtio::{GuestRam, LateRam, MmioTransport};
@@ -66,6 +67,19 @@ const FW_DYNAMIC_NEXT_MODE_S: u64 = 1;
 
 pub const ISA: &str = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs";
 pub const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zba", "zbb", "zbs"];
+
+/// One host console shared by the devices that write to it.
+#[derive(Clone)]
+struct SharedConsole(Arc<Mutex<Box<dyn std::io::Write + Send>>>);
+
+impl std::io::Write for SharedConsole {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
 
 pub struct Virt {
     vcpu: TcgVcpu<RiscvCpu, RiscvFrontend>,
@@ -128,8 +142,9 @@ impl Virt {
         let e = memmap::entry(MEMMAP, "plic");
         mem.add_mmio(e.base, e.size, plic.clone())?;
 
-        let console = std::mem::replace(&mut config.console, Box::new(std::io::sink()));
-        let uart = Arc::new(Mutex::new(Uart16550::new(console, plic::input_line(&plic, UART0_IRQ))));
+        // The UART and a virtio console (if any) write to the same host console.
+        let console = SharedConsole(Arc::new(Mutex::new(std::mem::replace(&mut config.console, Box::new(std::io::sink())))));
+        let uart = Arc::new(Mutex::new(Uart16550::new(Box::new(console.clone()), plic::input_line(&plic, UART0_IRQ))));
         let e = memmap::entry(MEMMAP, "uart0");
         mem.add_mmio(e.base, e.size, uart.clone())?;
 
@@ -163,6 +178,12 @@ impl Virt {
                     let (win, irq) = next_slot("virtio-rng")?;
                     let rng = VirtioRng::new().map_err(|e| MachineError::Unsupported { machine: NAME, reason: format!("virtio-rng: {e}") })?;
                     let t = MmioTransport::new(rng, dma.clone(), plic::input_line(&plic, irq));
+                    mem.add_mmio(win.base, win.size, Arc::new(Mutex::new(t)))?;
+                }
+                DeviceSpec::VirtioConsole => {
+                    let (win, irq) = next_slot("virtio-console")?;
+                    let dev = VirtioConsole::new(Box::new(console.clone()));
+                    let t = MmioTransport::new(dev, dma.clone(), plic::input_line(&plic, irq));
                     mem.add_mmio(win.base, win.size, Arc::new(Mutex::new(t)))?;
                 }
                 DeviceSpec::IsaDebugExit { .. } => {

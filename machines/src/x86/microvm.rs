@@ -275,6 +275,9 @@ impl Microvm {
         for d in &cfg.devices {
             match d {
                 DeviceSpec::VirtioRng => virtio.push(VirtioSlot::Rng),
+                DeviceSpec::VirtioConsole => {
+                    return Err(MicrovmError::Config("virtio-serial-device is not wired on microvm yet".into()));
+                }
                 &DeviceSpec::IsaDebugExit { iobase, iosize } => {
                     if !(1..=4).contains(&iosize) {
                         return Err(MicrovmError::Config(format!("isa-debug-exit: iosize {iosize} is out of range (1..=4)")));
