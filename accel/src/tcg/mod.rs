@@ -97,6 +97,11 @@ pub const DEFAULT_JIT_THRESHOLD: u32 = 500;
 /// Default [`TcgOptions::hot_samples`].
 pub const DEFAULT_HOT_SAMPLES: u32 = 3;
 
+/// Default [`TcgOptions::max_block_insns`]. Long straight runs are rare in hot loops but the
+/// long blocks a kernel has are expensive to compile: 512 -> 64 gave a Linux boot slightly more
+/// blocks but ~15% less total compile time, with the spike benchmarks unchanged.
+pub const DEFAULT_MAX_BLOCK_INSNS: u32 = 64;
+
 impl Default for TcgOptions {
     fn default() -> Self {
         Self {
@@ -107,7 +112,7 @@ impl Default for TcgOptions {
             max_code_bytes: 64 << 20,
             poll: None,
             budget: 1 << 16,
-            max_block_insns: 512,
+            max_block_insns: DEFAULT_MAX_BLOCK_INSNS,
         }
     }
 }
