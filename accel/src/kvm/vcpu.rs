@@ -124,6 +124,8 @@ pub struct VcpuStats {
     pub exits: u64,
     pub pio: u64,
     pub mmio: u64,
+    /// Instructions (INT3, FWAIT) the host's emulator refused, done by the VMM.
+    pub emulated: u64,
 }
 
 pub struct KvmVcpu {
@@ -170,6 +172,44 @@ impl KvmVcpu {
         self.fd.get_regs().ok().map(|r| r.rip)
     }
 
+    /// The vCPU's registers, control registers, exit counters and the code bytes at RIP, for
+    /// diagnosing a guest that stopped making progress (call it while the vCPU is not running,
+    /// e.g. after a watchdog stopped the VM).
+    pub fn state_dump(&self) -> String {
+        let st = self.stats;
+        let mut out = format!("vCPU {}: exits {} (pio {}, mmio {}, VMM-emulated {})\n", self.id, st.exits, st.pio, st.mmio, st.emulated);
+        match self.fd.get_regs() {
+            Ok(r) => {
+                out += &format!(
+                    "  rip {:#018x} rsp {:#018x} rflags {:#x}\n  rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x} rsi {:#x} rdi {:#x} rbp {:#x}\n  r8 {:#x} r9 {:#x} r10 {:#x} r11 {:#x} r12 {:#x} r13 {:#x} r14 {:#x} r15 {:#x}\n",
+                    r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15
+                );
+                // The code at RIP, through the guest's own page tables.
+                if let Ok(t) = self.fd.translate_gva(r.rip) {
+                    if t.valid != 0 {
+                        let mut code = [0u8; 16];
+                        let bytes = match self.mem.read_mem(t.physical_address, &mut code) {
+                            Ok(()) => code.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+                            Err(e) => e.to_string(),
+                        };
+                        out += &format!("  rip -> phys {:#x}: {bytes}\n", t.physical_address);
+                    }
+                }
+            }
+            Err(e) => out += &format!("  KVM_GET_REGS: {e}\n"),
+        }
+        match self.fd.get_sregs() {
+            Ok(s) => {
+                out += &format!(
+                    "  cr0 {:#x} cr2 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x} cs {:#x} (l {} dpl {}) idt {:#x}/{:#x} apic_base {:#x}\n",
+                    s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.l, s.cs.dpl, s.idt.base, s.idt.limit, s.apic_base
+                );
+            }
+            Err(e) => out += &format!("  KVM_GET_SREGS: {e}\n"),
+        }
+        out
+    }
+
     fn port_in(&mut self, port: u16, data: &mut [u8]) {
         self.stats.pio += 1;
         if let Err(e) = self.pio.read(u64::from(port), data) {
@@ -212,6 +252,54 @@ impl KvmVcpu {
             }
         }
         self.stop.exit()
+    }
+
+    /// Some hosts (nested KVM here) emulate guest ring 0, and their instruction emulator cannot
+    /// execute a few one-byte instructions Linux uses: INT3 (on purpose: the alternatives
+    /// self-test, text_poke_bp) and FWAIT. Do what the CPU would: for INT3, RIP past it and #BP
+    /// delivered (a trap); for FWAIT, nothing (the VMM's guests run with CR0.TS clear... if it
+    /// is set with CR0.MP, #NM). Returns whether the exit was one of these.
+    fn emulate_refused(&mut self) -> Result<bool, KvmError> {
+        let run = self.fd.get_kvm_run();
+        // SAFETY: called for KVM_EXIT_INTERNAL_ERROR, whose `internal` member the kernel filled.
+        let suberror = unsafe { run.__bindgen_anon_1.internal.suberror };
+        if suberror != KVM_INTERNAL_ERROR_EMULATION {
+            return Ok(false);
+        }
+        let mut regs = self.fd.get_regs().map_err(super::ioctl("KVM_GET_REGS"))?;
+        let Ok(t) = self.fd.translate_gva(regs.rip) else { return Ok(false) };
+        let mut op = [0u8; 1];
+        if t.valid == 0 || self.mem.read_mem(t.physical_address, &mut op).is_err() {
+            return Ok(false);
+        }
+        let exception = match op[0] {
+            0xcc => {
+                regs.rip = regs.rip.wrapping_add(1);
+                Some(3)
+            }
+            0x9b => {
+                let sregs = self.fd.get_sregs().map_err(super::ioctl("KVM_GET_SREGS"))?;
+                if sregs.cr0 & 0xa == 0xa {
+                    Some(7) // #NM: TS and MP set (a fault: RIP stays)
+                } else {
+                    regs.rip = regs.rip.wrapping_add(1);
+                    None
+                }
+            }
+            _ => return Ok(false),
+        };
+        self.fd.set_regs(&regs).map_err(super::ioctl("KVM_SET_REGS"))?;
+        if let Some(nr) = exception {
+            let mut events = self.fd.get_vcpu_events().map_err(super::ioctl("KVM_GET_VCPU_EVENTS"))?;
+            events.exception.injected = 1;
+            events.exception.nr = nr;
+            events.exception.has_error_code = 0;
+            events.exception.pending = 0;
+            self.fd.set_vcpu_events(&events).map_err(super::ioctl("KVM_SET_VCPU_EVENTS"))?;
+        }
+        self.stats.emulated += 1;
+        log::debug!("kvm: vCPU {}: instruction {:#04x} the host could not emulate done by the VMM", self.id, op[0]);
+        Ok(true)
     }
 
     fn internal_error(&mut self) -> KvmError {
@@ -341,7 +429,12 @@ impl KvmVcpu {
                     };
                     self.power.request(ev);
                 }
-                KvmExit::InternalError => return Err(self.internal_error()),
+                KvmExit::InternalError => {
+                    if self.emulate_refused()? {
+                        continue;
+                    }
+                    return Err(self.internal_error());
+                }
                 KvmExit::FailEntry(reason, _) => return Err(KvmError::FailEntry { cpu: self.id, reason }),
                 KvmExit::Intr => {}
                 other => return Err(KvmError::UnhandledExit { cpu: self.id, exit: format!("{other:?}") }),

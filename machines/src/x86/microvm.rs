@@ -428,6 +428,11 @@ impl Microvm {
         self.inst.mem.regions().iter().filter_map(|r| self.inst.mem.ram_ref(r.base).map(|rr| (rr.host as usize, rr.len as usize))).collect()
     }
 
+    /// Every vCPU's registers and counters (see `KvmVcpu::state_dump`), after `run_once`.
+    pub fn vcpu_state_dump(&self) -> String {
+        self.inst.vcpus.iter().map(|v| v.state_dump()).collect()
+    }
+
     /// Exits, port and MMIO exits served so far by vCPU 0 (benchmarks, diagnostics).
     pub fn vcpu0_stats(&self) -> Option<kvm::VcpuStats> {
         self.inst.vcpus.first().map(|v| v.stats())
