@@ -192,10 +192,10 @@ fn isa_debug_exit_moves_to_the_given_port() {
 }
 
 #[test]
-fn int3_and_fwait_in_ring0() {
+fn int3_fwait_mxcsr_in_ring0() {
     // Linux runs both during boot; this host's ring-0 emulator refuses them and the VMM must
     // step in (elsewhere the CPU runs them and the test passes the same way).
-    guest_test("int3", 1, 0x4d, "int3 -> #BP x2, fwait ok\n");
+    guest_test("int3", 1, 0x4d, "int3 -> #BP x2, fwait ok, mxcsr ok\n");
 }
 
 #[test]
@@ -353,7 +353,8 @@ fn linux_boots_to_busybox_init() {
     let initrd = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kvm-initramfs.cpio");
     std::fs::write(&initrd, busybox_initramfs(busybox).unwrap()).unwrap();
     let secs = std::env::var("MIMIC_X86_BOOT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
-    let cmdline = format!("console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 pci=off nomodules rdinit=/init tsc=reliable no_timer_check {NESTED_HOST_WORKAROUNDS}");
+    let extra = std::env::var("MIMIC_X86_EXTRA_APPEND").unwrap_or_default();
+    let cmdline = format!("console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 pci=off nomodules rdinit=/init tsc=reliable no_timer_check {NESTED_HOST_WORKAROUNDS} {extra}");
     eprintln!("{T}: booting {} as {how}, limit {secs} s", kernel.display());
     let t0 = Instant::now();
     let (r, out, dump) = run_config(|cfg| MicrovmConfig { initrd: Some(initrd), cmdline: Some(cmdline), ..cfg }, &image, Duration::from_secs(secs));

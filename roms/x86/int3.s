@@ -1,6 +1,7 @@
-# int3.s: INT3 and FWAIT in ring 0. INT3 must reach the #BP handler (vector 3) with the pushed
+# int3.s: INT3, FWAIT, LDMXCSR and STMXCSR in ring 0. INT3 must reach the #BP handler (vector 3) with the pushed
 # RIP just past it; FWAIT must do nothing. Exits with value 0x26 (status 0x4d) after printing
-# "int3 -> #BP x2, fwait ok"; any other vector, or a wrong return address, exits with 0x05.
+# "int3 -> #BP x2, fwait ok, mxcsr ok"; any other vector, a wrong return address or MXCSR
+# value exits with 0x05. LDMXCSR/STMXCSR must round-trip MXCSR.
 # (Some nested hosts' ring-0 emulators refuse these; the VMM then performs them.)
     .code64
     .globl _start
@@ -23,6 +24,16 @@ after1:
     int3
 after2:
     cmpl $2, hits(%rip)
+    jne bad
+    # LDMXCSR/STMXCSR (RIP-relative and base-register operands): reset value, then FZ set.
+    stmxcsr mx0(%rip)
+    cmpl $0x1f80, mx0(%rip)
+    jne bad
+    movl $0x9f80, mx1(%rip)
+    ldmxcsr mx1(%rip)
+    lea mx2(%rip), %rbx
+    stmxcsr (%rbx)
+    cmpl $0x9f80, mx2(%rip)
     jne bad
     lea s_ok(%rip), %rsi
     call puts
@@ -70,7 +81,10 @@ set_gate:
     .include "lib.s"
     .balign 8
 hits: .long 0
+mx0:  .long 0
+mx1:  .long 0
+mx2:  .long 0
 idtr: .word 4095
       .quad IDT
-s_ok:  .asciz "int3 -> #BP x2, fwait ok\n"
+s_ok:  .asciz "int3 -> #BP x2, fwait ok, mxcsr ok\n"
 s_bad: .asciz "FAIL: unexpected interrupt or #BP return address\n"

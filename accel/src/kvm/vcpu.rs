@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex, Once};
 
 use kvm_bindings::{
-    kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION,
+    kvm_regs, kvm_run, KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION,
     KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_INTERNAL_ERROR_SIMUL_EX,
     KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET,
     KVM_SYSTEM_EVENT_SHUTDOWN,
@@ -267,39 +267,96 @@ impl KvmVcpu {
             return Ok(false);
         }
         let mut regs = self.fd.get_regs().map_err(super::ioctl("KVM_GET_REGS"))?;
-        let Ok(t) = self.fd.translate_gva(regs.rip) else { return Ok(false) };
-        let mut op = [0u8; 1];
-        if t.valid == 0 || self.mem.read_mem(t.physical_address, &mut op).is_err() {
-            return Ok(false);
-        }
-        let exception = match op[0] {
+        let mut insn = [0u8; 15];
+        let n = self.read_virt(regs.rip, &mut insn);
+        let insn = &insn[..n];
+        let Some(&op) = insn.first() else { return Ok(false) };
+        // (vector, error code) to deliver after RIP is updated.
+        let exception: Option<(u8, Option<u32>)> = match op {
             0xcc => {
                 regs.rip = regs.rip.wrapping_add(1);
-                Some(3)
+                Some((3, None))
             }
             0x9b => {
                 let sregs = self.fd.get_sregs().map_err(super::ioctl("KVM_GET_SREGS"))?;
                 if sregs.cr0 & 0xa == 0xa {
-                    Some(7) // #NM: TS and MP set (a fault: RIP stays)
+                    Some((7, None)) // #NM: TS and MP set (a fault: RIP stays)
                 } else {
                     regs.rip = regs.rip.wrapping_add(1);
                     None
                 }
             }
-            _ => return Ok(false),
+            _ => {
+                let sregs = self.fd.get_sregs().map_err(super::ioctl("KVM_GET_SREGS"))?;
+                let Some(m) = decode_0fae_mem(insn, &regs, sregs.fs.base, sregs.gs.base) else { return Ok(false) };
+                // LDMXCSR (/2) and STMXCSR (/3) on a 4-byte operand within one page.
+                if !matches!(m.reg, 2 | 3) || m.addr & 0xfff > 0xffc {
+                    return Ok(false);
+                }
+                let Ok(t) = self.fd.translate_gva(m.addr) else { return Ok(false) };
+                if t.valid == 0 {
+                    return Ok(false); // a page fault: leave it to the error report
+                }
+                // MXCSR through the XSAVE image (its legacy area, dword 6): KVM_GET_FPU
+                // reports MXCSR as 0 on this host, and writing that whole struct back would
+                // clobber the x87/SSE state with it.
+                let mut xsave = self.fd.get_xsave().map_err(super::ioctl("KVM_GET_XSAVE"))?;
+                if m.reg == 2 {
+                    let mut v = [0u8; 4];
+                    if self.mem.read_mem(t.physical_address, &mut v).is_err() {
+                        return Ok(false);
+                    }
+                    let v = u32::from_le_bytes(v);
+                    if v & !0xffff != 0 {
+                        Some((13, Some(0))) // reserved MXCSR bits: #GP(0)
+                    } else {
+                        xsave.region[6] = v;
+                        // SAFETY: `xsave` is the kernel's own KVM_GET_XSAVE image of this vCPU
+                        // with one MXCSR bit pattern changed; KVM reads the vCPU's uABI XSAVE
+                        // size from it, which fits `kvm_xsave`'s 4 KiB because this VMM never
+                        // asks for dynamic (AMX) guest XSAVE features.
+                        unsafe { self.fd.set_xsave(&xsave) }.map_err(super::ioctl("KVM_SET_XSAVE"))?;
+                        regs.rip = regs.rip.wrapping_add(m.len as u64);
+                        None
+                    }
+                } else {
+                    if self.mem.write(t.physical_address, &xsave.region[6].to_le_bytes()).is_err() {
+                        return Ok(false);
+                    }
+                    regs.rip = regs.rip.wrapping_add(m.len as u64);
+                    None
+                }
+            }
         };
         self.fd.set_regs(&regs).map_err(super::ioctl("KVM_SET_REGS"))?;
-        if let Some(nr) = exception {
+        if let Some((nr, code)) = exception {
             let mut events = self.fd.get_vcpu_events().map_err(super::ioctl("KVM_GET_VCPU_EVENTS"))?;
             events.exception.injected = 1;
             events.exception.nr = nr;
-            events.exception.has_error_code = 0;
+            events.exception.has_error_code = u8::from(code.is_some());
+            events.exception.error_code = code.unwrap_or(0);
             events.exception.pending = 0;
             self.fd.set_vcpu_events(&events).map_err(super::ioctl("KVM_SET_VCPU_EVENTS"))?;
         }
         self.stats.emulated += 1;
-        log::debug!("kvm: vCPU {}: instruction {:#04x} the host could not emulate done by the VMM", self.id, op[0]);
+        log::debug!("kvm: vCPU {}: instruction {op:#04x}.. the host could not emulate done by the VMM", self.id);
         Ok(true)
+    }
+
+    /// Read guest-virtual memory through the vCPU's page tables; returns how many bytes were
+    /// readable (stops at the first unmapped page).
+    fn read_virt(&self, gva: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            let va = gva.wrapping_add(done as u64);
+            let chunk = ((0x1000 - (va & 0xfff)) as usize).min(buf.len() - done);
+            let Ok(t) = self.fd.translate_gva(va) else { break };
+            if t.valid == 0 || self.mem.read_mem(t.physical_address, &mut buf[done..done + chunk]).is_err() {
+                break;
+            }
+            done += chunk;
+        }
+        done
     }
 
     fn internal_error(&mut self) -> KvmError {
@@ -487,6 +544,111 @@ impl KvmVcpu {
     }
 }
 
+
+/// A decoded `0f ae /r` with a memory operand (64-bit mode).
+#[derive(Debug, PartialEq, Eq)]
+struct MemOp {
+    /// Linear address of the operand (segment base included for FS/GS).
+    addr: u64,
+    /// Instruction length.
+    len: usize,
+    /// ModRM.reg: the operation (2 = LDMXCSR, 3 = STMXCSR, ...).
+    reg: u8,
+}
+
+/// Decode `[seg prefix] [REX] 0f ae modrm [sib] [disp]` with a memory operand; `None` for
+/// anything else (other prefixes select other instructions, mod 3 has no memory operand).
+fn decode_0fae_mem(b: &[u8], regs: &kvm_regs, fs_base: u64, gs_base: u64) -> Option<MemOp> {
+    let gpr = |n: u8| -> u64 {
+        [regs.rax, regs.rcx, regs.rdx, regs.rbx, regs.rsp, regs.rbp, regs.rsi, regs.rdi, regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15]
+            [usize::from(n & 15)]
+    };
+    let mut i = 0;
+    let mut seg = 0u64;
+    loop {
+        match *b.get(i)? {
+            0x64 => seg = fs_base,
+            0x65 => seg = gs_base,
+            0x26 | 0x2e | 0x36 | 0x3e => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    let mut rex = 0u8;
+    if (0x40..=0x4f).contains(b.get(i)?) {
+        rex = b[i];
+        i += 1;
+    }
+    if b.get(i..i + 2)? != [0x0f, 0xae] {
+        return None;
+    }
+    let modrm = *b.get(i + 2)?;
+    i += 3;
+    let (md, reg, rm) = (modrm >> 6, (modrm >> 3) & 7, modrm & 7);
+    if md == 3 {
+        return None;
+    }
+    let (rex_x, rex_b) = ((rex >> 1) & 1, rex & 1);
+    let mut rip_relative = false;
+    let mut addr: u64;
+    let mut disp32 = md == 2;
+    if rm == 4 {
+        let sib = *b.get(i)?;
+        i += 1;
+        let index = ((sib >> 3) & 7) | (rex_x << 3);
+        addr = if index == 4 { 0 } else { gpr(index) << (sib >> 6) };
+        if sib & 7 == 5 && md == 0 {
+            disp32 = true;
+        } else {
+            addr = addr.wrapping_add(gpr((sib & 7) | (rex_b << 3)));
+        }
+    } else if rm == 5 && md == 0 {
+        rip_relative = true;
+        disp32 = true;
+        addr = 0;
+    } else {
+        addr = gpr(rm | (rex_b << 3));
+    }
+    let disp: i64 = if md == 1 {
+        let d = *b.get(i)? as i8;
+        i += 1;
+        i64::from(d)
+    } else if disp32 {
+        let d = i32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?);
+        i += 4;
+        i64::from(d)
+    } else {
+        0
+    };
+    addr = addr.wrapping_add(disp as u64);
+    if rip_relative {
+        addr = addr.wrapping_add(regs.rip).wrapping_add(i as u64);
+    }
+    Some(MemOp { addr: addr.wrapping_add(seg), len: i, reg })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_ldmxcsr_and_stmxcsr_operands() {
+        let regs = kvm_regs { rsp: 0x1000, rax: 0x10, rbx: 0x2000, r12: 0x3000, rip: 0x100, ..Default::default() };
+        // ldmxcsr 0x4(%rsp) (Linux's kernel_fpu_begin)
+        assert_eq!(decode_0fae_mem(&[0x0f, 0xae, 0x54, 0x24, 0x04], &regs, 0, 0), Some(MemOp { addr: 0x1004, len: 5, reg: 2 }));
+        // stmxcsr (%rbx,%rax,4)
+        assert_eq!(decode_0fae_mem(&[0x0f, 0xae, 0x1c, 0x83], &regs, 0, 0), Some(MemOp { addr: 0x2040, len: 4, reg: 3 }));
+        // %gs:ldmxcsr -8(%r12)
+        assert_eq!(decode_0fae_mem(&[0x65, 0x41, 0x0f, 0xae, 0x54, 0x24, 0xf8], &regs, 0, 0x10_0000), Some(MemOp { addr: 0x10_2ff8, len: 7, reg: 2 }));
+        // ldmxcsr 0x10(%rip): relative to the next instruction
+        assert_eq!(decode_0fae_mem(&[0x0f, 0xae, 0x15, 0x10, 0, 0, 0], &regs, 0, 0), Some(MemOp { addr: 0x100 + 7 + 0x10, len: 7, reg: 2 }));
+        // Register forms, other opcodes, truncated bytes.
+        assert_eq!(decode_0fae_mem(&[0x0f, 0xae, 0xf0], &regs, 0, 0), None);
+        assert_eq!(decode_0fae_mem(&[0x0f, 0xaf, 0x10], &regs, 0, 0), None);
+        assert_eq!(decode_0fae_mem(&[0x0f, 0xae, 0x94, 0x24], &regs, 0, 0), None);
+        assert_eq!(decode_0fae_mem(&[], &regs, 0, 0), None);
+    }
+}
 
 impl Vcpu for KvmVcpu {
     fn run(&mut self) -> Result<VcpuExit, AccelError> {
