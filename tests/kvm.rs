@@ -320,8 +320,9 @@ fn extract_vmlinux(bzimage: &Path) -> Result<PathBuf, String> {
 }
 
 /// Kernel parameters working around what the nested host's ring-0 instruction emulator lacks
-/// (see docs/kvm.md): XSAVE/XRSTOR, CMPXCHG16B, POPCNT, CLAC/STAC, RD/WRFSBASE.
-const NESTED_HOST_WORKAROUNDS: &str = "noxsave nofsgsbase clearcpuid=cx16,popcnt,smap";
+/// (see docs/kvm.md): XSAVE/XRSTOR, CMPXCHG16B, POPCNT, CLAC/STAC, RD/WRFSBASE, and the SIMD
+/// extensions that select SSE/AVX code paths in the kernel (crypto, checksums).
+const NESTED_HOST_WORKAROUNDS: &str = "noxsave nofsgsbase clearcpuid=cx16,popcnt,smap,ssse3,sse4_1,sse4_2,pclmulqdq,aes,avx,avx2,sha_ni,gfni,vaes,vpclmulqdq,avx512f";
 
 #[test]
 fn linux_boots_to_busybox_init() {
