@@ -127,6 +127,23 @@ fn fit(mem: &AddressSpace, path: &Path, addr: u64, data: &[u8]) -> Result<(), Bo
     mem.load(addr, data).map_err(|_| BootError::DoesNotFit { path: path.display().to_string(), addr, len: data.len() as u64 })
 }
 
+/// Put the initrd (if any) as high as possible below `low_ram_end` and `initrd_max`, above
+/// `kernel_end`, and record it in the zero page `zp`.
+fn load_initrd(mem: &AddressSpace, spec: &BootSpec, zp: &mut [u8], kernel_end: u64, initrd_max: u64) -> Result<(), BootError> {
+    let Some((ipath, initrd)) = spec.initrd else { return Ok(()) };
+    let top = spec.low_ram_end.min(initrd_max + 1);
+    let len = initrd.len() as u64;
+    let addr = top
+        .checked_sub(len)
+        .map(|a| a & !0xfff)
+        .filter(|&a| a >= kernel_end && u32::try_from(len).is_ok())
+        .ok_or_else(|| BootError::DoesNotFit { path: ipath.display().to_string(), addr: kernel_end, len })?;
+    fit(mem, ipath, addr, initrd)?;
+    put32(zp, HDR_RAMDISK_IMAGE, addr as u32);
+    put32(zp, HDR_RAMDISK_SIZE, len as u32);
+    Ok(())
+}
+
 /// Load the kernel, build the zero page (setup header, e820, command line, initrd) and return
 /// the 64-bit entry.
 pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, BootError> {
@@ -160,19 +177,7 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
             }
             fit(mem, path, KERNEL_LOAD_ADDR, &k[pm_off..])?;
             let initrd_max = u64::from(le32(k, HDR_INITRD_ADDR_MAX)).max(0x37ff_ffff);
-            if let Some((ipath, initrd)) = spec.initrd {
-                let top = spec.low_ram_end.min(initrd_max + 1);
-                let len = initrd.len() as u64;
-                let kernel_end = KERNEL_LOAD_ADDR + (k.len() - pm_off) as u64;
-                let addr = top.checked_sub(len).map(|a| a & !0xfff).filter(|&a| a >= kernel_end).ok_or_else(|| BootError::DoesNotFit {
-                    path: ipath.display().to_string(),
-                    addr: kernel_end,
-                    len,
-                })?;
-                fit(mem, ipath, addr, initrd)?;
-                put32(&mut zp, HDR_RAMDISK_IMAGE, addr as u32);
-                put32(&mut zp, HDR_RAMDISK_SIZE, len as u32);
-            }
+            load_initrd(mem, spec, &mut zp, KERNEL_LOAD_ADDR + (k.len() - pm_off) as u64, initrd_max)?;
             zp[HDR_LOADFLAGS] |= LOADFLAGS_CAN_USE_HEAP | LOADFLAGS_LOADED_HIGH;
             put16(&mut zp, HDR_HEAP_END_PTR, 0xfe00);
             KernelEntry { rip: KERNEL_LOAD_ADDR + 0x200, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR }
@@ -182,6 +187,7 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
             if !elf.is_64 || elf.header.e_machine != goblin::elf::header::EM_X86_64 {
                 return Err(bad("not an x86-64 ELF64 image (multiboot/ELF32 kernels are not supported)".into()));
             }
+            let mut kernel_end = 0u64;
             for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
                 let off = usize::try_from(ph.p_offset).map_err(|_| bad("segment offset".into()))?;
                 let filesz = usize::try_from(ph.p_filesz).map_err(|_| bad("segment size".into()))?;
@@ -192,7 +198,10 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
                 fit(mem, path, ph.p_paddr, bytes)?;
                 let bss = vec![0u8; (ph.p_memsz - ph.p_filesz) as usize];
                 fit(mem, path, ph.p_paddr + ph.p_filesz, &bss)?;
+                kernel_end = kernel_end.max(ph.p_paddr + ph.p_memsz);
             }
+            // The boot protocol's default initrd limit (a vmlinux has no header saying more).
+            load_initrd(mem, spec, &mut zp, kernel_end, 0x37ff_ffff)?;
             if elf.program_headers.iter().any(|p| p.p_type == goblin::elf::program_header::PT_NOTE) {
                 log::debug!("'{}': PVH entry notes are ignored; using the 64-bit entry e_entry", path.display());
             }
@@ -306,6 +315,56 @@ mod tests {
         assert!(load_kernel(&m, &spec(b"\x7fELF\x02\x01\x01", &[])).is_err());
         let huge = vec![0u8; 64 << 20];
         assert!(matches!(load_kernel(&m, &spec(&huge, &[])), Err(BootError::DoesNotFit { .. })));
+    }
+
+    /// A minimal x86-64 ELF64 executable: one PT_LOAD of `code` at physical 0x200000 with
+    /// 0x1000 bytes of memory, entry at its start.
+    fn elf64(code: &[u8]) -> Vec<u8> {
+        let mut e = vec![0u8; 64 + 56];
+        e[..4].copy_from_slice(b"\x7fELF");
+        e[4] = 2; // 64-bit
+        e[5] = 1; // little-endian
+        e[6] = 1;
+        put16(&mut e, 16, 2); // ET_EXEC
+        put16(&mut e, 18, 62); // EM_X86_64
+        put32(&mut e, 20, 1);
+        e[24..32].copy_from_slice(&0x20_0000u64.to_le_bytes()); // e_entry
+        e[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        put16(&mut e, 52, 64); // e_ehsize
+        put16(&mut e, 54, 56); // e_phentsize
+        put16(&mut e, 56, 1); // e_phnum
+        let ph = 64;
+        put32(&mut e, ph, 1); // PT_LOAD
+        put32(&mut e, ph + 4, 5); // R X
+        e[ph + 8..ph + 16].copy_from_slice(&120u64.to_le_bytes()); // p_offset
+        e[ph + 16..ph + 24].copy_from_slice(&0xffff_ffff_8020_0000u64.to_le_bytes()); // p_vaddr
+        e[ph + 24..ph + 32].copy_from_slice(&0x20_0000u64.to_le_bytes()); // p_paddr
+        e[ph + 32..ph + 40].copy_from_slice(&(code.len() as u64).to_le_bytes()); // p_filesz
+        e[ph + 40..ph + 48].copy_from_slice(&0x1000u64.to_le_bytes()); // p_memsz
+        e.extend_from_slice(code);
+        e
+    }
+
+    #[test]
+    fn elf_kernel_gets_its_initrd() {
+        // A vmlinux booted at its 64-bit entry must find the initramfs in the zero page too.
+        let m = mem();
+        let k = elf64(&[0xf4]);
+        let initrd = vec![0xcd; 3000];
+        let mut s = spec(&k, &[]);
+        s.initrd = Some((Path::new("i"), &initrd));
+        let entry = load_kernel(&m, &s).unwrap();
+        assert_eq!(entry.rip, 0x20_0000);
+        assert_eq!(rd(&m, 0x20_0000, 1), [0xf4]);
+        let zp = rd(&m, ZERO_PAGE_ADDR, 4096);
+        let (ia, is) = (le32(&zp, HDR_RAMDISK_IMAGE) as u64, le32(&zp, HDR_RAMDISK_SIZE));
+        assert_eq!(is, 3000);
+        assert!(ia >= 0x20_1000 && ia % 4096 == 0 && ia + 3000 <= 64 << 20, "{ia:#x}");
+        assert_eq!(rd(&m, ia, 2), [0xcd, 0xcd]);
+        // An initrd that cannot fit above the kernel is an error, not a silent omission.
+        let big = vec![0u8; 64 << 20];
+        s.initrd = Some((Path::new("i"), &big));
+        assert!(matches!(load_kernel(&m, &s), Err(BootError::DoesNotFit { .. })));
     }
 
     #[test]
