@@ -266,6 +266,13 @@ impl KvmVcpu {
         if suberror != KVM_INTERNAL_ERROR_EMULATION {
             return Ok(false);
         }
+        // Only ring-0 code is emulated by the host here (ring 3 runs natively), and the VMM's own
+        // emulation below skips the privilege checks a CPU makes: never do it for CPL > 0, so a
+        // guest process cannot use it to write where its page tables forbid.
+        let cs = self.fd.get_sregs().map_err(super::ioctl("KVM_GET_SREGS"))?.cs;
+        if cs.selector & 3 != 0 || cs.dpl != 0 {
+            return Ok(false);
+        }
         let mut regs = self.fd.get_regs().map_err(super::ioctl("KVM_GET_REGS"))?;
         let mut insn = [0u8; 15];
         let n = self.read_virt(regs.rip, &mut insn);
@@ -294,7 +301,7 @@ impl KvmVcpu {
                     return Ok(false);
                 }
                 let Ok(t) = self.fd.translate_gva(m.addr) else { return Ok(false) };
-                if t.valid == 0 {
+                if t.valid == 0 || (m.reg == 3 && t.writeable == 0) {
                     return Ok(false); // a page fault: leave it to the error report
                 }
                 // MXCSR through the XSAVE image (its legacy area, dword 6): KVM_GET_FPU
