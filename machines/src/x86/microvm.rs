@@ -32,6 +32,7 @@ use mimic_hw::device::shared;
 use mimic_hw::devices::debug_exit::{DebugExit, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE};
 use mimic_hw::devices::i8042::{I8042, I8042_BASE, I8042_SIZE};
 use mimic_hw::devices::virtio::blk::VirtioBlk;
+use mimic_hw::devices::virtio::console::VirtioConsole;
 use mimic_hw::devices::virtio::mmio::EmptySlot;
 use mimic_hw::devices::virtio::rng::VirtioRng;
 use mimic_hw::devices::virtio::{GuestRam, LateRam, MmioTransport};
@@ -174,6 +175,7 @@ struct Setup {
 enum VirtioSlot {
     Blk(DriveSpec),
     Rng,
+    Console,
 }
 
 /// Slot `i`'s window base and GSI.
@@ -237,6 +239,9 @@ impl Microvm {
         if config.accel != AccelKind::Kvm {
             return Err(MachineError::Unsupported { machine: NAME, reason: "x86-64 guests need -accel kvm (x86 TCG is not implemented yet)".into() });
         }
+        if let Some(cpu) = config.cpu.as_deref().filter(|c| !matches!(*c, "host" | "max")) {
+            return Err(MachineError::Unsupported { machine: NAME, reason: format!("-cpu '{cpu}' is not supported (host)") });
+        }
         if config.bios != Bios::Default && config.bios != Bios::None {
             return Err(MachineError::Unsupported { machine: NAME, reason: "-bios is not used: the kernel is loaded directly".into() });
         }
@@ -275,9 +280,7 @@ impl Microvm {
         for d in &cfg.devices {
             match d {
                 DeviceSpec::VirtioRng => virtio.push(VirtioSlot::Rng),
-                DeviceSpec::VirtioConsole => {
-                    return Err(MicrovmError::Config("virtio-serial-device is not wired on microvm yet".into()));
-                }
+                DeviceSpec::VirtioConsole => virtio.push(VirtioSlot::Console),
                 &DeviceSpec::IsaDebugExit { iobase, iosize } => {
                     if !(1..=4).contains(&iosize) {
                         return Err(MicrovmError::Config(format!("isa-debug-exit: iosize {iosize} is out of range (1..=4)")));
@@ -287,7 +290,7 @@ impl Microvm {
             }
         }
         if virtio.len() as u64 > VIRTIO_MMIO_SLOTS {
-            return Err(MicrovmError::Config(format!("{} virtio devices (-drive, virtio-rng) but only {VIRTIO_MMIO_SLOTS} virtio-mmio slots", virtio.len())));
+            return Err(MicrovmError::Config(format!("{} virtio devices (-drive, virtio-rng, virtio-serial) but only {VIRTIO_MMIO_SLOTS} virtio-mmio slots", virtio.len())));
         }
         let mut cmdline = match (&cfg.cmdline, linux::detect(&kernel)) {
             (Some(c), _) => c.clone(),
@@ -342,6 +345,10 @@ impl Setup {
                 Some(VirtioSlot::Rng) => {
                     let rng = VirtioRng::new().map_err(|e| MicrovmError::Config(format!("virtio-rng: {e}")))?;
                     mem.add_mmio(base, VIRTIO_MMIO_SLOT, shared(MmioTransport::new(rng, dma.clone(), irq())))?;
+                }
+                Some(VirtioSlot::Console) => {
+                    let con = VirtioConsole::new(Box::new(self.console.clone()));
+                    mem.add_mmio(base, VIRTIO_MMIO_SLOT, shared(MmioTransport::new(con, dma.clone(), irq())))?;
                 }
                 None => mem.add_mmio(base, VIRTIO_MMIO_SLOT, shared(EmptySlot))?,
             }
