@@ -50,16 +50,7 @@ fn run_suite(emulator: &str, emu_args: &[&str], which: &str, known_bad: &[(&str,
                 None => Err(format!("killed by signal ({st}); output:\n{out}")),
             },
         };
-        let known = known_bad.iter().find(|(f, _)| *f == name);
-        match (verdict, known) {
-            (Ok(()), None) => println!("{which}: {name}: ok"),
-            (Ok(()), Some(_)) => println!("{which}: {name}: ok (listed as known-bad: remove from list?)"),
-            (Err(e), Some((_, why))) => println!("{which}: {name}: FAILED as expected ({why}): {e}"),
-            (Err(e), None) => {
-                println!("{which}: {name}: FAILED: {e}");
-                failures.push(format!("{name}: {}", e.lines().next().unwrap_or("")));
-            }
-        }
+        record_verdict(which, &name, verdict, known_bad, &mut failures);
     }
     failures
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{have_tool, require_cross_gcc, CROSS_GCC, QEMU, RUN_TIMEOUT};
+use common::{have_tool, record_verdict, require_cross_gcc, CROSS_GCC, QEMU, RUN_TIMEOUT};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -185,16 +185,7 @@ fn run_suite(emulator: &str, which: &str, known_bad: &[(&str, &str)]) -> Vec<Str
                 None => Err(format!("killed by signal ({st}); stdout:\n{out}\nstderr:\n{err}")),
             },
         };
-        let known = known_bad.iter().find(|(f, _)| *f == name);
-        match (verdict, known) {
-            (Ok(()), None) => println!("{which}: {name}: ok"),
-            (Ok(()), Some(_)) => println!("{which}: {name}: ok (listed as known-bad: remove from list?)"),
-            (Err(e), Some((_, why))) => println!("{which}: {name}: FAILED as expected ({why}): {e}"),
-            (Err(e), None) => {
-                println!("{which}: {name}: FAILED: {e}");
-                failures.push(format!("{name}: {}", e.lines().next().unwrap_or("")));
-            }
-        }
+        record_verdict(which, &name, verdict, known_bad, &mut failures);
     }
     failures
 }

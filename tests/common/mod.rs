@@ -111,3 +111,18 @@ pub fn describe_exit(code: i32) -> String {
         _ => format!("exit status {code} (not a test.h code: emulator error?)"),
     }
 }
+
+/// Print one test program's result and collect it as a failure unless it is listed in
+/// `known_bad` (a reference emulator's documented bug): `(file name, why)` pairs.
+pub fn record_verdict(which: &str, name: &str, verdict: Result<(), String>, known_bad: &[(&str, &str)], failures: &mut Vec<String>) {
+    let known = known_bad.iter().find(|(f, _)| *f == name);
+    match (verdict, known) {
+        (Ok(()), None) => println!("{which}: {name}: ok"),
+        (Ok(()), Some(_)) => println!("{which}: {name}: ok (listed as known-bad: remove from list?)"),
+        (Err(e), Some((_, why))) => println!("{which}: {name}: FAILED as expected ({why}): {e}"),
+        (Err(e), None) => {
+            println!("{which}: {name}: FAILED: {e}");
+            failures.push(format!("{name}: {}", e.lines().next().unwrap_or("")));
+        }
+    }
+}
