@@ -84,22 +84,7 @@ unexpected:
     mov $0x03, %al
     jmp exit
 
-# set_gate: IDT gate %edi -> handler %rsi (64-bit interrupt gate, current CS).
-set_gate:
-    mov %edi, %eax
-    shl $4, %rax
-    add $IDT, %rax
-    mov %si, (%rax)
-    mov %cs, %dx
-    mov %dx, 2(%rax)
-    movw $0x8e00, 4(%rax)
-    mov %rsi, %rdx
-    shr $16, %rdx
-    mov %dx, 6(%rax)
-    shr $16, %rdx
-    mov %edx, 8(%rax)
-    movl $0, 12(%rax)
-    ret
+    .include "idt.s"
 
     .include "lib.s"
     .balign 8
