@@ -1,27 +1,6 @@
 /* F/D arithmetic: add, sub, mul, div, sqrt and the fused multiply-adds (single rounding). */
 #include "test.h"
-/* Local FP case macros: operands and results are raw bit patterns; t1 gets fflags. */
-#define FP_S(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.w.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.w.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.w.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-#define FP_D(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.d.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.d.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.d.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-/* Result from ft2 (single: sign-extended low word; double: all 64 bits). */
-#define OP_S(inst, args...) inst ft2, args; fmv.x.w RES, ft2
-#define OP_D(inst, args...) inst ft2, args; fmv.x.d RES, ft2
+#include "fp.h"
 RVTEST_CODE_BEGIN
   FP_S(1, 0, 0x40600000, 0x40200000, 0x3f800000, 0, OP_S(fadd.s, ft0, ft1))   /* 2.5+1 */
   FP_S(2, 0, 0x3fc00000, 0x40200000, 0x3f800000, 0, OP_S(fsub.s, ft0, ft1))   /* 2.5-1 */

@@ -1,27 +1,6 @@
 /* FP loads/stores (incl. compressed forms), fmv between register files, FS state (Dirty, Off -> illegal). */
 #include "test.h"
-/* Local FP case macros: operands and results are raw bit patterns; t1 gets fflags. */
-#define FP_S(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.w.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.w.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.w.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-#define FP_D(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.d.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.d.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.d.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-/* Result from ft2 (single: sign-extended low word; double: all 64 bits). */
-#define OP_S(inst, args...) inst ft2, args; fmv.x.w RES, ft2
-#define OP_D(inst, args...) inst ft2, args; fmv.x.d RES, ft2
+#include "fp.h"
 RVTEST_CODE_BEGIN
   la s2, buf
   TEST_CASE(1, RES, 0x0123456789abcdef, fld ft0, 0(s2); fmv.x.d RES, ft0)

@@ -1,27 +1,6 @@
 /* fmin/fmax (-0 < +0, NaN rules), feq (quiet) / flt / fle (signaling), fclass (all ten classes). */
 #include "test.h"
-/* Local FP case macros: operands and results are raw bit patterns; t1 gets fflags. */
-#define FP_S(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.w.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.w.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.w.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-#define FP_D(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.d.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.d.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.d.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-/* Result from ft2 (single: sign-extended low word; double: all 64 bits). */
-#define OP_S(inst, args...) inst ft2, args; fmv.x.w RES, ft2
-#define OP_D(inst, args...) inst ft2, args; fmv.x.d RES, ft2
+#include "fp.h"
 #define CMP_S(n, inst, flags, res, a, b) FP_S(n, flags, res, a, b, 0, inst RES, ft0, ft1)
 #define CMP_D(n, inst, flags, res, a, b) FP_D(n, flags, res, a, b, 0, inst RES, ft0, ft1)
 #define CLS_S(n, res, a) FP_S(n, 0, res, a, 0, 0, fclass.s RES, ft0)

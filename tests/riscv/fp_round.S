@@ -1,27 +1,6 @@
 /* Rounding: all five static modes, dynamic frm, and reserved modes (static 5/6, frm >= 5) trapping as illegal. */
 #include "test.h"
-/* Local FP case macros: operands and results are raw bit patterns; t1 gets fflags. */
-#define FP_S(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.w.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.w.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.w.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-#define FP_D(n, flags, result, a, b, c, code...)                \
-    TEST_CASE(n, RES, result,                                   \
-        li t0, XLEN_MASK(a); fmv.d.x ft0, t0;                   \
-        li t0, XLEN_MASK(b); fmv.d.x ft1, t0;                   \
-        li t0, XLEN_MASK(c); fmv.d.x ft3, t0;                   \
-        fsflags x0;                                             \
-        code;                                                   \
-        frflags t1)                                             \
-    CHECK(n, t1, flags)
-/* Result from ft2 (single: sign-extended low word; double: all 64 bits). */
-#define OP_S(inst, args...) inst ft2, args; fmv.x.w RES, ft2
-#define OP_D(inst, args...) inst ft2, args; fmv.x.d RES, ft2
+#include "fp.h"
 /* 1 + 2^-24 is a tie between 1 and 1 + 2^-23; -(1 + 2^-24) likewise. */
 #define TIE(n, rm, res) FP_S(n, 1, res, 0x3f800000, 0x33800000, 0, OP_S(fadd.s, ft0, ft1, rm))
 #define NTIE(n, rm, res) FP_S(n, 1, res, 0xbf800000, 0xb3800000, 0, OP_S(fadd.s, ft0, ft1, rm))
