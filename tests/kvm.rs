@@ -261,11 +261,11 @@ fn busybox_initramfs(busybox: &Path) -> std::io::Result<Vec<u8>> {
         out.extend_from_slice(hdr.as_bytes());
         out.extend_from_slice(name.as_bytes());
         out.push(0);
-        while out.len() % 4 != 0 {
+        while out.len() & 3 != 0 {
             out.push(0);
         }
         out.extend_from_slice(data);
-        while out.len() % 4 != 0 {
+        while out.len() & 3 != 0 {
             out.push(0);
         }
     }

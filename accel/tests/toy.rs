@@ -457,7 +457,7 @@ fn full_code_cache_is_recycled() {
     prog.push(ins(op::BNE, 2, 0, back));
     prog.push(exit_with(1));
     let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, max_code_bytes: 16 << 10, ..opts() });
-    assert_eq!(run(&mut m), 5 * n as i32);
+    assert_eq!(run(&mut m), 5 * n);
     let s = m.vcpu.stats();
     assert!(s.code_flushes > 0, "{s:?}");
 }

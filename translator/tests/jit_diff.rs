@@ -427,7 +427,7 @@ fn random_block(seed: u64) -> Block {
             for _ in 0..(1 + rnd(5)) {
                 let pick = |live: &Vec<Temp>, r: u64| live[(r % live.len() as u64) as usize];
                 let t = match rnd(12) {
-                    0 | 1 if !live.is_empty() || true => b.get_reg(Reg(rnd(12) as u16)),
+                    0 | 1 => b.get_reg(Reg(rnd(12) as u16)),
                     2 => b.konst(INTERESTING[rnd(12) as usize]),
                     _ if live.len() < 2 => b.konst(rnd(1 << 20).wrapping_mul(0x1_0000_0001)),
                     3..=5 => {
@@ -454,7 +454,7 @@ fn random_block(seed: u64) -> Block {
                         b.select(c, p, q)
                     }
                     9 => {
-                        let off = b.konst(RAM_VA + rnd(RAM_SIZE as u64 - 8) & !(rnd(2) * 7));
+                        let off = b.konst((RAM_VA + rnd(RAM_SIZE as u64 - 8)) & !(rnd(2) * 7));
                         let size = [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8][rnd(4) as usize];
                         let m =
                             MemOp { size, signed: rnd(2) == 0, mmu_idx: rnd(4) as u8, align: false, rmw: rnd(4) == 0 };

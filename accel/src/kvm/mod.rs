@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn missing_device_says_kvm_is_unavailable() {
-        let e = open_kvm(Path::new("/nonexistent/kvm")).err().expect("must fail");
+        let e = open_kvm(Path::new("/nonexistent/kvm")).expect_err("must fail");
         let msg = e.to_string();
         assert!(msg.contains("not found: KVM is not available on this host"), "{msg}");
     }

@@ -634,6 +634,19 @@ fn decode_0fae_mem(b: &[u8], regs: &kvm_regs, fs_base: u64, gs_base: u64) -> Opt
     Some(MemOp { addr: addr.wrapping_add(seg), len: i, reg })
 }
 
+impl Vcpu for KvmVcpu {
+    fn run(&mut self) -> Result<VcpuExit, AccelError> {
+        match self.run_loop() {
+            Ok(exit) => Ok(exit),
+            Err(e) => {
+                // Stop the other vCPUs too: the machine cannot go on without this one.
+                self.stop.stop(VcpuExit::Shutdown { exit_code: 1 });
+                Err(e.into())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,18 +667,5 @@ mod tests {
         assert_eq!(decode_0fae_mem(&[0x0f, 0xaf, 0x10], &regs, 0, 0), None);
         assert_eq!(decode_0fae_mem(&[0x0f, 0xae, 0x94, 0x24], &regs, 0, 0), None);
         assert_eq!(decode_0fae_mem(&[], &regs, 0, 0), None);
-    }
-}
-
-impl Vcpu for KvmVcpu {
-    fn run(&mut self) -> Result<VcpuExit, AccelError> {
-        match self.run_loop() {
-            Ok(exit) => Ok(exit),
-            Err(e) => {
-                // Stop the other vCPUs too: the machine cannot go on without this one.
-                self.stop.stop(VcpuExit::Shutdown { exit_code: 1 });
-                Err(e.into())
-            }
-        }
     }
 }

@@ -119,7 +119,7 @@ impl World {
         }
         for (i, r) in env.regs.iter_mut().enumerate() {
             x = lcg(x);
-            *r = if i % 5 == 0 { (x >> 60) as u64 } else { x };
+            *r = if i % 5 == 0 { x >> 60 } else { x };
         }
         env.budget = 1000;
         env.runtime = &RUNTIME;
