@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
+use mimic_hw::chardev::SharedWriter;
 use mimic_machines::{AccelKind, Bios, DeviceSpec, DriveSpec, LogItems, MachineConfig, RunOutcome, MACHINES};
 
 const ABOUT: &str = "Mimic: a full-system emulator.
@@ -120,26 +121,6 @@ pub enum Action {
 pub struct RunConfig {
     config: MachineConfig,
     log_level: log::LevelFilter,
-}
-
-/// A writer shared by every incarnation of the machine (a guest reset rebuilds the machine but
-/// keeps writing to the same console and log file).
-#[derive(Clone)]
-struct SharedWriter(std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
-
-impl SharedWriter {
-    fn new(w: Box<dyn Write + Send>) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(w)))
-    }
-}
-
-impl Write for SharedWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
-    }
 }
 
 const LOG_ITEMS: &[(&str, &str)] = &[

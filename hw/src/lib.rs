@@ -11,6 +11,7 @@
 
 pub mod address_space;
 pub mod bus;
+pub mod chardev;
 pub mod clock;
 pub mod device;
 pub mod devices;

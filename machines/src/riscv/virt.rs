@@ -14,6 +14,7 @@ use mimic_accel::{Vcpu, VcpuExit};
 use mimic_frontend::riscv64::translate::RiscvFrontend;
 use mimic_frontend::riscv64::RiscvCpu;
 use mimic_hw::address_space::MemRegionSpec;
+use mimic_hw::chardev::SharedWriter;
 use mimic_hw::clock::Clock;
 use mimic_hw::devices::clint::{Clint, CLINT_SIZE};
 use mimic_hw::devices::goldfish_rtc::{GoldfishRtc, GOLDFISH_RTC_SIZE};
@@ -67,19 +68,6 @@ const FW_DYNAMIC_NEXT_MODE_S: u64 = 1;
 
 pub const ISA: &str = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs";
 pub const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zba", "zbb", "zbs"];
-
-/// One host console shared by the devices that write to it.
-#[derive(Clone)]
-struct SharedConsole(Arc<Mutex<Box<dyn std::io::Write + Send>>>);
-
-impl std::io::Write for SharedConsole {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
-    }
-}
 
 pub struct Virt {
     vcpu: TcgVcpu<RiscvCpu, RiscvFrontend>,
@@ -143,7 +131,7 @@ impl Virt {
         mem.add_mmio(e.base, e.size, plic.clone())?;
 
         // The UART and a virtio console (if any) write to the same host console.
-        let console = SharedConsole(Arc::new(Mutex::new(std::mem::replace(&mut config.console, Box::new(std::io::sink())))));
+        let console = SharedWriter::new(std::mem::replace(&mut config.console, Box::new(std::io::sink())));
         let uart = Arc::new(Mutex::new(Uart16550::new(Box::new(console.clone()), plic::input_line(&plic, UART0_IRQ))));
         let e = memmap::entry(MEMMAP, "uart0");
         mem.add_mmio(e.base, e.size, uart.clone())?;

@@ -23,11 +23,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry};
 use mimic_accel::{AccelError, Vcpu, VcpuExit};
 use mimic_hw::address_space::MemRegionSpec;
+use mimic_hw::chardev::SharedWriter;
 use mimic_hw::device::shared;
 use mimic_hw::devices::debug_exit::{DebugExit, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE};
 use mimic_hw::devices::i8042::{I8042, I8042_BASE, I8042_SIZE};
@@ -118,19 +119,6 @@ impl MicrovmConfig {
     }
 }
 
-/// The console survives resets: each rebuilt UART writes through this.
-#[derive(Clone)]
-struct SharedConsole(Arc<Mutex<Box<dyn Write + Send>>>);
-
-impl Write for SharedConsole {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
-    }
-}
-
 /// A device's IRQ line to a GSI of a VM that is created after the device (the VM is built
 /// from the address space holding the device). Nothing runs before it is bound, so no level
 /// change is lost.
@@ -163,7 +151,8 @@ struct Setup {
     kernel: Vec<u8>,
     initrd: Option<(PathBuf, Vec<u8>)>,
     cmdline: String,
-    console: SharedConsole,
+    /// Survives resets: each rebuilt UART writes through it.
+    console: SharedWriter,
     /// What each populated virtio-mmio slot holds, by slot index.
     virtio: Vec<VirtioSlot>,
     /// isa-debug-exit (port, size).
@@ -303,7 +292,7 @@ impl Microvm {
             }
             cmdline.push_str(&virtio_cmdline(virtio.len()));
         }
-        let console = SharedConsole(Arc::new(Mutex::new(cfg.console)));
+        let console = SharedWriter::new(cfg.console);
         let setup = Setup { memory: cfg.memory, smp: cfg.smp, kernel_path: cfg.kernel, kernel, initrd, cmdline, console, virtio, debug_exit };
         let inst = setup.build()?;
         Ok(Self { setup, inst })

@@ -1,0 +1,52 @@
+//! Character sinks devices write to. A guest console is often written by more than one device
+//! (a UART and a virtio console) and must outlive a machine rebuilt after a guest reset, so it is
+//! shared rather than owned.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// A writer that many devices (and machine incarnations) share; clones write to the same sink.
+#[derive(Clone)]
+pub struct SharedWriter(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl SharedWriter {
+    pub fn new(sink: Box<dyn Write + Send>) -> Self {
+        Self(Arc::new(Mutex::new(sink)))
+    }
+}
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn clones_write_to_one_sink() {
+        let cap = Capture::default();
+        let mut a = SharedWriter::new(Box::new(cap.clone()));
+        let mut b = a.clone();
+        a.write_all(b"ab").unwrap();
+        b.write_all(b"cd").unwrap();
+        assert_eq!(cap.0.lock().unwrap().as_slice(), b"abcd");
+    }
+}
