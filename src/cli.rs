@@ -315,7 +315,7 @@ pub fn parse(raw: Vec<OsString>) -> Result<Action, String> {
         config.devices.push(parse_device(d)?);
     }
     if let Some(s) = &args.serial {
-        config.console = open_serial(s)?;
+        config.console = SharedWriter::new(open_serial(s)?);
     }
     config.accel = match (args.accel.as_deref().map(|a| a.split(',').next().unwrap_or("")), args.enable_kvm) {
         (None | Some("tcg"), false) => AccelKind::Tcg,
@@ -337,7 +337,7 @@ pub fn parse(raw: Vec<OsString>) -> Result<Action, String> {
     }
     if let Some(path) = &args.logfile {
         let f = File::create(path).map_err(|e| format!("-D: cannot create '{}': {e}", path.display()))?;
-        config.log_sink = Box::new(f);
+        config.log_sink = SharedWriter::new(Box::new(f));
     }
     config.stats = std::env::var_os("MIMIC_STATS").is_some_and(|v| v == "1");
     // Without -nographic Mimic has no display either: the console is on stdio in both cases.
@@ -358,43 +358,18 @@ pub fn init_logging(run: &RunConfig) {
 /// Build and run the machine; resets rebuild it unless `-no-reboot`. Returns the exit status.
 pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
     let mut config = run.config;
-    let console = SharedWriter::new(std::mem::replace(&mut config.console, Box::new(std::io::sink())));
-    let log_sink = SharedWriter::new(std::mem::replace(&mut config.log_sink, Box::new(std::io::sink())));
     // The guest console is stdio: raw mode with QEMU's escape keys when stdin is a terminal.
     let raw = crate::console::enter_raw_mode();
     let _guard = crate::console::RawModeGuard;
     let input = crate::console::spawn_stdin_reader(raw);
-    let input = std::sync::Arc::new(std::sync::Mutex::new(input));
+    config.console_input = Some(std::sync::Arc::new(std::sync::Mutex::new(input)));
     loop {
-        config.console_input = Some(input.clone());
-        config.console = Box::new(console.clone());
-        config.log_sink = Box::new(log_sink.clone());
-        let no_reboot = config.no_reboot;
-        let rebuild = MachineConfig {
-            machine: config.machine.clone(),
-            memory: config.memory,
-            smp: config.smp,
-            cpu: config.cpu.clone(),
-            bios: config.bios.clone(),
-            kernel: config.kernel.clone(),
-            initrd: config.initrd.clone(),
-            append: config.append.clone(),
-            accel: config.accel,
-            log: config.log,
-            log_sink: Box::new(std::io::sink()),
-            console: Box::new(std::io::sink()),
-            console_input: None,
-            drives: config.drives.clone(),
-            devices: config.devices.clone(),
-            dumpdtb: None,
-            no_reboot,
-            stats: config.stats,
-        };
-        let mut machine = mimic_machines::create(config).map_err(|e| e.to_string())?;
+        let mut machine = mimic_machines::create(config.clone()).map_err(|e| e.to_string())?;
         match machine.run().map_err(|e| e.to_string())? {
             RunOutcome::Exit(code) => return Ok((code & 0xff) as u8),
-            RunOutcome::Reset if no_reboot => return Ok(0),
-            RunOutcome::Reset => config = rebuild,
+            RunOutcome::Reset if config.no_reboot => return Ok(0),
+            // The same machine again; its device tree was already dumped once.
+            RunOutcome::Reset => config.dumpdtb = None,
         }
     }
 }

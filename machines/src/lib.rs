@@ -8,11 +8,11 @@ pub mod memmap;
 pub mod riscv;
 pub mod x86;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
+use mimic_hw::chardev::SharedWriter;
 use thiserror::Error;
 
 pub use memmap::MemMapEntry;
@@ -91,7 +91,9 @@ pub enum DeviceSpec {
     IsaDebugExit { iobase: u16, iosize: u16 },
 }
 
-/// Everything the command line says about the machine to build.
+/// Everything the command line says about the machine to build. Cloning it gives the same
+/// machine again (for a guest reset): the console, log and stdin are shared, not reopened.
+#[derive(Clone)]
 pub struct MachineConfig {
     pub machine: String,
     /// Guest RAM in bytes; `None` for the board's default.
@@ -105,9 +107,9 @@ pub struct MachineConfig {
     pub accel: AccelKind,
     pub log: LogItems,
     /// Where `-d` output goes (`-D file`, default stderr).
-    pub log_sink: Box<dyn Write + Send>,
+    pub log_sink: SharedWriter,
     /// Guest console output (stdout with `-nographic`).
-    pub console: Box<dyn Write + Send>,
+    pub console: SharedWriter,
     /// Host console input for the guest's serial port, if stdin is attached (shared so that a
     /// machine rebuilt after a guest reset keeps reading the same stdin).
     pub console_input: Option<SharedConsoleInput>,
@@ -133,8 +135,8 @@ impl MachineConfig {
             append: None,
             accel: AccelKind::Tcg,
             log: LogItems::default(),
-            log_sink: Box::new(std::io::stderr()),
-            console: Box::new(std::io::stdout()),
+            log_sink: SharedWriter::new(Box::new(std::io::stderr())),
+            console: SharedWriter::new(Box::new(std::io::stdout())),
             console_input: None,
             drives: Vec::new(),
             devices: Vec::new(),

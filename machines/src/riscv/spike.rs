@@ -37,7 +37,7 @@ pub struct Spike {
 }
 
 impl Spike {
-    pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
+    pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
         const NAME: &str = "spike";
         if config.accel == AccelKind::Kvm {
             return Err(MachineError::Unsupported { machine: NAME, reason: "a RISC-V board needs -accel tcg on this host".into() });
@@ -84,7 +84,7 @@ impl Spike {
         if let Some(tohost) = tohost {
             // Without `fromhost`, QEMU places it right after `tohost`.
             let fromhost = fromhost.unwrap_or(tohost + 8);
-            let console = std::mem::replace(&mut config.console, Box::new(std::io::sink()));
+            let console = Box::new(config.console.clone());
             let htif = Htif::new(tohost, fromhost, console, power.clone());
             mem.add_mmio_overlay(tohost.min(fromhost), Htif::window_size(tohost, fromhost), Arc::new(Mutex::new(htif)))?;
         } else {
@@ -101,7 +101,7 @@ impl Spike {
         let poll_clint = clint.clone();
         let opts = TcgOptions {
             log: crate::riscv::log_mask(&config.log),
-            log_sink: std::mem::replace(&mut config.log_sink, Box::new(std::io::sink())),
+            log_sink: Box::new(config.log_sink.clone()),
             poll: Some(Box::new(move || {
                 let mut clint = poll_clint.lock().unwrap_or_else(|p| p.into_inner());
                 clint.poll();

@@ -14,7 +14,6 @@ use mimic_accel::{Vcpu, VcpuExit};
 use mimic_frontend::riscv64::translate::RiscvFrontend;
 use mimic_frontend::riscv64::RiscvCpu;
 use mimic_hw::address_space::MemRegionSpec;
-use mimic_hw::chardev::SharedWriter;
 use mimic_hw::clock::Clock;
 use mimic_hw::devices::clint::{Clint, CLINT_SIZE};
 use mimic_hw::devices::goldfish_rtc::{GoldfishRtc, GOLDFISH_RTC_SIZE};
@@ -131,7 +130,7 @@ impl Virt {
         mem.add_mmio(e.base, e.size, plic.clone())?;
 
         // The UART and a virtio console (if any) write to the same host console.
-        let console = SharedWriter::new(std::mem::replace(&mut config.console, Box::new(std::io::sink())));
+        let console = config.console.clone();
         let uart = Arc::new(Mutex::new(Uart16550::new(Box::new(console.clone()), plic::input_line(&plic, UART0_IRQ))));
         let e = memmap::entry(MEMMAP, "uart0");
         mem.add_mmio(e.base, e.size, uart.clone())?;
@@ -201,7 +200,7 @@ impl Virt {
         let mut pending_input: Vec<u8> = Vec::new();
         let opts = TcgOptions {
             log: super::log_mask(&config.log),
-            log_sink: std::mem::replace(&mut config.log_sink, Box::new(std::io::sink())),
+            log_sink: Box::new(config.log_sink.clone()),
             poll: Some(Box::new(move || {
                 if let Some(rx) = &input {
                     let rx = rx.lock().unwrap_or_else(|p| p.into_inner());

@@ -241,7 +241,7 @@ impl Microvm {
             kernel,
             initrd: config.initrd.take(),
             cmdline: config.append.take(),
-            console: std::mem::replace(&mut config.console, Box::new(std::io::sink())),
+            console: Box::new(config.console.clone()),
             drives: std::mem::take(&mut config.drives),
             devices: std::mem::take(&mut config.devices),
         };
