@@ -156,6 +156,15 @@ pub enum RunOutcome {
     Reset,
 }
 
+impl From<mimic_accel::VcpuExit> for RunOutcome {
+    fn from(exit: mimic_accel::VcpuExit) -> Self {
+        match exit {
+            mimic_accel::VcpuExit::Shutdown { exit_code } => Self::Exit(exit_code),
+            mimic_accel::VcpuExit::Reset => Self::Reset,
+        }
+    }
+}
+
 pub trait Machine {
     fn run(&mut self) -> Result<RunOutcome, MachineError>;
 }

@@ -4,9 +4,37 @@ pub mod fdt;
 pub mod spike;
 pub mod virt;
 
-use mimic_accel::tcg::{LogMask, TcgStats};
+use mimic_accel::tcg::{LogMask, TcgStats, TcgVcpu};
+use mimic_accel::Vcpu;
+use mimic_frontend::riscv64::translate::RiscvFrontend;
+use mimic_frontend::riscv64::RiscvCpu;
 
-use crate::LogItems;
+use crate::{AccelKind, LogItems, MachineConfig, MachineError, RunOutcome};
+
+pub(crate) type RiscvVcpu = TcgVcpu<RiscvCpu, RiscvFrontend>;
+
+/// What every RISC-V board requires of the command line: TCG, one hart, an rv64 CPU model.
+pub(crate) fn check_tcg_config(machine: &'static str, config: &MachineConfig) -> Result<(), MachineError> {
+    if config.accel == AccelKind::Kvm {
+        return Err(MachineError::Unsupported { machine, reason: "a RISC-V board needs -accel tcg on this host".into() });
+    }
+    if config.smp != 1 {
+        return Err(MachineError::Unsupported { machine, reason: "only -smp 1 is supported so far".into() });
+    }
+    if let Some(cpu) = config.cpu.as_deref().filter(|c| !matches!(*c, "rv64" | "any" | "max")) {
+        return Err(MachineError::Unsupported { machine, reason: format!("unknown -cpu '{cpu}' (rv64, max)") });
+    }
+    Ok(())
+}
+
+/// Run a board's hart until the machine powers off or resets, printing statistics if asked.
+pub(crate) fn run_tcg(vcpu: &mut RiscvVcpu, stats: bool) -> Result<RunOutcome, MachineError> {
+    let exit = vcpu.run();
+    if stats {
+        eprintln!("mimic-stats: {}", format_stats(&vcpu.stats()));
+    }
+    Ok(exit?.into())
+}
 
 pub(crate) fn log_mask(items: &LogItems) -> LogMask {
     LogMask { in_asm: items.in_asm, op: items.op, out_asm: items.out_asm, int: items.int, exec: items.exec, cpu: items.cpu }
@@ -18,4 +46,26 @@ pub(crate) fn format_stats(s: &TcgStats) -> String {
         "blocks_translated={} interp_execs={} compiled_blocks={} compile_ns={} chains={} code_flushes={} smc_invalidations={} exceptions={} interrupts={}",
         s.blocks_translated, s.interp_execs, s.compiled_blocks, s.compile_ns, s.chains_made, s.code_flushes, s.smc_invalidations, s.exceptions, s.interrupts
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boards_refuse_kvm_several_harts_and_foreign_cpus() {
+        let ok = MachineConfig::new("virt");
+        check_tcg_config("virt", &ok).unwrap();
+        let mut c = MachineConfig::new("virt");
+        c.accel = AccelKind::Kvm;
+        assert!(check_tcg_config("virt", &c).is_err());
+        let mut c = MachineConfig::new("virt");
+        c.smp = 2;
+        assert!(check_tcg_config("virt", &c).is_err());
+        let mut c = MachineConfig::new("virt");
+        c.cpu = Some("pentium".into());
+        assert!(check_tcg_config("virt", &c).is_err());
+        c.cpu = Some("max".into());
+        check_tcg_config("virt", &c).unwrap();
+    }
 }

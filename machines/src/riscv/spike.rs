@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use mimic_accel::tcg::{TcgOptions, TcgVcpu};
-use mimic_accel::{Vcpu, VcpuExit};
 use mimic_frontend::riscv64::translate::RiscvFrontend;
 use mimic_frontend::riscv64::RiscvCpu;
 use mimic_hw::address_space::MemRegionSpec;
@@ -17,7 +16,7 @@ use mimic_hw::{AddressSpace, PowerControl};
 
 use crate::loader;
 use crate::memmap::{self, MemMapEntry};
-use crate::{AccelKind, Bios, Machine, MachineConfig, MachineError, RunOutcome};
+use crate::{Bios, Machine, MachineConfig, MachineError, RunOutcome};
 
 pub const MEMMAP: &[MemMapEntry] = &[
     MemMapEntry { name: "clint", base: 0x0200_0000, size: CLINT_SIZE },
@@ -32,22 +31,14 @@ const MSIP_BIT: u32 = 3;
 const MTIP_BIT: u32 = 7;
 
 pub struct Spike {
-    vcpu: TcgVcpu<RiscvCpu, RiscvFrontend>,
+    vcpu: super::RiscvVcpu,
     stats: bool,
 }
 
 impl Spike {
     pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
         const NAME: &str = "spike";
-        if config.accel == AccelKind::Kvm {
-            return Err(MachineError::Unsupported { machine: NAME, reason: "a RISC-V board needs -accel tcg on this host".into() });
-        }
-        if config.smp != 1 {
-            return Err(MachineError::Unsupported { machine: NAME, reason: "only -smp 1 is supported".into() });
-        }
-        if let Some(cpu) = config.cpu.as_deref().filter(|c| !matches!(*c, "rv64" | "any" | "max")) {
-            return Err(MachineError::Unsupported { machine: NAME, reason: format!("unknown -cpu '{cpu}' (rv64, max)") });
-        }
+        super::check_tcg_config(NAME, &config)?;
         if config.initrd.is_some() || config.append.is_some() {
             return Err(MachineError::Unsupported { machine: NAME, reason: "-initrd/-append need a device tree (use -M virt)".into() });
         }
@@ -116,14 +107,7 @@ impl Spike {
 
 impl Machine for Spike {
     fn run(&mut self) -> Result<RunOutcome, MachineError> {
-        let exit = self.vcpu.run();
-        if self.stats {
-            eprintln!("mimic-stats: {}", super::format_stats(&self.vcpu.stats()));
-        }
-        match exit? {
-            VcpuExit::Shutdown { exit_code } => Ok(RunOutcome::Exit(exit_code)),
-            VcpuExit::Reset => Ok(RunOutcome::Reset),
-        }
+        super::run_tcg(&mut self.vcpu, self.stats)
     }
 }
 

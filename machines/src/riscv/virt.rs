@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use mimic_accel::tcg::{TcgOptions, TcgVcpu};
-use mimic_accel::{Vcpu, VcpuExit};
 use mimic_frontend::riscv64::translate::RiscvFrontend;
 use mimic_frontend::riscv64::RiscvCpu;
 use mimic_hw::address_space::MemRegionSpec;
@@ -31,7 +30,7 @@ use mimic_hw::{AddressSpace, PowerControl, PowerEvent};
 use super::fdt::{self, FdtConfig};
 use crate::loader;
 use crate::memmap::{self, MemMapEntry};
-use crate::{AccelKind, Bios, ConsoleInput, DeviceSpec, Machine, MachineConfig, MachineError, RunOutcome};
+use crate::{Bios, ConsoleInput, DeviceSpec, Machine, MachineConfig, MachineError, RunOutcome};
 
 const NAME: &str = "virt";
 
@@ -69,7 +68,7 @@ pub const ISA: &str = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs";
 pub const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zba", "zbb", "zbs"];
 
 pub struct Virt {
-    vcpu: TcgVcpu<RiscvCpu, RiscvFrontend>,
+    vcpu: super::RiscvVcpu,
     stats: bool,
 }
 
@@ -106,12 +105,7 @@ fn load_kernel(mem: &AddressSpace, path: &Path, at: u64, dram_base: u64) -> Resu
 
 impl Virt {
     pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
-        if config.accel == AccelKind::Kvm {
-            return Err(MachineError::Unsupported { machine: NAME, reason: "a RISC-V board needs -accel tcg on this host".into() });
-        }
-        if config.smp != 1 {
-            return Err(MachineError::Unsupported { machine: NAME, reason: "only -smp 1 is supported so far".into() });
-        }
+        super::check_tcg_config(NAME, &config)?;
         let dram = memmap::entry(MEMMAP, "dram");
         let ram_size = config.memory.unwrap_or(dram.size);
         let mut mem = AddressSpace::new(&[MemRegionSpec::ram("dram", dram.base, ram_size)])?;
@@ -315,14 +309,7 @@ impl Virt {
 
 impl Machine for Virt {
     fn run(&mut self) -> Result<RunOutcome, MachineError> {
-        let exit = self.vcpu.run();
-        if self.stats {
-            eprintln!("mimic-stats: {}", super::format_stats(&self.vcpu.stats()));
-        }
-        match exit? {
-            VcpuExit::Shutdown { exit_code } => Ok(RunOutcome::Exit(exit_code)),
-            VcpuExit::Reset => Ok(RunOutcome::Reset),
-        }
+        super::run_tcg(&mut self.vcpu, self.stats)
     }
 }
 

@@ -437,10 +437,7 @@ impl Microvm {
 
 impl crate::Machine for Microvm {
     fn run(&mut self) -> Result<crate::RunOutcome, crate::MachineError> {
-        match self.run_once()? {
-            VcpuExit::Shutdown { exit_code } => Ok(crate::RunOutcome::Exit(exit_code)),
-            VcpuExit::Reset => Ok(crate::RunOutcome::Reset),
-        }
+        Ok(self.run_once()?.into())
     }
 }
 
