@@ -73,6 +73,38 @@ pub enum ConsoleInput {
 
 pub type SharedConsoleInput = Arc<Mutex<Receiver<ConsoleInput>>>;
 
+/// Moves host console input into a board's console device from the run loop's poll: Ctrl-A X
+/// becomes a power-off request, bytes the device has no room for yet wait for the next poll.
+pub struct ConsolePump {
+    input: Option<SharedConsoleInput>,
+    pending: Vec<u8>,
+    power: Arc<mimic_hw::PowerControl>,
+}
+
+impl ConsolePump {
+    pub fn new(input: Option<SharedConsoleInput>, power: Arc<mimic_hw::PowerControl>) -> Self {
+        Self { input, pending: Vec::new(), power }
+    }
+
+    /// Drain what the host sent; `deliver` offers the waiting bytes to the device and returns how
+    /// many it took.
+    pub fn pump(&mut self, deliver: impl FnOnce(&[u8]) -> usize) {
+        if let Some(rx) = &self.input {
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    ConsoleInput::Byte(b) => self.pending.push(b),
+                    ConsoleInput::Quit => self.power.request(mimic_hw::PowerEvent::Shutdown { exit_code: 0 }),
+                }
+            }
+        }
+        if !self.pending.is_empty() {
+            let taken = deliver(&self.pending).min(self.pending.len());
+            self.pending.drain(..taken);
+        }
+    }
+}
+
 /// `-drive file=PATH,format=raw,if=virtio[,readonly=on]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveSpec {
@@ -162,6 +194,35 @@ impl From<mimic_accel::VcpuExit> for RunOutcome {
             mimic_accel::VcpuExit::Shutdown { exit_code } => Self::Exit(exit_code),
             mimic_accel::VcpuExit::Reset => Self::Reset,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_pump_keeps_what_the_device_cannot_take_and_quits_on_ctrl_a_x() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let power = Arc::new(mimic_hw::PowerControl::new());
+        let mut pump = ConsolePump::new(Some(Arc::new(Mutex::new(rx))), power.clone());
+        for b in b"hello" {
+            tx.send(ConsoleInput::Byte(*b)).unwrap();
+        }
+        let mut got = Vec::new();
+        pump.pump(|b| {
+            got.extend_from_slice(&b[..3]);
+            3
+        });
+        pump.pump(|b| {
+            got.extend_from_slice(b);
+            b.len()
+        });
+        assert_eq!(got, b"hello");
+        assert!(!power.is_pending());
+        tx.send(ConsoleInput::Quit).unwrap();
+        pump.pump(|b| b.len());
+        assert_eq!(power.take(), Some(mimic_hw::PowerEvent::Shutdown { exit_code: 0 }));
     }
 }
 

@@ -16,7 +16,7 @@ use mimic_hw::{AddressSpace, PowerControl};
 
 use crate::loader;
 use crate::memmap::{self, MemMapEntry};
-use crate::{Bios, Machine, MachineConfig, MachineError, RunOutcome};
+use crate::{Bios, ConsolePump, Machine, MachineConfig, MachineError, RunOutcome};
 
 pub const MEMMAP: &[MemMapEntry] = &[
     MemMapEntry { name: "clint", base: 0x0200_0000, size: CLINT_SIZE },
@@ -72,12 +72,14 @@ impl Spike {
         let clint = Arc::new(Mutex::new(Clint::new(clock.clone(), vec![(irqs.line(MSIP_BIT), irqs.line(MTIP_BIT))])));
         let c = memmap::entry(MEMMAP, "clint");
         mem.add_mmio(c.base, c.size, clint.clone())?;
+        let mut htif = None;
         if let Some(tohost) = tohost {
             // Without `fromhost`, QEMU places it right after `tohost`.
             let fromhost = fromhost.unwrap_or(tohost + 8);
             let console = Box::new(config.console.clone());
-            let htif = Htif::new(tohost, fromhost, console, power.clone());
-            mem.add_mmio_overlay(tohost.min(fromhost), Htif::window_size(tohost, fromhost), Arc::new(Mutex::new(htif)))?;
+            let h = Arc::new(Mutex::new(Htif::new(tohost, fromhost, console, power.clone())));
+            mem.add_mmio_overlay(tohost.min(fromhost), Htif::window_size(tohost, fromhost), h.clone())?;
+            htif = Some(h);
         } else {
             log::warn!("'{}' has no 'tohost' symbol: the guest cannot report its result or print", image.display());
         }
@@ -90,10 +92,19 @@ impl Spike {
         cpu.set_x(11, 0);
 
         let poll_clint = clint.clone();
+        // Host input goes to HTIF's console (spike has no UART); Ctrl-A X quits as on every board.
+        let mut console_pump = ConsolePump::new(config.console_input.clone(), power.clone());
         let opts = TcgOptions {
             log: crate::riscv::log_mask(&config.log),
             log_sink: Box::new(config.log_sink.clone()),
             poll: Some(Box::new(move || {
+                console_pump.pump(|bytes| match &htif {
+                    Some(h) => {
+                        h.lock().unwrap_or_else(|p| p.into_inner()).push_input(bytes);
+                        bytes.len()
+                    }
+                    None => bytes.len(),
+                });
                 let mut clint = poll_clint.lock().unwrap_or_else(|p| p.into_inner());
                 clint.poll();
                 clint.next_deadline_ns()

@@ -25,12 +25,12 @@ use mimic_hw::devices::virtio::mmio::EmptySlot;
 use mimic_hw::devices::virtio::rng::VirtioRng;
 use mimic_hw::devices::virtio::{GuestRam, LateRam, MmioTransport};
 use mimic_hw::irq::PendingBits;
-use mimic_hw::{AddressSpace, PowerControl, PowerEvent};
+use mimic_hw::{AddressSpace, PowerControl};
 
 use super::fdt::{self, FdtConfig};
 use crate::loader;
 use crate::memmap::{self, MemMapEntry};
-use crate::{Bios, ConsoleInput, DeviceSpec, Machine, MachineConfig, MachineError, RunOutcome};
+use crate::{Bios, ConsolePump, DeviceSpec, Machine, MachineConfig, MachineError, RunOutcome};
 
 const NAME: &str = "virt";
 
@@ -132,7 +132,8 @@ impl Virt {
         let e = memmap::entry(MEMMAP, "test");
         mem.add_mmio(e.base, e.size, Arc::new(Mutex::new(SifiveTest::new(power.clone()))))?;
         let e = memmap::entry(MEMMAP, "rtc");
-        mem.add_mmio(e.base, e.size, Arc::new(Mutex::new(GoldfishRtc::new(plic::input_line(&plic, RTC_IRQ)))))?;
+        let rtc = Arc::new(Mutex::new(GoldfishRtc::new(plic::input_line(&plic, RTC_IRQ))));
+        mem.add_mmio(e.base, e.size, rtc.clone())?;
 
         let virtio = memmap::entry(MEMMAP, "virtio");
         let slots: Vec<(MemMapEntry, u32)> = (0..VIRTIO_SLOTS)
@@ -189,31 +190,21 @@ impl Virt {
 
         let poll_clint = clint.clone();
         let poll_uart = uart.clone();
-        let poll_power = power.clone();
-        let input = config.console_input.take();
-        let mut pending_input: Vec<u8> = Vec::new();
+        let poll_rtc = rtc.clone();
+        let mut console_pump = ConsolePump::new(config.console_input.take(), power.clone());
         let opts = TcgOptions {
             log: super::log_mask(&config.log),
             log_sink: Box::new(config.log_sink.clone()),
             poll: Some(Box::new(move || {
-                if let Some(rx) = &input {
-                    let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-                    while let Ok(ev) = rx.try_recv() {
-                        match ev {
-                            ConsoleInput::Byte(b) => pending_input.push(b),
-                            ConsoleInput::Quit => poll_power.request(PowerEvent::Shutdown { exit_code: 0 }),
-                        }
-                    }
-                }
-                if !pending_input.is_empty() {
-                    let taken = poll_uart.lock().unwrap_or_else(|p| p.into_inner()).enqueue_input(&pending_input);
-                    pending_input.drain(..taken);
-                }
+                console_pump.pump(|bytes| poll_uart.lock().unwrap_or_else(|p| p.into_inner()).enqueue_input(bytes));
+                let mut rtc = poll_rtc.lock().unwrap_or_else(|p| p.into_inner());
+                rtc.poll();
                 let mut clint = poll_clint.lock().unwrap_or_else(|p| p.into_inner());
                 clint.poll();
                 // Console input must be noticed promptly even when no timer is armed.
                 let input_wait = 2_000_000;
-                Some(clint.next_deadline_ns().map_or(input_wait, |d| d.min(input_wait)))
+                let deadline = [clint.next_deadline_ns(), rtc.next_deadline_ns()].into_iter().flatten().min();
+                Some(deadline.map_or(input_wait, |d| d.min(input_wait)))
             })),
             ..TcgOptions::default()
         };
