@@ -197,6 +197,26 @@ impl From<mimic_accel::VcpuExit> for RunOutcome {
     }
 }
 
+pub trait Machine {
+    fn run(&mut self) -> Result<RunOutcome, MachineError>;
+}
+
+/// Board names with a one-line description, for `-machine help`.
+pub const MACHINES: &[(&str, &str)] = &[
+    ("spike", "RISC-V Spike board (HTIF, CLINT): instruction-level test suites"),
+    ("virt", "RISC-V VirtIO board (QEMU's memory map): OpenSBI and Linux"),
+    ("microvm", "x86-64 microvm (KVM): virtio-mmio, 16550 UART, isa-debug-exit"),
+];
+
+pub fn create(config: MachineConfig) -> Result<Box<dyn Machine>, MachineError> {
+    match config.machine.as_str() {
+        "spike" => Ok(Box::new(riscv::spike::Spike::new(config)?)),
+        "virt" => Ok(Box::new(riscv::virt::Virt::new(config)?)),
+        "microvm" => Ok(Box::new(x86::microvm::Microvm::from_config(config)?)),
+        other => Err(MachineError::UnknownMachine(other.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,25 +243,5 @@ mod tests {
         tx.send(ConsoleInput::Quit).unwrap();
         pump.pump(|b| b.len());
         assert_eq!(power.take(), Some(mimic_hw::PowerEvent::Shutdown { exit_code: 0 }));
-    }
-}
-
-pub trait Machine {
-    fn run(&mut self) -> Result<RunOutcome, MachineError>;
-}
-
-/// Board names with a one-line description, for `-machine help`.
-pub const MACHINES: &[(&str, &str)] = &[
-    ("spike", "RISC-V Spike board (HTIF, CLINT): instruction-level test suites"),
-    ("virt", "RISC-V VirtIO board (QEMU's memory map): OpenSBI and Linux"),
-    ("microvm", "x86-64 microvm (KVM): virtio-mmio, 16550 UART, isa-debug-exit"),
-];
-
-pub fn create(config: MachineConfig) -> Result<Box<dyn Machine>, MachineError> {
-    match config.machine.as_str() {
-        "spike" => Ok(Box::new(riscv::spike::Spike::new(config)?)),
-        "virt" => Ok(Box::new(riscv::virt::Virt::new(config)?)),
-        "microvm" => Ok(Box::new(x86::microvm::Microvm::from_config(config)?)),
-        other => Err(MachineError::UnknownMachine(other.to_string())),
     }
 }
