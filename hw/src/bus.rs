@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::device::SharedDevice;
+use crate::device::{Device, SharedDevice};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BusError {
@@ -65,29 +65,27 @@ impl Bus {
         self.find(addr).is_some()
     }
 
-    fn resolve(&self, addr: u64, len: usize) -> Result<(u64, &SharedDevice), BusError> {
+    /// Find the window for an access of `len` bytes at `addr`, validate it, and hand the locked
+    /// device and the offset to `access` (one lock per access).
+    fn with_device<R>(&self, addr: u64, len: usize, access: impl FnOnce(&mut dyn Device, u64) -> R) -> Result<R, BusError> {
         let (base, size, dev) = self.find(addr).ok_or(BusError::Unmapped { addr })?;
         let offset = addr - base;
-        let guard = dev.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = dev.lock().unwrap_or_else(|p| p.into_inner());
         if !guard.access_sizes().allows(len) {
             return Err(BusError::BadAccessSize { name: guard.name().to_string(), addr, len });
         }
         if offset + len as u64 > size {
             return Err(BusError::CrossesWindow { name: guard.name().to_string(), addr, len });
         }
-        Ok((offset, dev))
+        Ok(access(&mut *guard, offset))
     }
 
     pub fn read(&self, addr: u64, data: &mut [u8]) -> Result<(), BusError> {
-        let (offset, dev) = self.resolve(addr, data.len())?;
-        dev.lock().unwrap_or_else(|p| p.into_inner()).read(offset, data);
-        Ok(())
+        self.with_device(addr, data.len(), |dev, offset| dev.read(offset, data))
     }
 
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), BusError> {
-        let (offset, dev) = self.resolve(addr, data.len())?;
-        dev.lock().unwrap_or_else(|p| p.into_inner()).write(offset, data);
-        Ok(())
+        self.with_device(addr, data.len(), |dev, offset| dev.write(offset, data))
     }
 
     /// `(base, size, name)` of every window, in address order (for `info mtree`-like dumps).
