@@ -33,6 +33,7 @@ const EXPECTED_OUTPUT: &[(&str, &[&str])] = &[
     ("virt_timer.S", &["virt_timer: ok\n"]),
     ("virt_rtc.S", &["virt_rtc: ok\n"]),
     ("virt_virtio_probe.S", &["virt_virtio_probe: 8 empty slots\n"]),
+    ("virt_smp.S", &["virt_smp: ok\n"]),
 ];
 
 /// Tests QEMU 7.2 is known to get wrong (the tests are right per the PLIC spec); the QEMU
@@ -43,6 +44,9 @@ const QEMU_KNOWN_BAD: &[(&str, &str)] = &[(
 )];
 
 const EMU_ARGS: &[&str] = &["-M", "virt", "-bios", "none", "-nographic"];
+
+/// Programs that need more than the default machine.
+const EXTRA_ARGS: &[(&str, &[&str])] = &[("virt_smp.S", &["-smp", "4"])];
 
 fn virt_dir() -> PathBuf {
     common::repo_root().join("tests/virt")
@@ -95,12 +99,14 @@ fn run(
     emulator: &str,
     elf: &Path,
     log_base: &Path,
+    extra_args: &[&str],
     input: Option<(&str, &[u8])>,
 ) -> std::io::Result<(Outcome, String, String)> {
     let out_path = log_base.with_extension("stdout");
     let err_path = log_base.with_extension("stderr");
     let mut child = Command::new(emulator)
         .args(EMU_ARGS)
+        .args(extra_args)
         .arg("-kernel")
         .arg(elf)
         .stdin(Stdio::piped())
@@ -167,7 +173,8 @@ fn run_suite(emulator: &str, which: &str, known_bad: &[(&str, &str)]) -> Vec<Str
         };
         let expected: &[&str] = EXPECTED_OUTPUT.iter().find(|(f, _)| *f == name).map_or(&[], |(_, e)| e);
         let input = CONSOLE_INPUT.iter().find(|(f, _, _)| *f == name).map(|(_, p, t)| (*p, *t));
-        let verdict = match run(emulator, &elf, &dir.join(&name), input) {
+        let extra: &[&str] = EXTRA_ARGS.iter().find(|(f, _)| *f == name).map_or(&[], |(_, a)| a);
+        let verdict = match run(emulator, &elf, &dir.join(&name), extra, input) {
             Err(e) => Err(format!("cannot start {emulator}: {e}")),
             Ok((Outcome::TimedOut, out, err)) => {
                 Err(format!("timed out after {RUN_TIMEOUT:?}; stdout:\n{out}\nstderr:\n{err}"))

@@ -628,6 +628,119 @@ fn wfi_sleeps_until_an_interrupt_then_takes_it() {
     assert!(m.vcpu.stats().halts >= 1);
 }
 
+/// Harts sharing one vCPU: `progs` are (address, code) pairs loaded into RAM, `starts` the
+/// harts' entry points (r15 = DEV, r14 = RAM on each).
+fn smp_machine(progs: &[(u64, Vec<u32>)], starts: &[u64], opts: TcgOptions) -> Machine {
+    let power = Arc::new(PowerControl::new());
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let mut mem = AddressSpace::new(&[MemRegionSpec::ram("ram", RAM, 0x10000)]).unwrap();
+    let dev = mimic_hw::device::shared(TestDev { power: power.clone(), recorded: recorded.clone() });
+    mem.add_mmio(DEV, 0x100, dev).unwrap();
+    for (at, code) in progs {
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        mem.load(*at, &bytes).unwrap();
+    }
+    let mem = Arc::new(mem);
+    let cpus = starts
+        .iter()
+        .map(|&pc| {
+            let mut cpu = ToyCpu::new(pc);
+            cpu.env.regs[15] = DEV;
+            cpu.env.regs[14] = RAM;
+            cpu
+        })
+        .collect();
+    let vcpu = TcgVcpu::new_smp(cpus, ToyFrontend, mem.clone(), power, opts).unwrap();
+    Machine { vcpu, mem, recorded }
+}
+
+#[test]
+fn a_hart_writing_code_another_hart_translated_invalidates_it() {
+    // Hart B gets a fast-path TLB entry for page P (a data store) before hart A translates X in
+    // P; then B overwrites X. B's store must still be seen as a code write: A runs the new X.
+    const P: i16 = 0x1000; // X at RAM + P, B's data word at RAM + P + 0x800
+    const D: i16 = 0x2000; // flags: +0 B stored its data word, +8 A ran X, +16 B rewrote X
+    let new_x = ins(op::ADDI, 1, 1, 100);
+    let hart_a = vec![
+        ins(op::ADDI, 13, 14, D),  // 0x00 r13 = flags
+        ins(op::ADDI, 12, 14, P),  // 0x04 r12 = X
+        ins(op::LD, 2, 13, 0),     // 0x08 wait for flag 0
+        ins(op::BNE, 2, 0, 8),     // 0x0c
+        ins(op::J, 0, 0, -8),      // 0x10
+        ins(op::ADDI, 11, 14, 0x20), // 0x14 return address
+        ins(op::JR, 0, 12, 0),     // 0x18 call X (translating it)
+        0,                         // 0x1c
+        ins(op::ADDI, 3, 0, 1),    // 0x20
+        ins(op::ST, 3, 13, 8),     // 0x24 flag 8 = 1
+        ins(op::LD, 2, 13, 16),    // 0x28 wait for flag 16
+        ins(op::BNE, 2, 0, 8),     // 0x2c
+        ins(op::J, 0, 0, -8),      // 0x30
+        ins(op::ADDI, 11, 14, 0x40), // 0x34 return address
+        ins(op::JR, 0, 12, 0),     // 0x38 call X again
+        0,                         // 0x3c
+        exit_with(1),              // 0x40 1 + (1 or 100)
+    ];
+    let hart_b = vec![
+        ins(op::ADDI, 13, 14, D),  // 0x100
+        ins(op::ADDI, 12, 14, P),  // 0x104
+        ins(op::ADDI, 3, 0, 1),    // 0x108
+        ins(op::ST, 3, 12, 0x800), // 0x10c data store into P: P is not code yet, the fast path is filled
+        ins(op::ST, 3, 13, 0),     // 0x110 flag 0 = 1
+        ins(op::LD, 2, 13, 8),     // 0x114 wait for flag 8
+        ins(op::BNE, 2, 0, 8),     // 0x118
+        ins(op::J, 0, 0, -8),      // 0x11c
+        ins(op::LUI, 7, 0, (new_x >> 16) as u16 as i16), // 0x120
+        ins(op::ADDI, 7, 7, (new_x & 0xffff) as u16 as i16), // 0x124
+        ins(op::SW, 7, 12, 0),     // 0x128 overwrite X
+        ins(op::ST, 3, 13, 16),    // 0x12c flag 16 = 1
+        ins(op::J, 0, 0, 0),       // 0x130 spin
+    ];
+    let x = vec![ins(op::ADDI, 1, 1, 1), ins(op::JR, 0, 11, 0)];
+    for threshold in [0, 500] {
+        let progs = [(RAM, hart_a.clone()), (RAM + 0x100, hart_b.clone()), (RAM + P as u64, x.clone())];
+        let o = TcgOptions { budget: 8, jit_threshold: threshold, ..opts() };
+        let mut m = smp_machine(&progs, &[RAM, RAM + 0x100], o);
+        assert_eq!(m.vcpu.hart_count(), 2);
+        assert_eq!(run(&mut m), 101, "threshold {threshold}");
+        assert!(m.vcpu.stats().hart_switches > 2);
+        assert!(m.vcpu.stats().smc_invalidations >= 1);
+    }
+}
+
+#[test]
+fn a_hart_in_wfi_lets_the_others_run_until_its_interrupt() {
+    let irq = Arc::new(AtomicBool::new(false));
+    let polls = Arc::new(AtomicU64::new(0));
+    let (i2, p2) = (irq.clone(), polls.clone());
+    let o = TcgOptions {
+        budget: 1000,
+        poll: Some(Box::new(move || {
+            // The "timer" for hart A fires after hart B has had some turns.
+            if p2.fetch_add(1, Ordering::Relaxed) == 20 {
+                i2.store(true, Ordering::Release);
+            }
+            Some(10_000)
+        })),
+        ..opts()
+    };
+    let hart_a = vec![ins(op::WFI, 0, 0, 0), ins(op::ADDI, 1, 0, 9), exit_with(1)];
+    // The trap handler exits with the count hart B stored at RAM + 0x2000.
+    let trap = vec![ins(op::ADDI, 13, 14, 0x2000), ins(op::LD, 1, 13, 0), exit_with(1)];
+    let hart_b = vec![
+        ins(op::ADDI, 13, 14, 0x2000), // 0x100
+        ins(op::ADDI, 1, 1, 1),        // 0x104 count
+        ins(op::ST, 1, 13, 0),         // 0x108
+        ins(op::J, 0, 0, -8),          // 0x10c
+    ];
+    let progs = [(RAM, hart_a), (RAM + 0x100, hart_b), (TRAP_VEC, trap)];
+    let mut m = smp_machine(&progs, &[RAM, RAM + 0x100], o);
+    m.vcpu.cpu_mut().irq = irq;
+    let count = run(&mut m);
+    // Hart B ran while A waited: ~20 polls of 1000-instruction turns, 3 instructions a count.
+    assert!(count > 1000, "hart B counted {count}");
+    assert!(m.vcpu.stats().halts >= 1);
+}
+
 #[test]
 fn illegal_instruction_traps_and_logging_does_not_disturb() {
     let buf = Arc::new(Mutex::new(Vec::<u8>::new()));

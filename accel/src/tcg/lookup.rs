@@ -226,6 +226,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots, bytes);
         self.tbs.get_mut(idx).no_jit = !verified;
         for page in new_pages {
+            self.code_page_epoch += 1;
             let env: *mut _ = self.cpu.env();
             // SAFETY: `env` is this CPU's Env; iotlb is a separate field of the Core.
             protect_code_page(unsafe { &mut *env }, &self.iotlb, page);

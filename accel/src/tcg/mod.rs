@@ -5,6 +5,12 @@
 //! code calls back into, `backend` the thin adapter over the translator's interpreter and JIT.
 //! All state those hooks touch lives in one boxed [`Core`] whose address never changes, reached
 //! from `Env::runtime` (a `#[repr(C)]` box whose first field is the `Runtime` table).
+//!
+//! Several harts (`-smp N`) run on one host thread in turn, as QEMU's single-threaded TCG does:
+//! the running one sits in the `Core`, the others wait in [`TcgVcpu`]'s `parked` queue, and all
+//! share one block cache and one JIT. A hart gives up the host thread when its budget period
+//! ends or it executes `wfi`. Sharing the thread is what makes LR/SC and AMOs atomic across
+//! harts: an AMO or SC is one guest instruction and never interleaves with another hart's.
 
 mod backend;
 mod lookup;
@@ -139,6 +145,8 @@ pub struct TcgStats {
     pub exceptions: u64,
     pub interrupts: u64,
     pub halts: u64,
+    /// Times another hart took the host thread (`-smp`).
+    pub hart_switches: u64,
 }
 
 /// Everything the `extern "C"` hooks reach while guest code runs (so it lives at a fixed address).
@@ -156,6 +164,9 @@ pub(crate) struct Core<C: GuestCpu, F: Frontend> {
     pub forced_exit: Option<i64>,
     /// Per-block logging is on: every block must come back to the run loop to be logged.
     pub nochain: bool,
+    /// Counts the times a page became a code page. A parked hart's TLB only protected the code
+    /// pages of its time: if this moved while it waited, its TLB is flushed before it runs.
+    pub code_page_epoch: u64,
     pub stats: TcgStats,
 }
 
@@ -177,8 +188,20 @@ pub(crate) struct RuntimeBox<C: GuestCpu, F: Frontend> {
     pub core: *mut Core<C, F>,
 }
 
+/// A hart waiting for its turn on the host thread.
+struct ParkedHart<C> {
+    cpu: Box<C>,
+    iotlb: Box<softmmu::Iotlb>,
+    /// Stopped in `wfi`: runs again once it has an interrupt to wake it.
+    halted: bool,
+    /// `Core::code_page_epoch` when it last ran (its TLB protects the code pages known then).
+    code_page_epoch: u64,
+}
+
 pub struct TcgVcpu<C: GuestCpu, F: Frontend> {
     core: Box<Core<C, F>>,
+    /// The other harts of an SMP machine, in round-robin order (empty with one hart).
+    parked: std::collections::VecDeque<ParkedHart<C>>,
     _rt: Box<RuntimeBox<C, F>>,
     /// The quick tier (the only one when `hot_samples` is 0, then optimising).
     jit: Jit,
@@ -201,6 +224,20 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         power: Arc<PowerControl>,
         opts: TcgOptions,
     ) -> Result<Self, AccelError> {
+        Self::new_smp(vec![cpu], frontend, mem, power, opts)
+    }
+
+    /// Several harts on one host thread, taking turns (see the module comment); the first one
+    /// runs first. All must be of the same model: they share translated code.
+    pub fn new_smp(
+        cpus: Vec<Box<C>>,
+        frontend: F,
+        mem: Arc<AddressSpace>,
+        power: Arc<PowerControl>,
+        opts: TcgOptions,
+    ) -> Result<Self, AccelError> {
+        let mut cpus = cpus.into_iter();
+        let cpu = cpus.next().ok_or_else(|| AccelError::Jit("a TCG vCPU needs at least one hart".into()))?;
         let helpers = cpu.helpers();
         let tiered = opts.hot_samples > 0;
         let new_jit = |opt_level| {
@@ -219,6 +256,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             iotlb: Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]),
             forced_exit: None,
             nochain: opts.log.any_per_block(),
+            code_page_epoch: 0,
             stats: TcgStats::default(),
         });
         let mut rt = Box::new(RuntimeBox {
@@ -237,17 +275,71 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             env.budget = 0;
         }
         rt.core = &mut *core;
+        let parked = cpus
+            .map(|mut cpu| {
+                let env = cpu.env();
+                env.runtime = &rt.rt;
+                env.flush_tlb();
+                env.budget = 0;
+                ParkedHart {
+                    cpu,
+                    iotlb: Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]),
+                    halted: false,
+                    code_page_epoch: 0,
+                }
+            })
+            .collect();
         let disasm = if opts.log.out_asm {
             use capstone::arch::BuildsCapstone;
             capstone::Capstone::new().x86().mode(capstone::arch::x86::ArchMode::Mode64).build().ok()
         } else {
             None
         };
-        Ok(Self { core, _rt: rt, jit, jit_hot, opts, flush_pending: false, disasm })
+        Ok(Self { core, parked, _rt: rt, jit, jit_hot, opts, flush_pending: false, disasm })
     }
 
+    /// The hart running now (or that ran last).
     pub fn cpu(&self) -> &C {
         &self.core.cpu
+    }
+
+    /// How many harts this vCPU runs.
+    pub fn hart_count(&self) -> usize {
+        1 + self.parked.len()
+    }
+
+    /// Hand the host thread to the next hart that can run, in round-robin order. `halted`: the
+    /// current hart stopped in `wfi`. Returns false (nothing changes) when no other hart can
+    /// run; the caller then keeps the current one, or idles if it is halted.
+    fn switch_hart(&mut self, halted: bool) -> bool {
+        let Some(pos) = self.parked.iter().position(|h| !h.halted || h.cpu.wakeup_pending()) else {
+            return false;
+        };
+        self.parked.rotate_left(pos);
+        let mut next = self.parked.pop_front().expect("position found above");
+        std::mem::swap(&mut self.core.cpu, &mut next.cpu);
+        std::mem::swap(&mut self.core.iotlb, &mut next.iotlb);
+        if next.code_page_epoch != self.core.code_page_epoch {
+            // Pages became code while this hart waited: its TLB may still let stores to them
+            // take the fast path, past the self-modifying-code check.
+            self.core.cpu.env().flush_tlb();
+        }
+        next.halted = halted;
+        next.code_page_epoch = self.core.code_page_epoch;
+        self.parked.push_back(next);
+        self.core.stats.hart_switches += 1;
+        true
+    }
+
+    /// A budget period ended: the next hart that can run gets the host thread. Returns whether
+    /// another hart now runs.
+    fn end_turn(&mut self) -> bool {
+        !self.parked.is_empty() && self.switch_hart(false)
+    }
+
+    /// Can any hart, running or parked, leave `wfi`?
+    fn any_wakeup_pending(&self) -> bool {
+        self.core.cpu.wakeup_pending() || self.parked.iter().any(|h| h.halted && h.cpu.wakeup_pending())
     }
 
     pub fn cpu_mut(&mut self) -> &mut C {
@@ -305,11 +397,20 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         }
     }
 
-    /// `wfi`: sleep until an interrupt can wake the CPU or the machine stops.
+    /// `wfi`: run another hart if one can run; otherwise sleep until an interrupt can wake one
+    /// of them (then run it) or the machine stops.
     fn halt(&mut self) {
         self.core.stats.halts += 1;
+        if self.switch_hart(true) {
+            return;
+        }
         loop {
             if self.core.power.is_pending() || self.core.cpu.wakeup_pending() {
+                return;
+            }
+            if self.any_wakeup_pending() {
+                // Another hart woke: it runs, this one stays in wfi.
+                self.switch_hart(true);
                 return;
             }
             let next = match self.opts.poll.as_mut() {
@@ -319,8 +420,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 }
                 None => None,
             };
-            if self.core.power.is_pending() || self.core.cpu.wakeup_pending() {
-                return;
+            if self.core.power.is_pending() || self.any_wakeup_pending() {
+                continue;
             }
             // Devices on other threads may raise an interrupt at any time and there is no
             // condition variable to wait on, so the sleep is capped.
@@ -512,6 +613,9 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
             }
             if self.core.cpu.env_ref().budget <= 0 {
                 self.refill_budget();
+                if self.end_turn() {
+                    chain_from = None;
+                }
                 continue;
             }
             {
@@ -575,6 +679,7 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                     // forced exit the restored budget gets its chance first.)
                     if forced.is_none() {
                         self.refill_budget();
+                        self.end_turn();
                     }
                 }
                 ExitCode::Reevaluate | ExitCode::Lookup => {}

@@ -191,9 +191,11 @@ mod tests {
         use mimic_translator::interp::interpret;
         use std::cell::RefCell;
 
+        /// (vaddr, size, align, rmw, is_store) of an access that reached the runtime.
+        type Access = (u64, u64, bool, bool, bool);
+
         thread_local! {
-            /// (vaddr, size, align, rmw, is_store) of every access that reached the runtime.
-            static SEEN: RefCell<Vec<(u64, u64, bool, bool, bool)>> = const { RefCell::new(Vec::new()) };
+            static SEEN: RefCell<Vec<Access>> = const { RefCell::new(Vec::new()) };
         }
 
         fn note(va: u64, memop: u64, store: bool) {
@@ -218,7 +220,7 @@ mod tests {
 
         /// Run `sc.w/d a2, a1, (a0)` with a0 = `addr` and the reservation at `resv`; returns the
         /// accesses made and a2.
-        fn sc(raw: u32, addr: u64, resv: u64) -> (Vec<(u64, u64, bool, bool, bool)>, u64) {
+        fn sc(raw: u32, addr: u64, resv: u64) -> (Vec<Access>, u64) {
             SEEN.with(|s| s.borrow_mut().clear());
             let mut ctx = translate_one(raw);
             let next = ctx.next_pc();

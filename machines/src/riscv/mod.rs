@@ -13,13 +13,14 @@ use crate::{AccelKind, LogItems, MachineConfig, MachineError, RunOutcome};
 
 pub(crate) type RiscvVcpu = TcgVcpu<RiscvCpu, RiscvFrontend>;
 
-/// What every RISC-V board requires of the command line: TCG, one hart, an rv64 CPU model.
-pub(crate) fn check_tcg_config(machine: &'static str, config: &MachineConfig) -> Result<(), MachineError> {
+/// What every RISC-V board requires of the command line: TCG, at most `max_harts` harts, an rv64
+/// CPU model.
+pub(crate) fn check_tcg_config(machine: &'static str, config: &MachineConfig, max_harts: u32) -> Result<(), MachineError> {
     if config.accel == AccelKind::Kvm {
         return Err(MachineError::Unsupported { machine, reason: "a RISC-V board needs -accel tcg on this host".into() });
     }
-    if config.smp != 1 {
-        return Err(MachineError::Unsupported { machine, reason: "only -smp 1 is supported so far".into() });
+    if config.smp == 0 || config.smp > max_harts {
+        return Err(MachineError::Unsupported { machine, reason: format!("-smp {}: this board has 1 to {max_harts} harts", config.smp) });
     }
     if let Some(cpu) = config.cpu.as_deref().filter(|c| !matches!(*c, "rv64" | "any" | "max")) {
         return Err(MachineError::Unsupported { machine, reason: format!("unknown -cpu '{cpu}' (rv64, max)") });
@@ -27,7 +28,7 @@ pub(crate) fn check_tcg_config(machine: &'static str, config: &MachineConfig) ->
     Ok(())
 }
 
-/// Run a board's hart until the machine powers off or resets, printing statistics if asked.
+/// Run a board's harts until the machine powers off or resets, printing statistics if asked.
 pub(crate) fn run_tcg(vcpu: &mut RiscvVcpu, stats: bool) -> Result<RunOutcome, MachineError> {
     let exit = vcpu.run();
     if stats {
@@ -43,8 +44,8 @@ pub(crate) fn log_mask(items: &LogItems) -> LogMask {
 /// One line of accelerator statistics for `MIMIC_STATS=1` (read by the benchmark script).
 pub(crate) fn format_stats(s: &TcgStats) -> String {
     format!(
-        "blocks_translated={} interp_execs={} compiled_blocks={} compile_ns={} chains={} code_flushes={} smc_invalidations={} exceptions={} interrupts={}",
-        s.blocks_translated, s.interp_execs, s.compiled_blocks, s.compile_ns, s.chains_made, s.code_flushes, s.smc_invalidations, s.exceptions, s.interrupts
+        "blocks_translated={} interp_execs={} compiled_blocks={} compile_ns={} chains={} code_flushes={} smc_invalidations={} exceptions={} interrupts={} hart_switches={}",
+        s.blocks_translated, s.interp_execs, s.compiled_blocks, s.compile_ns, s.chains_made, s.code_flushes, s.smc_invalidations, s.exceptions, s.interrupts, s.hart_switches
     )
 }
 
@@ -53,19 +54,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boards_refuse_kvm_several_harts_and_foreign_cpus() {
+    fn boards_refuse_kvm_too_many_harts_and_foreign_cpus() {
         let ok = MachineConfig::new("virt");
-        check_tcg_config("virt", &ok).unwrap();
+        check_tcg_config("virt", &ok, 1).unwrap();
         let mut c = MachineConfig::new("virt");
         c.accel = AccelKind::Kvm;
-        assert!(check_tcg_config("virt", &c).is_err());
+        assert!(check_tcg_config("virt", &c, 8).is_err());
         let mut c = MachineConfig::new("virt");
         c.smp = 2;
-        assert!(check_tcg_config("virt", &c).is_err());
+        assert!(check_tcg_config("spike", &c, 1).is_err());
+        check_tcg_config("virt", &c, 8).unwrap();
+        c.smp = 9;
+        assert!(check_tcg_config("virt", &c, 8).is_err());
+        c.smp = 0;
+        assert!(check_tcg_config("virt", &c, 8).is_err());
         let mut c = MachineConfig::new("virt");
         c.cpu = Some("pentium".into());
-        assert!(check_tcg_config("virt", &c).is_err());
+        assert!(check_tcg_config("virt", &c, 1).is_err());
         c.cpu = Some("max".into());
-        check_tcg_config("virt", &c).unwrap();
+        check_tcg_config("virt", &c, 1).unwrap();
     }
 }

@@ -38,7 +38,7 @@ pub struct Spike {
 impl Spike {
     pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
         const NAME: &str = "spike";
-        super::check_tcg_config(NAME, &config)?;
+        super::check_tcg_config(NAME, &config, 1)?;
         if config.initrd.is_some() || config.append.is_some() {
             return Err(MachineError::Unsupported { machine: NAME, reason: "-initrd/-append need a device tree (use -M virt)".into() });
         }

@@ -45,6 +45,8 @@ pub const MEMMAP: &[MemMapEntry] = &[
 ];
 
 pub const VIRTIO_SLOTS: u32 = 8;
+/// QEMU's limit for the board (`VIRT_CPUS_MAX`); the CLINT and PLIC maps have room for it.
+pub const MAX_HARTS: u32 = 512;
 const UART0_IRQ: u32 = 10;
 const RTC_IRQ: u32 = 11;
 /// virtio slot `i` interrupts on PLIC source `VIRTIO_IRQ + i`.
@@ -105,21 +107,24 @@ fn load_kernel(mem: &AddressSpace, path: &Path, at: u64, dram_base: u64) -> Resu
 
 impl Virt {
     pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
-        super::check_tcg_config(NAME, &config)?;
+        super::check_tcg_config(NAME, &config, MAX_HARTS)?;
         let dram = memmap::entry(MEMMAP, "dram");
         let ram_size = config.memory.unwrap_or(dram.size);
         let mut mem = AddressSpace::new(&[MemRegionSpec::ram("dram", dram.base, ram_size)])?;
 
         let power = Arc::new(PowerControl::new());
         let clock = Arc::new(Clock::new(TIMEBASE_HZ));
-        let irqs = PendingBits::new();
+        // Each hart's interrupt-pending bits, which the CLINT and PLIC drive.
+        let hart_irqs: Vec<Arc<PendingBits>> = (0..config.smp).map(|_| PendingBits::new()).collect();
 
-        let clint = Arc::new(Mutex::new(Clint::new(clock.clone(), vec![(irqs.line(MSIP_BIT), irqs.line(MTIP_BIT))])));
+        let clint_lines = hart_irqs.iter().map(|irqs| (irqs.line(MSIP_BIT), irqs.line(MTIP_BIT))).collect();
+        let clint = Arc::new(Mutex::new(Clint::new(clock.clone(), clint_lines)));
         let e = memmap::entry(MEMMAP, "clint");
         mem.add_mmio(e.base, e.size, clint.clone())?;
 
-        // Context 0 is hart 0's M-mode external interrupt, context 1 its S-mode one.
-        let plic = Arc::new(Mutex::new(Plic::new(VIRT_NUM_SOURCES, vec![irqs.line(MEIP_BIT), irqs.line(SEIP_BIT)])));
+        // Context 2h is hart h's M-mode external interrupt, context 2h+1 its S-mode one.
+        let plic_contexts = hart_irqs.iter().flat_map(|irqs| [irqs.line(MEIP_BIT), irqs.line(SEIP_BIT)]).collect();
+        let plic = Arc::new(Mutex::new(Plic::new(VIRT_NUM_SOURCES, plic_contexts)));
         let e = memmap::entry(MEMMAP, "plic");
         mem.add_mmio(e.base, e.size, plic.clone())?;
 
@@ -182,11 +187,20 @@ impl Virt {
         late_ram.bind(&(mem.clone() as Arc<dyn GuestRam>));
         let boot = Self::load_images(&mem, &config, ram_size, &slots)?;
 
-        let mut cpu = RiscvCpu::new(0, mem.clone(), irqs, clock);
-        cpu.reset(boot.entry);
-        cpu.set_x(10, 0); // a0: hart id
-        cpu.set_x(11, boot.fdt_addr); // a1: device tree
-        cpu.set_x(12, boot.fw_info_addr); // a2: fw_dynamic_info (ignored by a kernel started directly)
+        // Every hart starts at the same entry, as on QEMU: the firmware (or the kernel) elects
+        // the boot hart itself.
+        let cpus = hart_irqs
+            .into_iter()
+            .enumerate()
+            .map(|(hart, irqs)| {
+                let mut cpu = RiscvCpu::new(hart as u64, mem.clone(), irqs, clock.clone());
+                cpu.reset(boot.entry);
+                cpu.set_x(10, hart as u64); // a0: hart id
+                cpu.set_x(11, boot.fdt_addr); // a1: device tree
+                cpu.set_x(12, boot.fw_info_addr); // a2: fw_dynamic_info (ignored by a kernel started directly)
+                cpu
+            })
+            .collect();
 
         let poll_clint = clint.clone();
         let poll_uart = uart.clone();
@@ -208,7 +222,7 @@ impl Virt {
             })),
             ..TcgOptions::default()
         };
-        let vcpu = TcgVcpu::new(cpu, RiscvFrontend, mem, power, opts)?;
+        let vcpu = TcgVcpu::new_smp(cpus, RiscvFrontend, mem, power, opts)?;
         Ok(Self { vcpu, stats: config.stats })
     }
 
