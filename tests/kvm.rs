@@ -244,6 +244,135 @@ fn triple_fault_resets() {
     assert_eq!(r, Ok(VcpuExit::Reset));
 }
 
+/// The `mimic` binary on microvm running `kernel`, its stdin from `stdin`; once its stdout shows
+/// `prompt`, `on_prompt` runs (it sends the input). Returns the exit status (`None`: killed at
+/// the time limit), stdout and stderr.
+fn run_mimic_binary(kernel: &Path, stdin: std::process::Stdio, prompt: &str, on_prompt: impl FnOnce(), limit: Duration) -> (Option<std::process::ExitStatus>, String, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mimic"))
+        .args(["-M", "microvm", "-accel", "kvm", "-nographic", "-kernel"])
+        .arg(kernel)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start mimic");
+    let collect = |mut r: Box<dyn Read + Send>| {
+        let buf = Capture::default();
+        let b = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                b.0.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        buf
+    };
+    let out = collect(Box::new(child.stdout.take().unwrap()));
+    let err = collect(Box::new(child.stderr.take().unwrap()));
+    let t0 = Instant::now();
+    let mut on_prompt = Some(on_prompt);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        if on_prompt.is_some() && out.text().contains(prompt) {
+            (on_prompt.take().unwrap())();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The reader threads end at EOF, which follows the exit.
+    std::thread::sleep(Duration::from_millis(100));
+    (status, out.text(), err.text())
+}
+
+#[test]
+fn serial_input_through_rx_interrupt() {
+    const T: &str = "serial_input_through_rx_interrupt";
+    if !kvm_usable(T) {
+        return;
+    }
+    let bin = build_guest("serial_echo", &[]).unwrap_or_else(|e| panic!("cannot build guest serial_echo: {e}"));
+    // stdin is a pipe: no raw mode and no escapes, so the Ctrl-A in the input is a plain byte.
+    let (r, w) = std::io::pipe().unwrap();
+    let w = Mutex::new(Some(w));
+    let (status, out, err) = run_mimic_binary(
+        &bin,
+        r.into(),
+        "serial_echo: ready\n",
+        || {
+            let mut w = w.lock().unwrap();
+            w.as_mut().unwrap().write_all(b"Hello, \x01x Mimic!\n").unwrap();
+        },
+        Duration::from_secs(30),
+    );
+    eprintln!("{T}: stdout {out:?}\nstderr {err:?}");
+    assert_eq!(status.and_then(|s| s.code()), Some(0x4f), "stdout {out:?} stderr {err:?}");
+    assert!(out.contains("serial_echo: ready\nHELLO, \x01X MIMIC!\nserial_echo: 16 bytes in "), "{out:?}");
+    assert!(out.contains(" rx interrupts\n"), "{out:?}");
+}
+
+/// A pseudo-terminal pair (master, slave).
+fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the given ints; name, termios and winsize
+    // may be null.
+    let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened for us and are owned by nothing else.
+    unsafe { (std::os::fd::OwnedFd::from_raw_fd(m), std::os::fd::OwnedFd::from_raw_fd(s)) }
+}
+
+fn termios_of(fd: &std::os::fd::OwnedFd) -> libc::termios {
+    use std::os::fd::AsRawFd;
+    // SAFETY: termios is plain data, filled by tcgetattr for a valid terminal descriptor.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is an open terminal and `t` a valid termios.
+    assert_eq!(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) }, 0);
+    t
+}
+
+#[test]
+fn ctrl_a_x_quits_a_spinning_guest_and_restores_the_terminal() {
+    const T: &str = "ctrl_a_x_quits_a_spinning_guest_and_restores_the_terminal";
+    if !kvm_usable(T) {
+        return;
+    }
+    let bin = build_guest("spin", &[]).unwrap_or_else(|e| panic!("cannot build guest spin: {e}"));
+    let (master, slave) = openpty();
+    let before = termios_of(&slave);
+    assert_ne!(before.c_lflag & libc::ICANON, 0, "a new pty starts in canonical mode");
+    let mut m = std::fs::File::from(master.try_clone().unwrap());
+    let (status, out, err) = run_mimic_binary(
+        &bin,
+        slave.try_clone().unwrap().into(),
+        "spin: forever\n",
+        || {
+            // Help first (stderr), then quit; the guest never exits to the VMM by itself.
+            m.write_all(b"\x01h").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            m.write_all(b"\x01x").unwrap();
+        },
+        Duration::from_secs(30),
+    );
+    eprintln!("{T}: stdout {out:?}\nstderr {err:?}");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "stdout {out:?} stderr {err:?}");
+    assert!(out.contains("spin: forever\n") && out.contains("Mimic: Terminated"), "{out:?}");
+    assert!(err.contains("C-a x    exit emulator"), "{err:?}");
+    let after = termios_of(&slave);
+    assert_eq!((after.c_lflag, after.c_iflag, after.c_oflag), (before.c_lflag, before.c_iflag, before.c_oflag), "terminal restored");
+}
+
 /// A Linux kernel to boot: MIMIC_X86_KERNEL, else the newest /boot/vmlinuz-*.
 fn find_kernel() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MIMIC_X86_KERNEL") {
