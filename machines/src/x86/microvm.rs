@@ -13,9 +13,11 @@
 //! QEMU's microvm, the kernel command line gets `virtio_mmio.device=512@0xADDR:GSI` per device
 //! (Linux registers them in that order, so the first -drive is /dev/vda).
 //!
-//! Boot (see `linux.rs`): a bzImage through the Linux 64-bit boot protocol, an ELF64 at its
-//! entry, or a flat binary loaded at 0x100000 — all started in 64-bit long mode with the first
-//! 4 GiB identity-mapped (2 MiB pages), rsp = 0x80000 and rsi = the zero page at 0x7000.
+//! Boot (see `linux.rs`, `boot32.rs`): an ELF with a PVH note (vmlinux) or a multiboot kernel
+//! in 32-bit protected mode, paging off, EBX = the boot information at 0x6000; otherwise a
+//! bzImage through the Linux 64-bit boot protocol, an ELF64 at its entry, or a flat binary
+//! loaded at 0x100000, started in 64-bit long mode with the first 4 GiB identity-mapped (2 MiB
+//! pages), rsp = 0x80000 and rsi = the zero page at 0x7000.
 //! Application processors wait for INIT/SIPI in the kernel's LAPIC, as on real hardware.
 //!
 //! Host console input (stdin) reaches the 16550 through a console thread running beside the
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry};
+use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry, ProtectedModeEntry};
 use mimic_accel::{AccelError, Vcpu, VcpuExit};
 use mimic_hw::address_space::MemRegionSpec;
 use mimic_hw::chardev::SharedWriter;
@@ -400,7 +402,10 @@ impl Setup {
         for id in 0..self.smp {
             let vcpu = vm.create_vcpu(id, self.smp, pio.clone(), power.clone())?;
             if id == 0 {
-                vcpu.setup_long_mode(LongModeEntry { rip: entry.rip, rsp: entry.rsp, rsi: entry.boot_params })?;
+                match entry.entry32 {
+                    Some(r) => vcpu.setup_protected_mode(ProtectedModeEntry { eip: entry.rip as u32, esp: entry.rsp as u32, eax: r.eax, ebx: r.ebx })?,
+                    None => vcpu.setup_long_mode(LongModeEntry { rip: entry.rip, rsp: entry.rsp, rsi: entry.boot_params })?,
+                }
             }
             vcpus.push(vcpu);
         }
