@@ -1,7 +1,8 @@
 //! The host side of the guest console: stdin in raw mode feeding the guest's serial port, with
 //! QEMU's escape keys (Ctrl-A X quits, Ctrl-A C is reserved for the monitor, Ctrl-A H lists the
 //! keys, Ctrl-A Ctrl-A sends one Ctrl-A). The terminal is restored on every exit path: normal
-//! return (guard drop), `std::process::exit` after a run, and panics (hook).
+//! return (guard drop), `std::process::exit` after a run, panics (hook), and the signals that
+//! end the process by default (SIGTERM, SIGHUP, SIGINT, SIGQUIT: handler, then the default).
 
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver};
@@ -18,6 +19,39 @@ fn saved() -> &'static Mutex<Option<libc::termios>> {
     SAVED.get_or_init(|| Mutex::new(None))
 }
 
+/// The same settings for the signal handler, which must not take a lock.
+static SAVED_FOR_SIGNALS: OnceLock<libc::termios> = OnceLock::new();
+
+/// Restore the terminal, then die of the signal as if there were no handler.
+extern "C" fn restore_on_signal(sig: libc::c_int) {
+    if let Some(t) = SAVED_FOR_SIGNALS.get() {
+        // SAFETY: tcsetattr, signal and raise are async-signal-safe; `t` was read from this
+        // descriptor before the handler was installed and is never written again.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t) };
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+fn install_signal_restore(t: libc::termios) {
+    if SAVED_FOR_SIGNALS.set(t).is_err() {
+        return; // already installed
+    }
+    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
+        // SAFETY: a zeroed sigaction with a valid handler and an empty mask is well formed; the
+        // handler only makes async-signal-safe calls.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = restore_on_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
 /// Put stdin in raw mode if it is a terminal. Returns whether it did.
 pub fn enter_raw_mode() -> bool {
     // SAFETY: isatty only inspects the descriptor.
@@ -31,6 +65,7 @@ pub fn enter_raw_mode() -> bool {
         return false;
     }
     *saved().lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+    install_signal_restore(t);
     let mut raw = t;
     // SAFETY: cfmakeraw only edits the struct.
     unsafe { libc::cfmakeraw(&mut raw) };
@@ -117,7 +152,13 @@ pub fn spawn_stdin_reader(escapes: bool) -> Receiver<ConsoleInput> {
                     let ev = if escapes { dec.feed(b) } else { Decoded::Input(b) };
                     let msg = match ev {
                         Decoded::Input(b) => ConsoleInput::Byte(b),
-                        Decoded::Quit => ConsoleInput::Quit,
+                        Decoded::Quit => {
+                            // QEMU says "QEMU: Terminated" on its console when quitting this way.
+                            let mut out = std::io::stdout();
+                            let _ = write!(out, "\r\nMimic: Terminated\r\n");
+                            let _ = out.flush();
+                            ConsoleInput::Quit
+                        }
                         Decoded::Help => {
                             let mut e = std::io::stderr();
                             let _ = write!(e, "\r\nC-a h    print this help\r\nC-a x    exit emulator\r\nC-a c    monitor (not available yet)\r\nC-a C-a  sends C-a\r\n");

@@ -96,7 +96,7 @@ fn kvm_bench() {
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t0 = Instant::now();
-        let cfg = MicrovmConfig { memory: 128 << 20, smp: 1, kernel: first.clone(), initrd: None, cmdline: None, console: Box::new(std::io::sink()), drives: Vec::new(), devices: Vec::new() };
+        let cfg = MicrovmConfig { memory: 128 << 20, ..MicrovmConfig::new(first.clone(), Box::new(std::io::sink())) };
         let mut vm = Microvm::new(cfg).unwrap();
         assert_eq!(vm.run().unwrap(), 1);
         best = best.min(t0.elapsed().as_secs_f64() * 1e3);
@@ -106,7 +106,7 @@ fn kvm_bench() {
     let guest_bin = build("compute", iters, false);
     let native = build("native_compute", iters, true);
     let console = Capture::default();
-    let cfg = MicrovmConfig { memory: 256 << 20, smp: 1, kernel: guest_bin, initrd: None, cmdline: None, console: Box::new(console.clone()), drives: Vec::new(), devices: Vec::new() };
+    let cfg = MicrovmConfig::new(guest_bin, Box::new(console.clone()));
     let mut vm = Microvm::new(cfg).unwrap();
     let t0 = Instant::now();
     let code = vm.run_once().unwrap();

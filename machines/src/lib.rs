@@ -9,8 +9,9 @@ pub mod riscv;
 pub mod x86;
 
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mimic_hw::chardev::SharedWriter;
 use thiserror::Error;
@@ -92,15 +93,41 @@ impl ConsolePump {
         if let Some(rx) = &self.input {
             let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
             while let Ok(ev) = rx.try_recv() {
-                match ev {
-                    ConsoleInput::Byte(b) => self.pending.push(b),
-                    ConsoleInput::Quit => self.power.request(mimic_hw::PowerEvent::Shutdown { exit_code: 0 }),
-                }
+                Self::accept(&mut self.pending, &self.power, ev);
             }
         }
         if !self.pending.is_empty() {
             let taken = deliver(&self.pending).min(self.pending.len());
             self.pending.drain(..taken);
+        }
+    }
+
+    /// [`Self::pump`] for a console thread of its own (boards whose vCPUs run on other threads):
+    /// first wait up to `timeout` for host input, or, while the device still has bytes to take,
+    /// a millisecond for it to make room (it does not say when it has).
+    pub fn pump_wait(&mut self, timeout: Duration, deliver: impl FnOnce(&[u8]) -> usize) {
+        const RETRY: Duration = Duration::from_millis(1);
+        if !self.pending.is_empty() {
+            std::thread::sleep(RETRY.min(timeout));
+        } else if let Some(rx) = &self.input {
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.recv_timeout(timeout) {
+                Ok(ev) => Self::accept(&mut self.pending, &self.power, ev),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Host input ended (stdin closed): nothing will come, but the caller still
+                // polls its own conditions at this pace.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(timeout),
+            }
+        } else {
+            std::thread::sleep(timeout);
+        }
+        self.pump(deliver);
+    }
+
+    fn accept(pending: &mut Vec<u8>, power: &mimic_hw::PowerControl, ev: ConsoleInput) {
+        match ev {
+            ConsoleInput::Byte(b) => pending.push(b),
+            ConsoleInput::Quit => power.request(mimic_hw::PowerEvent::Shutdown { exit_code: 0 }),
         }
     }
 }
@@ -243,5 +270,29 @@ mod tests {
         tx.send(ConsoleInput::Quit).unwrap();
         pump.pump(|b| b.len());
         assert_eq!(power.take(), Some(mimic_hw::PowerEvent::Shutdown { exit_code: 0 }));
+    }
+
+    #[test]
+    fn console_pump_wait_blocks_for_input_and_survives_the_end_of_it() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let power = Arc::new(mimic_hw::PowerControl::new());
+        let mut pump = ConsolePump::new(Some(Arc::new(Mutex::new(rx))), power);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(ConsoleInput::Byte(b'k')).unwrap();
+        });
+        let mut got = Vec::new();
+        while got.is_empty() {
+            pump.pump_wait(Duration::from_secs(5), |b| {
+                got.extend_from_slice(b);
+                b.len()
+            });
+        }
+        assert_eq!(got, b"k");
+        sender.join().unwrap();
+        // The sender is gone: the wait returns after the timeout instead of spinning.
+        let t0 = std::time::Instant::now();
+        pump.pump_wait(Duration::from_millis(30), |b| b.len());
+        assert!(t0.elapsed() >= Duration::from_millis(30));
     }
 }

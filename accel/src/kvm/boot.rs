@@ -1,9 +1,11 @@
 //! vCPU state at kernel entry: 64-bit long mode (the Linux x86-64 boot protocol's entry and the
-//! one for flat bare-metal binaries), FPU and LAPIC as firmware leaves them.
+//! one for flat bare-metal binaries) or 32-bit protected mode without paging (PVH, multiboot),
+//! FPU and LAPIC as firmware leaves them.
 //!
 //! Guest layout written here (all below 64 KiB, which boards keep out of their e820 RAM for the
 //! kernel's use only after it has built its own tables):
-//! - GDT at [`BOOT_GDT_ADDR`]: null, null, 0x10 = 64-bit code, 0x18 = data (Linux's `__BOOT_CS`/`__BOOT_DS`);
+//! - GDT at [`BOOT_GDT_ADDR`]: null, 0x08 = 32-bit code, 0x10 = 64-bit code, 0x18 = data (Linux's
+//!   `__BOOT_CS`/`__BOOT_DS`; the 32-bit entries use 0x08 and 0x18, all flat 4 GiB);
 //! - an empty IDT at [`BOOT_IDT_ADDR`] (any exception before the guest loads its own triple-faults);
 //! - page tables at [`BOOT_PAGE_TABLES`] identity-mapping [`IDENTITY_MAPPED`] with 2 MiB pages, so
 //!   MMIO up to 4 GiB (virtio-mmio at 0xfeb0_0000, the IOAPIC, the LAPIC) is reachable too.
@@ -23,11 +25,12 @@ pub const IDENTITY_MAPPED: u64 = 4 << 30;
 
 const GDT: [u64; 4] = [
     0,
-    0,
+    0x00cf_9b00_0000_ffff, // 0x08: code, 32-bit (D), 4 GiB, present, DPL 0, execute/read, accessed
     0x00af_9b00_0000_ffff, // 0x10: code, 64-bit (L), present, DPL 0, execute/read, accessed
     0x00cf_9300_0000_ffff, // 0x18: data, 4 GiB, present, DPL 0, read/write, accessed
 ];
 const CODE_SEL: u16 = 0x10;
+const CODE32_SEL: u16 = 0x08;
 const DATA_SEL: u16 = 0x18;
 
 const CR0_PE: u64 = 1;
@@ -107,6 +110,48 @@ pub fn setup_long_mode(fd: &VcpuFd, entry: LongModeEntry) -> Result<(), KvmError
     fd.set_sregs(&sregs).map_err(ioctl("KVM_SET_SREGS"))?;
     let regs =
         kvm_regs { rflags: 0x2, rip: entry.rip, rsp: entry.rsp, rbp: entry.rsp, rsi: entry.rsi, ..Default::default() };
+    fd.set_regs(&regs).map_err(ioctl("KVM_SET_REGS"))
+}
+
+/// Where a 32-bit protected-mode kernel starts (PVH, multiboot) and the registers the protocol
+/// hands it: EAX a magic number (multiboot), EBX the boot information's physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtectedModeEntry {
+    pub eip: u32,
+    pub esp: u32,
+    pub eax: u32,
+    pub ebx: u32,
+}
+
+/// Put the vCPU in 32-bit protected mode with paging off at `entry`, as PVH and multiboot
+/// specify: CS a flat 32-bit code segment, DS/ES/FS/GS/SS flat 32-bit data, EFLAGS with IF
+/// clear. Needs the GDT [`write_long_mode_tables`] writes (the page tables there go unused).
+pub fn setup_protected_mode(fd: &VcpuFd, entry: ProtectedModeEntry) -> Result<(), KvmError> {
+    let mut sregs = fd.get_sregs().map_err(ioctl("KVM_GET_SREGS"))?;
+    sregs.cs = kvm_segment { l: 0, db: 1, ..segment(CODE32_SEL, true) };
+    let data = segment(DATA_SEL, false);
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
+    sregs.ss = data;
+    sregs.gdt.base = BOOT_GDT_ADDR;
+    sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
+    sregs.idt.base = BOOT_IDT_ADDR;
+    sregs.idt.limit = 0;
+    sregs.cr3 = 0;
+    sregs.cr4 = 0;
+    sregs.cr0 = CR0_PE | CR0_ET;
+    sregs.efer = 0;
+    fd.set_sregs(&sregs).map_err(ioctl("KVM_SET_SREGS"))?;
+    let regs = kvm_regs {
+        rflags: 0x2,
+        rip: u64::from(entry.eip),
+        rsp: u64::from(entry.esp),
+        rax: u64::from(entry.eax),
+        rbx: u64::from(entry.ebx),
+        ..Default::default()
+    };
     fd.set_regs(&regs).map_err(ioctl("KVM_SET_REGS"))
 }
 

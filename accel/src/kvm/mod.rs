@@ -23,7 +23,7 @@ use mimic_hw::{AddressSpace, Bus, IrqLine, IrqTrigger, PowerControl};
 use thiserror::Error;
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion, MemoryRegionAddress};
 
-pub use boot::{LongModeEntry, BOOT_GDT_ADDR, BOOT_IDT_ADDR, BOOT_PAGE_TABLES, BOOT_PAGE_TABLES_SIZE, IDENTITY_MAPPED};
+pub use boot::{LongModeEntry, ProtectedModeEntry, BOOT_GDT_ADDR, BOOT_IDT_ADDR, BOOT_PAGE_TABLES, BOOT_PAGE_TABLES_SIZE, IDENTITY_MAPPED};
 pub use cpuid::filter_cpuid;
 pub use vcpu::{KvmVcpu, VcpuStats, VmStop};
 

@@ -167,6 +167,12 @@ impl KvmVcpu {
         boot::setup_long_mode(&self.fd, entry)
     }
 
+    /// Start in 32-bit protected mode, paging off, at `entry` (writes the GDT too).
+    pub fn setup_protected_mode(&self, entry: boot::ProtectedModeEntry) -> Result<(), KvmError> {
+        boot::write_long_mode_tables(&self.mem)?;
+        boot::setup_protected_mode(&self.fd, entry)
+    }
+
     /// RIP now (for error reports and tests).
     pub fn rip(&self) -> Option<u64> {
         self.fd.get_regs().ok().map(|r| r.rip)

@@ -1,6 +1,7 @@
 //! Kernel loading for x86 boards: the Linux x86 boot protocol (bzImage with its setup header;
 //! 64-bit entry at the protected-mode kernel + 0x200), ELF64 images (vmlinux, or a bare-metal ELF)
-//! entered in 64-bit mode at `e_entry`, and flat binaries.
+//! entered in 64-bit mode at `e_entry`, and flat binaries. Kernels with a PVH note or a
+//! multiboot header take the 32-bit protocols of `boot32.rs` instead.
 //!
 //! Written here rather than with the `linux-loader` crate: its releases pin a `vm-memory` older
 //! than the 0.18 `hw` uses, so its `GuestMemory` trait would not accept our memory without a
@@ -109,8 +110,18 @@ fn put32(d: &mut [u8], off: usize, v: u32) {
 pub struct KernelEntry {
     pub rip: u64,
     pub rsp: u64,
-    /// Zero page address for `rsi`.
+    /// Zero page address for `rsi` (64-bit entries), or the boot information (32-bit ones).
     pub boot_params: u64,
+    /// `Some`: start in 32-bit protected mode with these registers (PVH, multiboot; see
+    /// `boot32.rs`) instead of 64-bit long mode.
+    pub entry32: Option<Entry32>,
+}
+
+/// EAX and EBX at a 32-bit entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry32 {
+    pub eax: u32,
+    pub ebx: u32,
 }
 
 pub struct BootSpec<'a> {
@@ -150,6 +161,20 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
     let path = spec.path;
     let bad = |reason: String| BootError::BadImage { path: path.display().to_string(), reason };
     let k = spec.kernel;
+    // 32-bit protocols first: a vmlinux with a PVH note, then a multiboot header (never in a
+    // bzImage, whose own header decides).
+    if detect(k) == KernelKind::Elf64 {
+        if let Ok(elf) = Elf::parse(k) {
+            if let Some(entry) = super::boot32::pvh_entry(&elf, k).map_err(bad)? {
+                return super::boot32::load_pvh(mem, spec, &elf, entry);
+            }
+        }
+    }
+    if detect(k) != KernelKind::BzImage {
+        if let Some(h) = super::boot32::find_multiboot_header(k).map_err(bad)? {
+            return super::boot32::load_multiboot(mem, spec, &h);
+        }
+    }
     let mut zp = vec![0u8; 4096];
     let entry = match detect(k) {
         KernelKind::BzImage => {
@@ -180,12 +205,12 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
             load_initrd(mem, spec, &mut zp, KERNEL_LOAD_ADDR + (k.len() - pm_off) as u64, initrd_max)?;
             zp[HDR_LOADFLAGS] |= LOADFLAGS_CAN_USE_HEAP | LOADFLAGS_LOADED_HIGH;
             put16(&mut zp, HDR_HEAP_END_PTR, 0xfe00);
-            KernelEntry { rip: KERNEL_LOAD_ADDR + 0x200, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR }
+            KernelEntry { rip: KERNEL_LOAD_ADDR + 0x200, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR, entry32: None }
         }
         KernelKind::Elf64 => {
             let elf = Elf::parse(k).map_err(|e| bad(format!("bad ELF: {e}")))?;
             if !elf.is_64 || elf.header.e_machine != goblin::elf::header::EM_X86_64 {
-                return Err(bad("not an x86-64 ELF64 image (multiboot/ELF32 kernels are not supported)".into()));
+                return Err(bad("not an x86-64 ELF64 image, and neither a PVH (Xen PHYS32_ENTRY note) nor a multiboot kernel".into()));
             }
             let mut kernel_end = 0u64;
             for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
@@ -202,19 +227,16 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
             }
             // The boot protocol's default initrd limit (a vmlinux has no header saying more).
             load_initrd(mem, spec, &mut zp, kernel_end, 0x37ff_ffff)?;
-            if elf.program_headers.iter().any(|p| p.p_type == goblin::elf::program_header::PT_NOTE) {
-                log::debug!("'{}': PVH entry notes are ignored; using the 64-bit entry e_entry", path.display());
-            }
             // A minimal setup header so a vmlinux finds the protocol fields it reads.
             zp[HDR_BOOT_FLAG..HDR_BOOT_FLAG + 2].copy_from_slice(&[0x55, 0xaa]);
             zp[HDR_MAGIC..HDR_MAGIC + 4].copy_from_slice(b"HdrS");
             put16(&mut zp, HDR_VERSION, 0x020c);
             put32(&mut zp, HDR_KERNEL_ALIGNMENT, 0x0100_0000);
-            KernelEntry { rip: elf.header.e_entry, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR }
+            KernelEntry { rip: elf.header.e_entry, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR, entry32: None }
         }
         KernelKind::Flat => {
             fit(mem, path, KERNEL_LOAD_ADDR, k)?;
-            KernelEntry { rip: KERNEL_LOAD_ADDR, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR }
+            KernelEntry { rip: KERNEL_LOAD_ADDR, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR, entry32: None }
         }
     };
     if spec.cmdline.len() >= CMDLINE_MAX {
@@ -371,7 +393,7 @@ mod tests {
     fn flat_binary_at_one_mib() {
         let m = mem();
         let e = load_kernel(&m, &spec(&[0xf4, 0x90], &[])).unwrap();
-        assert_eq!(e, KernelEntry { rip: KERNEL_LOAD_ADDR, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR });
+        assert_eq!(e, KernelEntry { rip: KERNEL_LOAD_ADDR, rsp: BOOT_STACK, boot_params: ZERO_PAGE_ADDR, entry32: None });
         assert_eq!(rd(&m, KERNEL_LOAD_ADDR, 2), [0xf4, 0x90]);
         assert_eq!(detect(&bzimage()), KernelKind::BzImage);
     }

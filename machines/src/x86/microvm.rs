@@ -13,19 +13,26 @@
 //! QEMU's microvm, the kernel command line gets `virtio_mmio.device=512@0xADDR:GSI` per device
 //! (Linux registers them in that order, so the first -drive is /dev/vda).
 //!
-//! Boot (see `linux.rs`): a bzImage through the Linux 64-bit boot protocol, an ELF64 at its
-//! entry, or a flat binary loaded at 0x100000 — all started in 64-bit long mode with the first
-//! 4 GiB identity-mapped (2 MiB pages), rsp = 0x80000 and rsi = the zero page at 0x7000.
+//! Boot (see `linux.rs`, `boot32.rs`): an ELF with a PVH note (vmlinux) or a multiboot kernel
+//! in 32-bit protected mode, paging off, EBX = the boot information at 0x6000; otherwise a
+//! bzImage through the Linux 64-bit boot protocol, an ELF64 at its entry, or a flat binary
+//! loaded at 0x100000, started in 64-bit long mode with the first 4 GiB identity-mapped (2 MiB
+//! pages), rsp = 0x80000 and rsi = the zero page at 0x7000.
 //! Application processors wait for INIT/SIPI in the kernel's LAPIC, as on real hardware.
+//!
+//! Host console input (stdin) reaches the 16550 through a console thread running beside the
+//! vCPU threads; it also turns Ctrl-A X into a VM stop that kicks the vCPUs out of KVM_RUN.
 //!
 //! A reset (triple fault, i8042 0xFE, KVM reset event) rebuilds the whole VM from the
 //! configuration, as a power cycle would.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry};
+use mimic_accel::kvm::{self, KvmError, KvmVcpu, KvmVm, LongModeEntry, ProtectedModeEntry};
 use mimic_accel::{AccelError, Vcpu, VcpuExit};
 use mimic_hw::address_space::MemRegionSpec;
 use mimic_hw::chardev::SharedWriter;
@@ -38,13 +45,13 @@ use mimic_hw::devices::virtio::mmio::EmptySlot;
 use mimic_hw::devices::virtio::rng::VirtioRng;
 use mimic_hw::devices::virtio::{GuestRam, LateRam, MmioTransport};
 use mimic_hw::devices::uart16550::{Uart16550, UART_REGS};
-use mimic_hw::{AddressSpace, AddressSpaceError, Bus, BusError, IrqLine, IrqTrigger, PowerControl};
+use mimic_hw::{AddressSpace, AddressSpaceError, Bus, BusError, IrqLine, IrqTrigger, PowerControl, PowerEvent};
 use thiserror::Error;
 
 use super::linux::{self, BootError, BootSpec, E820Entry, E820_RAM, E820_RESERVED};
 use super::mptable;
 use crate::memmap::MemMapEntry;
-use crate::{DeviceSpec, DriveSpec};
+use crate::{ConsolePump, DeviceSpec, DriveSpec, SharedConsoleInput};
 
 pub const MAX_SMP: u32 = 32;
 pub const DEFAULT_MEMORY: u64 = 256 << 20;
@@ -110,12 +117,25 @@ pub struct MicrovmConfig {
     pub drives: Vec<DriveSpec>,
     /// `-device`s: virtio-rng in the next free slots; isa-debug-exit at its port.
     pub devices: Vec<DeviceSpec>,
+    /// Host console input for the 16550 (and Ctrl-A X), read by a console thread while the
+    /// vCPUs run.
+    pub console_input: Option<SharedConsoleInput>,
 }
 
 impl MicrovmConfig {
     /// 256 MiB, one vCPU, no initrd, the default command line, no drives or devices.
     pub fn new(kernel: PathBuf, console: Box<dyn Write + Send>) -> Self {
-        Self { memory: DEFAULT_MEMORY, smp: 1, kernel, initrd: None, cmdline: None, console, drives: Vec::new(), devices: Vec::new() }
+        Self {
+            memory: DEFAULT_MEMORY,
+            smp: 1,
+            kernel,
+            initrd: None,
+            cmdline: None,
+            console,
+            drives: Vec::new(),
+            devices: Vec::new(),
+            console_input: None,
+        }
     }
 }
 
@@ -141,6 +161,9 @@ struct Instance {
     mem: Arc<AddressSpace>,
     vm: KvmVm,
     vcpus: Vec<KvmVcpu>,
+    /// The 16550 host input goes to.
+    uart: Arc<Mutex<Uart16550>>,
+    power: Arc<PowerControl>,
 }
 
 /// What a power cycle rebuilds the machine from.
@@ -157,6 +180,7 @@ struct Setup {
     virtio: Vec<VirtioSlot>,
     /// isa-debug-exit (port, size).
     debug_exit: (u64, u64),
+    console_input: Option<SharedConsoleInput>,
 }
 
 /// The device behind one virtio-mmio slot (opened again on every power cycle).
@@ -244,6 +268,7 @@ impl Microvm {
             console: Box::new(config.console.clone()),
             drives: std::mem::take(&mut config.drives),
             devices: std::mem::take(&mut config.devices),
+            console_input: config.console_input.clone(),
         };
         Ok(Self::new(cfg)?)
     }
@@ -293,7 +318,18 @@ impl Microvm {
             cmdline.push_str(&virtio_cmdline(virtio.len()));
         }
         let console = SharedWriter::new(cfg.console);
-        let setup = Setup { memory: cfg.memory, smp: cfg.smp, kernel_path: cfg.kernel, kernel, initrd, cmdline, console, virtio, debug_exit };
+        let setup = Setup {
+            memory: cfg.memory,
+            smp: cfg.smp,
+            kernel_path: cfg.kernel,
+            kernel,
+            initrd,
+            cmdline,
+            console,
+            virtio,
+            debug_exit,
+            console_input: cfg.console_input,
+        };
         let inst = setup.build()?;
         Ok(Self { setup, inst })
     }
@@ -355,7 +391,8 @@ impl Setup {
         let power = Arc::new(PowerControl::new());
         let mut pio = Bus::new();
         pio.insert(I8042_BASE, I8042_SIZE, shared(I8042::new(power.clone())))?;
-        pio.insert(0x3f8, UART_REGS, shared(Uart16550::new(Box::new(self.console.clone()), vm.irq_line(SERIAL_GSI))))?;
+        let uart = shared(Uart16550::new(Box::new(self.console.clone()), vm.irq_line(SERIAL_GSI)));
+        pio.insert(0x3f8, UART_REGS, uart.clone())?;
         let (port, size) = self.debug_exit;
         pio.insert(port, size, shared(DebugExit::new(power.clone())))
             .map_err(|e| MicrovmError::Config(format!("isa-debug-exit at port {port:#x}: {e}")))?;
@@ -365,33 +402,49 @@ impl Setup {
         for id in 0..self.smp {
             let vcpu = vm.create_vcpu(id, self.smp, pio.clone(), power.clone())?;
             if id == 0 {
-                vcpu.setup_long_mode(LongModeEntry { rip: entry.rip, rsp: entry.rsp, rsi: entry.boot_params })?;
+                match entry.entry32 {
+                    Some(r) => vcpu.setup_protected_mode(ProtectedModeEntry { eip: entry.rip as u32, esp: entry.rsp as u32, eax: r.eax, ebx: r.ebx })?,
+                    None => vcpu.setup_long_mode(LongModeEntry { rip: entry.rip, rsp: entry.rsp, rsi: entry.boot_params })?,
+                }
             }
             vcpus.push(vcpu);
         }
         log::info!("microvm: {} MiB, {} vCPU(s), entry {:#x}", self.memory >> 20, self.smp, entry.rip);
-        Ok(Instance { mem, vm, vcpus })
+        Ok(Instance { mem, vm, vcpus, uart, power })
     }
 }
 
 impl Microvm {
 
-    /// Run one power cycle: every vCPU on its own thread until the machine powers off or resets.
+    /// Run one power cycle: every vCPU on its own thread until the machine powers off or resets,
+    /// and, with host console input, a console thread feeding it to the 16550.
     pub fn run_once(&mut self) -> Result<VcpuExit, MicrovmError> {
         let inst = &mut self.inst;
+        let done = AtomicBool::new(false);
         let results: Vec<Result<VcpuExit, AccelError>> = std::thread::scope(|s| {
+            if let Some(input) = self.setup.console_input.clone() {
+                let (uart, power, stop, done) = (inst.uart.clone(), inst.power.clone(), inst.vm.stop().clone(), &done);
+                let console = std::thread::Builder::new()
+                    .name("console".into())
+                    .spawn_scoped(s, move || console_thread(input, &uart, &power, &stop, done));
+                if let Err(e) = console {
+                    log::error!("microvm: cannot start the console thread (no serial input): {e}");
+                }
+            }
             let handles: Vec<_> = inst
                 .vcpus
                 .iter_mut()
                 .map(|v| std::thread::Builder::new().name(format!("vcpu{}", v.id())).spawn_scoped(s, move || v.run()))
                 .collect();
-            handles
+            let results = handles
                 .into_iter()
                 .map(|h| match h {
                     Ok(h) => h.join().unwrap_or_else(|_| Err(AccelError::Setup("vCPU thread panicked".into()))),
                     Err(e) => Err(AccelError::Setup(format!("cannot start a vCPU thread: {e}"))),
                 })
-                .collect()
+                .collect();
+            done.store(true, Ordering::Release);
+            results
         });
         for r in results {
             r?;
@@ -432,6 +485,26 @@ impl Microvm {
     /// Exits, port and MMIO exits served so far by vCPU 0 (benchmarks, diagnostics).
     pub fn vcpu0_stats(&self) -> Option<kvm::VcpuStats> {
         self.inst.vcpus.first().map(|v| v.stats())
+    }
+}
+
+/// How long the console thread waits for host input before it looks whether the VM stopped.
+const CONSOLE_POLL: Duration = Duration::from_millis(20);
+
+/// The console thread of one power cycle: host input into the 16550 (which raises its IRQ
+/// through KVM_IRQ_LINE from here), and power requests raised on this thread (Ctrl-A X) turned
+/// into a VM stop, which kicks the vCPUs out of KVM_RUN: a guest that never exits to the VMM
+/// would not notice the request otherwise.
+fn console_thread(input: SharedConsoleInput, uart: &Mutex<Uart16550>, power: &Arc<PowerControl>, stop: &kvm::VmStop, done: &AtomicBool) {
+    let mut pump = ConsolePump::new(Some(input), power.clone());
+    while !done.load(Ordering::Acquire) && stop.exit().is_none() {
+        pump.pump_wait(CONSOLE_POLL, |bytes| uart.lock().unwrap_or_else(|p| p.into_inner()).enqueue_input(bytes));
+        if let Some(ev) = power.take() {
+            stop.stop(match ev {
+                PowerEvent::Shutdown { exit_code } => VcpuExit::Shutdown { exit_code },
+                PowerEvent::Reset => VcpuExit::Reset,
+            });
+        }
     }
 }
 
