@@ -491,10 +491,15 @@ fn ctrl_a_x_quits_a_spinning_guest_and_restores_the_terminal() {
     assert_eq!((after.c_lflag, after.c_iflag, after.c_oflag), (before.c_lflag, before.c_iflag, before.c_oflag), "terminal restored");
 }
 
-/// A Linux kernel to boot: MIMIC_X86_KERNEL, else the newest /boot/vmlinuz-*.
+/// A Linux kernel to boot: MIMIC_X86_KERNEL, else guests/x86_64/vmlinuz (what
+/// scripts/fetch-x86-guest.sh fetches; CI runs it), else the newest /boot/vmlinuz-*.
 fn find_kernel() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MIMIC_X86_KERNEL") {
         return Some(PathBuf::from(p));
+    }
+    let fetched = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/x86_64/vmlinuz");
+    if fetched.is_file() {
+        return Some(fetched);
     }
     let mut v: Vec<PathBuf> = std::fs::read_dir("/boot").ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))).collect();
     v.sort();
@@ -578,7 +583,7 @@ fn linux_boots_to_busybox_init() {
         return;
     }
     let Some(kernel) = find_kernel() else {
-        eprintln!("SKIP {T}: no kernel (set MIMIC_X86_KERNEL to a bzImage or vmlinux, e.g. /boot/vmlinuz-* from `apt-get download linux-image-6.1.0-*-amd64`)");
+        eprintln!("SKIP {T}: no kernel (run scripts/fetch-x86-guest.sh, or set MIMIC_X86_KERNEL to a bzImage or vmlinux)");
         return;
     };
     let busybox = Path::new("/bin/busybox");
