@@ -89,7 +89,10 @@ pub struct IntHasher(u64);
 
 impl std::hash::Hasher for IntHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // A product's low bits depend only on the factors' low bits, and hashbrown picks buckets
+        // by the low bits: page-aligned keys (code pages) would all share a few buckets. Fold
+        // the well-mixed high half down.
+        self.0 ^ (self.0 >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
