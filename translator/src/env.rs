@@ -156,8 +156,29 @@ pub fn decode_memop(bits: u64) -> crate::ir::MemOp {
 pub type LoadSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, memop: u64) -> u64;
 pub type StoreSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, value: u64, memop: u64);
 /// Find compiled code for continuing at `Env::pc` under the CPU's current mode, for
-/// [`crate::ir::Op::GotoPtr`]; null sends the block back to the run loop.
-pub type LookupFn = unsafe extern "C" fn(env: *mut Env) -> *const u8;
+/// [`crate::ir::Op::GotoPtr`] (`link` 0) and for a `Goto` to another page (`link` from
+/// [`pack_link`]: the exit slot the hook may chain, see [`exit_slot_guard`]); null sends the
+/// block back to the run loop.
+pub type LookupFn = unsafe extern "C" fn(env: *mut Env, link: u64) -> *const u8;
+
+/// The `link` argument of [`LookupFn`] for exit `slot` of block `block_id` (never 0).
+pub fn pack_link(block_id: u64, slot: u8) -> u64 {
+    1 | (slot as u64) << 8 | block_id << 16
+}
+
+/// `(block id, slot)` of a nonzero `link`.
+pub fn unpack_link(link: u64) -> (u64, u8) {
+    (link >> 16, (link >> 8) as u8)
+}
+
+/// Index of the guard cell of exit slot `slot` among a block's exit cells: a block with `n`
+/// `Goto`s owns `2 * n` cells, the code each exit is chained to and then, for exits to another
+/// guest page, the TLB addend (host page minus guest page) the target page had when chained.
+/// Such a chain is only taken while the block's code TLB still maps the target's virtual page
+/// with that addend (the same physical RAM page): guest page tables change under chains.
+pub fn exit_slot_guard(n: usize, slot: usize) -> usize {
+    n + slot
+}
 
 /// Runtime hooks, provided by the accelerator's run loop and stored in `Env::runtime`.
 #[repr(C)]
@@ -202,6 +223,11 @@ impl ExitCode {
             _ => return None,
         })
     }
+}
+
+/// Exit cells a block with `gotos` `Goto` ops needs (see [`exit_slot_guard`]).
+pub fn exit_cells(gotos: usize) -> usize {
+    2 * gotos
 }
 
 pub fn pack_exit(code: ExitCode, block_id: u64, slot: u8) -> u64 {

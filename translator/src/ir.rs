@@ -238,6 +238,9 @@ pub struct Block {
     /// Guest code bytes covered, from `pc`.
     pub guest_len: u32,
     pub ops: Vec<Op>,
+    /// The softmmu TLB (mmu index) this block's code is fetched through. Compiled code guards
+    /// its chains to other pages with that TLB's entry for the target page.
+    pub code_mmu_idx: u8,
     pub(crate) next_temp: u32,
     pub(crate) next_label: u32,
 }
@@ -268,6 +271,11 @@ impl Builder {
 
     pub fn finish(self) -> Block {
         self.block
+    }
+
+    /// See [`Block::code_mmu_idx`].
+    pub fn set_code_mmu_idx(&mut self, idx: u8) {
+        self.block.code_mmu_idx = idx;
     }
 
     pub fn block(&self) -> &Block {

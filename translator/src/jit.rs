@@ -231,8 +231,8 @@ impl Jit {
         Ok(())
     }
 
-    /// Compile `block`. `exit_slots` points at `goto_count(block)` cells owned by the caller
-    /// (null-initialised = not chained), valid until [`Jit::flush_all`].
+    /// Compile `block`. `exit_slots` points at `env::exit_cells(goto_count(block))` cells owned by
+    /// the caller (null-initialised = not chained), valid until [`Jit::flush_all`].
     pub fn compile(
         &mut self,
         block: &Block,
@@ -337,6 +337,8 @@ struct Lower<'a, 'b> {
     block: &'a Block,
     block_id: u64,
     exit_slots: *const AtomicPtr<u8>,
+    /// `Goto`s in the block (exit cells are laid out by it, see `env::exit_slot_guard`).
+    nslots: usize,
     env: Value,
     temps: Vec<Option<Value>>,
     labels: Vec<Option<cranelift_codegen::ir::Block>>,
@@ -384,13 +386,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         let sig_helper = b.import_signature(sysv_sig(1 + MAX_HELPER_ARGS, true));
         let sig_load = b.import_signature(sysv_sig(3, true));
         let sig_store = b.import_signature(sysv_sig(4, false));
-        let sig_lookup = b.import_signature(sysv_sig(1, true));
+        let sig_lookup = b.import_signature(sysv_sig(2, true));
         Self {
             b,
             helpers,
             block,
             block_id,
             exit_slots,
+            nslots: crate::interp::goto_count(block),
             env,
             temps: vec![None; block.temp_count() as usize],
             labels: vec![None; block.label_count() as usize],
@@ -450,12 +453,14 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// Ask the runtime's `lookup` hook for compiled code at `Env::pc` (already stored) and
     /// tail-call it; without code, return `miss` to the run loop.
-    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8) {
+    /// `link`: see [`env::LookupFn`].
+    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8, link: u64) {
         let f = self.flags(REGION_ENV);
         let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
         let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
         let env = self.env;
-        let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env]);
+        let link = self.iconst(link);
+        let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env, link]);
         let p = self.b.inst_results(call)[0];
         let chain = self.b.create_block();
         let miss_blk = self.b.create_block();
@@ -806,10 +811,11 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
                 self.flush_regs();
                 if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {
-                    // The run loop never chains across pages (the target page's mapping may
-                    // change), so look the target up each time instead of returning to it.
-                    self.store_pc_const(*pc);
-                    self.lookup_and_jump(ExitCode::Goto, slot as u8);
+                    // The target page's mapping may have changed since the lookup hook chained
+                    // this exit: follow the chain only while the code TLB maps the page to the
+                    // same RAM (see `env::exit_slot_guard`), else look the target up (which may
+                    // chain it anew).
+                    self.cross_page_goto(*pc, slot);
                     self.terminated = true;
                     return;
                 }
@@ -832,7 +838,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.flush_regs();
                 let t = self.t(*target);
                 self.store_pc(t);
-                self.lookup_and_jump(ExitCode::Lookup, 0);
+                self.lookup_and_jump(ExitCode::Lookup, 0, 0);
                 self.terminated = true;
             }
             Op::Exit { reason, pc } => {
@@ -844,6 +850,36 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.terminated = true;
             }
         }
+    }
+
+    fn cross_page_goto(&mut self, pc: u64, slot: u64) {
+        let slots = self.iconst(self.exit_slots as u64);
+        let fs = self.flags(REGION_SLOTS);
+        let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
+        let guard = self.b.create_block();
+        let chain = self.b.create_block();
+        let miss = self.b.create_block();
+        self.b.ins().brif(p, guard, &[], miss, &[]);
+        self.b.switch_to_block(guard);
+        let vpage = pc & env::PAGE_MASK;
+        let i = env::tlb_index(pc) as i32;
+        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let off = env::ENV_TLB_OFFSET + (mmu * env::TLB_SIZE as i32 + i) * env::TLB_ENTRY_SIZE;
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);
+        let gi = env::exit_slot_guard(self.nslots, slot as usize) as i32;
+        let want = self.b.ins().load(I64, fs, slots, gi * 8);
+        let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, vpage as i64);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want);
+        let ok = self.b.ins().band(t_ok, a_ok);
+        self.b.ins().brif(ok, chain, &[], miss, &[]);
+        self.b.switch_to_block(chain);
+        let env = self.env;
+        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.b.switch_to_block(miss);
+        self.store_pc_const(pc);
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
     }
 
     fn bconst(&mut self, ty: Type, v: i64) -> Value {

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use mimic_translator::env::{unpack_exit, ExitCode};
+use mimic_translator::env::{self, unpack_exit, Env, ExitCode, TLB_INVALID};
 use mimic_translator::interp::goto_count;
 use mimic_translator::ir::*;
 use mimic_translator::jit::{Jit, JitConfig};
@@ -373,6 +373,47 @@ fn cross_page_goto_uses_lookup() {
         }
     }
     LOOKUP.with(|l| *l.borrow_mut() = 0);
+}
+
+/// A cross-page exit chained by the lookup hook (code cell + guard cell) follows the chain only
+/// while the block's code TLB maps the target page with the guarded addend; otherwise it asks the
+/// hook again.
+#[test]
+fn cross_page_chain_is_guarded_by_the_code_tlb() {
+    let mut j = jit();
+    let mut a = counting_block(0x1000, RAM_VA, false);
+    a.code_mmu_idx = 1;
+    let target = counting_block(RAM_VA, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let sa = slots(&a);
+    let ca = j.compile(&a, 8, sa.as_ptr()).unwrap();
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    sa[0].store(ct.code as *mut u8, Ordering::Relaxed);
+    // (change to the TLB, is the chain taken)
+    let cases: [(&dyn Fn(&mut Env), bool); 4] = [
+        (&|_| {}, true),
+        (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
+        (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+        // Other TLBs do not matter.
+        (&|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
+    ];
+    for (i, (tweak, chained)) in cases.iter().enumerate() {
+        let mut w = World::new(1);
+        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        sa[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
+        tweak(&mut w.env);
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(ca.code, &mut *w.env) };
+        if *chained {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
+            assert_eq!(w.env.regs[COUNT_REG], 2, "case {i}");
+        } else {
+            assert_eq!(unpack_exit(exit), (ExitCode::Goto, 8, 0), "case {i}");
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, RAM_VA), "case {i}");
+        }
+    }
 }
 
 #[test]

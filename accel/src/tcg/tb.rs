@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use mimic_translator::env::{PAGE_MASK, PAGE_SIZE};
+use mimic_translator::env::{exit_cells, PAGE_MASK, PAGE_SIZE};
 use mimic_translator::ir::Block;
 
 /// "No block" in the jump cache and in ids from other epochs.
@@ -47,8 +47,9 @@ pub struct Tb {
     pub samples: u32,
     /// Compiled code, or null while interpreted.
     pub code: *const u8,
-    /// One cell per `Goto` exit: the code that exit jumps to when chained, else null. Compiled
-    /// code reads these cells, so the boxed slice must not move or be freed while code lives.
+    /// One cell per `Goto` exit: the code that exit jumps to when chained, else null; then one
+    /// guard cell per exit for chains to another page (`env::exit_slot_guard`). Compiled code
+    /// reads these cells, so the boxed slice must not move or be freed while code lives.
     pub slots: Box<[AtomicPtr<u8>]>,
     /// Exit slots of other blocks chained to this one (source index, slot), to unlink them.
     pub incoming: Vec<(u32, u8)>,
@@ -254,7 +255,7 @@ impl TbCache {
         bytes: Box<[u8]>,
     ) -> (u32, Vec<u64>) {
         let idx = self.tbs.len() as u32;
-        let slots = (0..nslots).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        let slots = (0..exit_cells(nslots)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
         self.tbs.push(Tb {
             pc,
             flags,

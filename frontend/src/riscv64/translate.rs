@@ -332,6 +332,9 @@ impl Frontend for RiscvFrontend {
             }
             cur = next;
         }
+        // The code TLB is the privilege's (`RiscvCpu::code_mmu_idx`).
+        let prv = ctx.priv_level();
+        ctx.b.set_code_mmu_idx(prv);
         ctx.b.finish()
     }
 
