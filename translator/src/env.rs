@@ -72,6 +72,10 @@ pub struct Env {
     /// Bumped by every TLB flush (whole or one page). Block lookups do not depend on it: they
     /// check that the code TLB entry still maps a block's page where it was translated from.
     pub tlb_gen: u64,
+    /// Set by compiled code before it calls the lookup hook for a `Goto` to another page: the
+    /// exit the hook may chain ([`pack_link`]). The hook resets it to 0 (which a `GotoPtr` then
+    /// leaves as is).
+    pub lookup_link: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
 }
 
@@ -85,6 +89,7 @@ impl Env {
             _pad: 0,
             runtime: std::ptr::null(),
             tlb_gen: 0,
+            lookup_link: 0,
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
         }
     }
@@ -121,6 +126,7 @@ pub const ENV_PC_OFFSET: i32 = offset_of!(Env, pc) as i32;
 pub const ENV_BUDGET_OFFSET: i32 = offset_of!(Env, budget) as i32;
 pub const ENV_EXCEPTION_OFFSET: i32 = offset_of!(Env, exception_pending) as i32;
 pub const ENV_RUNTIME_OFFSET: i32 = offset_of!(Env, runtime) as i32;
+pub const ENV_LOOKUP_LINK_OFFSET: i32 = offset_of!(Env, lookup_link) as i32;
 pub const ENV_TLB_OFFSET: i32 = offset_of!(Env, tlb) as i32;
 pub const TLB_ENTRY_SIZE: i32 = std::mem::size_of::<TlbEntry>() as i32;
 pub const TLB_ADDR_READ_OFFSET: i32 = offset_of!(TlbEntry, addr_read) as i32;
@@ -156,12 +162,12 @@ pub fn decode_memop(bits: u64) -> crate::ir::MemOp {
 pub type LoadSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, memop: u64) -> u64;
 pub type StoreSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, value: u64, memop: u64);
 /// Find compiled code for continuing at `Env::pc` under the CPU's current mode, for
-/// [`crate::ir::Op::GotoPtr`] (`link` 0) and for a `Goto` to another page (`link` from
-/// [`pack_link`]: the exit slot the hook may chain, see [`exit_slot_guard`]); null sends the
-/// block back to the run loop.
-pub type LookupFn = unsafe extern "C" fn(env: *mut Env, link: u64) -> *const u8;
+/// [`crate::ir::Op::GotoPtr`] and for a `Goto` to another page (then `Env::lookup_link` names
+/// the exit slot the hook may chain, see [`exit_slot_guard`]); null sends the block back to the
+/// run loop.
+pub type LookupFn = unsafe extern "C" fn(env: *mut Env) -> *const u8;
 
-/// The `link` argument of [`LookupFn`] for exit `slot` of block `block_id` (never 0).
+/// The `Env::lookup_link` value for exit `slot` of block `block_id` (never 0).
 pub fn pack_link(block_id: u64, slot: u8) -> u64 {
     1 | (slot as u64) << 8 | block_id << 16
 }

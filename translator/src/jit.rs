@@ -386,7 +386,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let sig_helper = b.import_signature(sysv_sig(1 + MAX_HELPER_ARGS, true));
         let sig_load = b.import_signature(sysv_sig(3, true));
         let sig_store = b.import_signature(sysv_sig(4, false));
-        let sig_lookup = b.import_signature(sysv_sig(2, true));
+        let sig_lookup = b.import_signature(sysv_sig(1, true));
         Self {
             b,
             helpers,
@@ -453,14 +453,17 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// Ask the runtime's `lookup` hook for compiled code at `Env::pc` (already stored) and
     /// tail-call it; without code, return `miss` to the run loop.
-    /// `link`: see [`env::LookupFn`].
+    /// `link`: for `Env::lookup_link`, if not 0 (see [`env::LookupFn`]).
     fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8, link: u64) {
         let f = self.flags(REGION_ENV);
+        if link != 0 {
+            let v = self.iconst(link);
+            self.b.ins().store(f, v, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+        }
         let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
         let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
         let env = self.env;
-        let link = self.iconst(link);
-        let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env, link]);
+        let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env]);
         let p = self.b.inst_results(call)[0];
         let chain = self.b.create_block();
         let miss_blk = self.b.create_block();

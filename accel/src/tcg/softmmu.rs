@@ -270,11 +270,13 @@ pub(crate) unsafe extern "C" fn store_slow<C: GuestCpu, F: Frontend>(
 }
 
 /// Compiled code for `env.pc` under the current flags, from the jump cache only (a miss goes back
-/// to the run loop, which does the full lookup and refills the cache). With a `link` (a `Goto` to
-/// another page), also chains that exit to the code, guarded by the target page's mapping.
-pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env, link: u64) -> *const u8 {
+/// to the run loop, which does the full lookup and refills the cache). With an `Env::lookup_link`
+/// (a `Goto` to another page), also chains that exit to the code, guarded by the target page's
+/// mapping.
+pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) -> *const u8 {
     // SAFETY: as in `load_slow`.
     let core = unsafe { core_of::<C, F>(env) };
+    let link = std::mem::take(&mut core.cpu.env().lookup_link);
     if core.nochain {
         return std::ptr::null();
     }

@@ -59,7 +59,7 @@ unsafe extern "C" fn store_slow(env: *mut Env, vaddr: u64, value: u64, memop: u6
     }
 }
 
-unsafe extern "C" fn lookup(_env: *mut Env, _link: u64) -> *const u8 {
+unsafe extern "C" fn lookup(_env: *mut Env) -> *const u8 {
     LOOKUP.with(|l| *l.borrow()) as *const u8
 }
 
