@@ -76,6 +76,13 @@ pub struct Env {
     /// exit the hook may chain ([`pack_link`]). The hook resets it to 0 (which a `GotoPtr` then
     /// leaves as is).
     pub lookup_link: u64,
+    /// Where compiled code's load slow path leaves the loaded value (its out-of-line call cannot
+    /// return one, see `jit`).
+    pub slow_value: u64,
+    /// Address and encoded [`crate::ir::MemOp`] of the access compiled code's slow-path stub
+    /// performs (with `slow_value` the value of a store).
+    pub slow_va: u64,
+    pub slow_memop: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
 }
 
@@ -90,6 +97,9 @@ impl Env {
             runtime: std::ptr::null(),
             tlb_gen: 0,
             lookup_link: 0,
+            slow_value: 0,
+            slow_va: 0,
+            slow_memop: 0,
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
         }
     }
@@ -127,6 +137,9 @@ pub const ENV_BUDGET_OFFSET: i32 = offset_of!(Env, budget) as i32;
 pub const ENV_EXCEPTION_OFFSET: i32 = offset_of!(Env, exception_pending) as i32;
 pub const ENV_RUNTIME_OFFSET: i32 = offset_of!(Env, runtime) as i32;
 pub const ENV_LOOKUP_LINK_OFFSET: i32 = offset_of!(Env, lookup_link) as i32;
+pub const ENV_SLOW_VALUE_OFFSET: i32 = offset_of!(Env, slow_value) as i32;
+pub const ENV_SLOW_VA_OFFSET: i32 = offset_of!(Env, slow_va) as i32;
+pub const ENV_SLOW_MEMOP_OFFSET: i32 = offset_of!(Env, slow_memop) as i32;
 pub const ENV_TLB_OFFSET: i32 = offset_of!(Env, tlb) as i32;
 pub const TLB_ENTRY_SIZE: i32 = std::mem::size_of::<TlbEntry>() as i32;
 pub const TLB_ADDR_READ_OFFSET: i32 = offset_of!(TlbEntry, addr_read) as i32;
