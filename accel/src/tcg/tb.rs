@@ -122,8 +122,11 @@ pub struct TbCache {
 }
 
 #[inline]
-fn jc_hash(pc: u64) -> usize {
-    (((pc >> 1) ^ (pc >> (1 + JC_BITS))) as usize) & (JC_SIZE - 1)
+fn jc_hash(pc: u64, flags: u64) -> usize {
+    // The flags too: code that runs under two flag values (RISC-V kernel code with and without
+    // `mstatus.SUM`) would otherwise evict itself at every switch.
+    let h = (pc >> 1) ^ (pc >> (1 + JC_BITS)) ^ flags.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - JC_BITS);
+    (h as usize) & (JC_SIZE - 1)
 }
 
 impl Default for TbCache {
@@ -220,7 +223,7 @@ impl TbCache {
     /// the caller must check the address mapping (see `JcEntry`) before it may run.
     #[inline]
     pub fn jc_probe(&self, pc: u64, flags: u64) -> Option<u32> {
-        let e = self.jc[jc_hash(pc)];
+        let e = self.jc[jc_hash(pc, flags)];
         if e.pc != pc {
             return None;
         }
@@ -235,7 +238,8 @@ impl TbCache {
     }
 
     pub fn jc_insert(&mut self, pc: u64, idx: u32) {
-        self.jc[jc_hash(pc)] = JcEntry { pc, idx };
+        let flags = self.tbs[idx as usize].flags;
+        self.jc[jc_hash(pc, flags)] = JcEntry { pc, idx };
     }
 
     pub fn map_get(&self, phys_pc: u64, pc: u64, flags: u64) -> Option<u32> {
@@ -374,6 +378,16 @@ mod tests {
         assert_eq!(c.jc_lookup(0x2004, 0), None);
         c.invalidate(a);
         assert_eq!(c.jc_lookup(0x2000, 0), None, "dead blocks are not found");
+    }
+
+    #[test]
+    fn jump_cache_keeps_one_pc_under_two_flags() {
+        let mut c = TbCache::new();
+        let a = c.insert(0x2000, 1, [(0x2000, 4), (0, 0)], Block::new(0x2000), 0, Box::new([])).0;
+        let b = c.insert(0x2000, 9, [(0x2000, 4), (0, 0)], Block::new(0x2000), 0, Box::new([])).0;
+        c.jc_insert(0x2000, a);
+        c.jc_insert(0x2000, b);
+        assert_eq!((c.jc_lookup(0x2000, 1), c.jc_lookup(0x2000, 9)), (Some(a), Some(b)));
     }
 
     #[test]
