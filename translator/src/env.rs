@@ -17,7 +17,7 @@ pub const PAGE_BITS: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_BITS;
 pub const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
 
-pub const TLB_BITS: u32 = 8;
+pub const TLB_BITS: u32 = 10;
 pub const TLB_SIZE: usize = 1 << TLB_BITS;
 /// TLBs (translation regimes) per CPU; `MemOp::mmu_idx` selects one.
 pub const NUM_MMU_IDX: usize = 4;
