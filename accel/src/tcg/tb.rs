@@ -23,7 +23,7 @@ use mimic_translator::ir::Block;
 /// "No block" in the jump cache and in ids from other epochs.
 pub const NO_TB: u32 = u32::MAX;
 
-const JC_BITS: u32 = 12;
+const JC_BITS: u32 = 14;
 const JC_SIZE: usize = 1 << JC_BITS;
 
 /// Past this many blocks (most of them dead after heavy code modification), flush everything.
