@@ -180,23 +180,31 @@ pub type StoreSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, value: u6
 /// run loop.
 pub type LookupFn = unsafe extern "C" fn(env: *mut Env) -> *const u8;
 
-/// The `Env::lookup_link` value for exit `slot` of block `block_id` (never 0).
-pub fn pack_link(block_id: u64, slot: u8) -> u64 {
-    1 | (slot as u64) << 8 | block_id << 16
+/// The `Env::lookup_link` value for exit `slot` of block `block_id` (never 0); `indirect` for a
+/// `GotoPtr`'s slot.
+pub fn pack_link(block_id: u64, slot: u8, indirect: bool) -> u64 {
+    1 | (indirect as u64) << 1 | (slot as u64) << 8 | block_id << 16
 }
 
-/// `(block id, slot)` of a nonzero `link`.
-pub fn unpack_link(link: u64) -> (u64, u8) {
-    (link >> 16, (link >> 8) as u8)
+/// `(block id, slot, indirect)` of a nonzero `link`.
+pub fn unpack_link(link: u64) -> (u64, u8, bool) {
+    (link >> 16, (link >> 8) as u8, link & 2 != 0)
 }
 
-/// Index of the guard cell of exit slot `slot` among a block's exit cells: a block with `n`
-/// `Goto`s owns `2 * n` cells, the code each exit is chained to and then, for exits to another
-/// guest page, the TLB addend (host page minus guest page) the target page had when chained.
-/// Such a chain is only taken while the block's code TLB still maps the target's virtual page
-/// with that addend (the same physical RAM page): guest page tables change under chains.
+/// Index of the guard cell of exit slot `slot` among a block's exit cells. A block has one exit
+/// slot per `Goto` and then one per `GotoPtr` (`n` = [`crate::interp::exit_slot_count`]) and
+/// owns `3 * n` cells: the code each exit is chained to; then, for chains the lookup hook makes
+/// (`Goto`s to another guest page, `GotoPtr`s), the TLB addend (host page minus guest page) the
+/// target page had when chained; then, for `GotoPtr`s, the target PC ([`exit_slot_pc`]). Such a
+/// chain is only taken while the block's code TLB still maps the target's virtual page with that
+/// addend (the same physical RAM page): guest page tables change under chains.
 pub fn exit_slot_guard(n: usize, slot: usize) -> usize {
     n + slot
+}
+
+/// Index of the target-PC cell of `GotoPtr` exit slot `slot` (see [`exit_slot_guard`]).
+pub fn exit_slot_pc(n: usize, slot: usize) -> usize {
+    2 * n + slot
 }
 
 /// Runtime hooks, provided by the accelerator's run loop and stored in `Env::runtime`.
@@ -244,9 +252,9 @@ impl ExitCode {
     }
 }
 
-/// Exit cells a block with `gotos` `Goto` ops needs (see [`exit_slot_guard`]).
-pub fn exit_cells(gotos: usize) -> usize {
-    2 * gotos
+/// Exit cells a block with `n` exit slots needs (see [`exit_slot_guard`]).
+pub fn exit_cells(n: usize) -> usize {
+    3 * n
 }
 
 pub fn pack_exit(code: ExitCode, block_id: u64, slot: u8) -> u64 {

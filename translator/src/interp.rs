@@ -15,6 +15,12 @@ pub fn goto_count(block: &Block) -> usize {
     block.ops.iter().filter(|op| matches!(op, Op::Goto { .. })).count()
 }
 
+/// Exit slots of a block: one per `Goto` (numbered in op order, as in exits), then one per
+/// `GotoPtr` (chained only by compiled code's lookup hook, see `env::exit_slot_guard`).
+pub fn exit_slot_count(block: &Block) -> usize {
+    block.ops.iter().filter(|op| matches!(op, Op::Goto { .. } | Op::GotoPtr { .. })).count()
+}
+
 fn sdiv64(a: i64, b: i64) -> i64 {
     if b == 0 {
         -1

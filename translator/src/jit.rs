@@ -296,7 +296,7 @@ impl Jit {
         Ok(code)
     }
 
-    /// Compile `block`. `exit_slots` points at `env::exit_cells(goto_count(block))` cells owned by
+    /// Compile `block`. `exit_slots` points at `env::exit_cells(exit_slot_count(block))` cells owned by
     /// the caller (null-initialised = not chained), valid until [`Jit::flush_all`].
     pub fn compile(
         &mut self,
@@ -403,8 +403,10 @@ struct Lower<'a, 'b> {
     block: &'a Block,
     block_id: u64,
     exit_slots: *const AtomicPtr<u8>,
-    /// `Goto`s in the block (exit cells are laid out by it, see `env::exit_slot_guard`).
+    /// Exit slots of the block (exit cells are laid out by it, see `env::exit_slot_guard`).
     nslots: usize,
+    /// Slot of the next `GotoPtr` (they follow the `Goto`s' slots).
+    ptr_idx: usize,
     env: Value,
     temps: Vec<Option<Value>>,
     labels: Vec<Option<cranelift_codegen::ir::Block>>,
@@ -463,7 +465,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             block,
             block_id,
             exit_slots,
-            nslots: crate::interp::goto_count(block),
+            nslots: crate::interp::exit_slot_count(block),
+            ptr_idx: crate::interp::goto_count(block),
             env,
             temps: vec![None; block.temp_count() as usize],
             labels: vec![None; block.label_count() as usize],
@@ -911,8 +914,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             Op::GotoPtr { target } => {
                 self.flush_regs();
                 let t = self.t(*target);
-                self.store_pc(t);
-                self.lookup_and_jump(ExitCode::Lookup, 0, 0);
+                self.goto_ptr(t);
                 self.terminated = true;
             }
             Op::Exit { reason, pc } => {
@@ -924,6 +926,42 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.terminated = true;
             }
         }
+    }
+
+    /// A computed jump: follow the slot's chain while its target PC is `t` and the code TLB maps
+    /// `t`'s page as when the lookup hook chained it (an inline cache of the last target), else
+    /// ask the hook (which chains an empty slot).
+    fn goto_ptr(&mut self, t: Value) {
+        let slot = self.ptr_idx;
+        self.ptr_idx += 1;
+        let slots = self.iconst(self.exit_slots as u64);
+        let fs = self.flags(REGION_SLOTS);
+        let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
+        let check = self.b.create_block();
+        let chain = self.b.create_block();
+        let miss = self.b.create_block();
+        self.b.ins().brif(p, check, &[], miss, &[]);
+        self.b.switch_to_block(check);
+        let want_pc = self.b.ins().load(I64, fs, slots, (env::exit_slot_pc(self.nslots, slot) * 8) as i32);
+        let want_addend = self.b.ins().load(I64, fs, slots, (env::exit_slot_guard(self.nslots, slot) * 8) as i32);
+        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let (base, off) = self.tlb_entry(t, mmu as u8);
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, base, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, base, off + env::TLB_ADDEND_OFFSET);
+        let vpage = self.b.ins().band_imm_s(t, env::PAGE_MASK as i64);
+        let pc_ok = self.b.ins().icmp(IntCC::Equal, t, want_pc);
+        let t_ok = self.b.ins().icmp(IntCC::Equal, tag, vpage);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want_addend);
+        let ok = self.b.ins().band(pc_ok, t_ok);
+        let ok = self.b.ins().band(ok, a_ok);
+        self.b.ins().brif(ok, chain, &[], miss, &[]);
+        self.b.switch_to_block(chain);
+        let env = self.env;
+        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.b.switch_to_block(miss);
+        self.store_pc(t);
+        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8, true));
     }
 
     fn cross_page_goto(&mut self, pc: u64, slot: u64) {
@@ -953,7 +991,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
         self.b.switch_to_block(miss);
         self.store_pc_const(pc);
-        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8, false));
     }
 
     fn bconst(&mut self, ty: Type, v: i64) -> Value {

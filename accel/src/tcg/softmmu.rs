@@ -284,17 +284,20 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
     let Some(dst) = core.find_fast(pc) else { return std::ptr::null() };
     let code = core.tbs.get(dst).code;
     if link != 0 && !code.is_null() {
-        chain_cross_page(core, link, dst, pc);
+        chain_guarded(core, link, dst, pc);
     }
     code
 }
 
-/// Chain the cross-page exit `link` to block `dst` (at `pc`, found under the current flags and
-/// mappings). The exit's flags are a function of its block's, so the chain stays right for them;
-/// the compiled guard re-checks the code TLB entry of `pc`'s page against the addend saved here,
-/// and fences and invalidations cut the chain like any other (it is recorded with `link`).
-fn chain_cross_page<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst: u32, pc: u64) {
-    let (id, slot) = mimic_translator::env::unpack_link(link);
+/// Chain exit `link` (a `Goto` to another page, or a `GotoPtr`) to block `dst` at `pc`, found
+/// under the current flags and mappings. The exit's flags are a function of its block's, so the
+/// chain stays right for them; compiled code re-checks the code TLB entry of `pc`'s page against
+/// the addend saved here (and a `GotoPtr` its target against `pc`). Fences and invalidations cut
+/// these chains like any other (they are recorded with `link`). A `GotoPtr` keeps its first
+/// target until then: a site whose target keeps changing would otherwise relink (and record a
+/// link) on every call.
+fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst: u32, pc: u64) {
+    let (id, slot, indirect) = mimic_translator::env::unpack_link(link);
     let Some(src) = core.tbs.idx_of_id(id) else { return };
     let (s, d) = (core.tbs.get(src), core.tbs.get(dst));
     // A block on two pages would need its second page checked too.
@@ -311,15 +314,21 @@ fn chain_cross_page<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, 
     if e.addr_code != pc & PAGE_MASK {
         return;
     }
-    let n = s.slots.len() / 2;
-    let (Some(cell), Some(guard)) =
-        (s.slots.get(slot as usize), s.slots.get(mimic_translator::env::exit_slot_guard(n, slot as usize)))
+    use mimic_translator::env::{exit_slot_guard, exit_slot_pc};
+    let n = s.slots.len() / 3;
+    let slot = slot as usize;
+    let (Some(cell), Some(guard), Some(want_pc)) =
+        (s.slots.get(slot), s.slots.get(exit_slot_guard(n, slot)), s.slots.get(exit_slot_pc(n, slot)))
     else {
         return;
     };
-    // The guard first: compiled code reads the code cell, then the guard (single thread anyway).
+    if indirect && !cell.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    // Code last: compiled code tests it first (single thread anyway).
     guard.store(e.addend as *mut u8, Ordering::Relaxed);
+    want_pc.store(pc as *mut u8, Ordering::Relaxed);
     cell.store(d.code as *mut u8, Ordering::Release);
-    core.tbs.link(src, slot, dst);
+    core.tbs.link(src, slot as u8, dst);
     core.stats.chains_made += 1;
 }

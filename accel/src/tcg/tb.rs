@@ -47,9 +47,10 @@ pub struct Tb {
     pub samples: u32,
     /// Compiled code, or null while interpreted.
     pub code: *const u8,
-    /// One cell per `Goto` exit: the code that exit jumps to when chained, else null; then one
-    /// guard cell per exit for chains to another page (`env::exit_slot_guard`). Compiled code
-    /// reads these cells, so the boxed slice must not move or be freed while code lives.
+    /// One cell per exit slot (`Goto`s, then `GotoPtr`s): the code that exit jumps to when
+    /// chained, else null; then guard and target-PC cells for chains the lookup hook makes
+    /// (`env::exit_slot_guard`). Compiled code reads these cells, so the boxed slice must not
+    /// move or be freed while code lives.
     pub slots: Box<[AtomicPtr<u8>]>,
     /// Exit slots of other blocks chained to this one (source index, slot), to unlink them.
     pub incoming: Vec<(u32, u8)>,
