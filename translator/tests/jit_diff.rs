@@ -375,6 +375,9 @@ fn cross_page_goto_uses_lookup() {
     LOOKUP.with(|l| *l.borrow_mut() = 0);
 }
 
+/// A change made to a test's TLB before running a chained block.
+type TlbTweak<'a> = &'a dyn Fn(&mut Env);
+
 /// A cross-page exit chained by the lookup hook (code cell + guard cell) follows the chain only
 /// while the block's code TLB maps the target page with the guarded addend; otherwise it asks the
 /// hook again.
@@ -391,7 +394,7 @@ fn cross_page_chain_is_guarded_by_the_code_tlb() {
     LOOKUP.with(|l| *l.borrow_mut() = 0);
     sa[0].store(ct.code as *mut u8, Ordering::Relaxed);
     // (change to the TLB, is the chain taken)
-    let cases: [(&dyn Fn(&mut Env), bool); 4] = [
+    let cases: [(TlbTweak, bool); 4] = [
         (&|_| {}, true),
         (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
         (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
@@ -436,7 +439,7 @@ fn goto_ptr_chain_is_an_inline_cache() {
     s[0].store(ct.code as *mut u8, Ordering::Relaxed);
     s[env::exit_slot_pc(1, 0)].store(RAM_VA as *mut u8, Ordering::Relaxed);
     // (jump target, change to the TLB, is the chain taken)
-    let cases: [(u64, &dyn Fn(&mut Env), bool); 4] = [
+    let cases: [(u64, TlbTweak, bool); 4] = [
         (RAM_VA, &|_| {}, true),
         (RAM_VA + 4, &|_| {}, false),
         (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
