@@ -178,7 +178,9 @@ pub enum Op {
     /// Guest virtual memory store through the softmmu; may raise a guest exception.
     Store { addr: Temp, src: Temp, mem: MemOp },
     /// Call a helper with up to [`crate::helpers::MAX_HELPER_ARGS`] arguments.
-    Call { helper: HelperId, dst: Option<Temp>, args: Vec<Temp> },
+    /// (`args` boxed rather than a `Vec`: this variant sets the size of every op, and the
+    /// interpreter's speed depends on how much IR it streams through the cache.)
+    Call { helper: HelperId, dst: Option<Temp>, args: Box<[Temp]> },
     /// Jump forward to `label` if `cond != 0`.
     BrCond { cond: Temp, label: Label },
     Br { label: Label },
@@ -190,6 +192,9 @@ pub enum Op {
     /// Exit to the run loop, continuing at `pc` (ignored for `Exception`).
     Exit { reason: ExitReason, pc: u64 },
 }
+
+// Blocks are kept as IR for their lifetime and interpreted from it: keep ops small.
+const _: () = assert!(std::mem::size_of::<Op>() <= 32);
 
 impl Op {
     /// Ops after which nothing in the same straight-line run executes.
@@ -220,7 +225,7 @@ impl Op {
             Op::Select { cond, a, b, .. } => vec![*cond, *a, *b],
             Op::Load { addr, .. } => vec![*addr],
             Op::Store { addr, src, .. } => vec![*addr, *src],
-            Op::Call { args, .. } => args.clone(),
+            Op::Call { args, .. } => args.to_vec(),
             Op::BrCond { cond, .. } => vec![*cond],
             Op::GotoPtr { target } => vec![*target],
             _ => vec![],
@@ -370,12 +375,12 @@ impl Builder {
 
     pub fn call(&mut self, helper: HelperId, args: &[Temp]) -> Temp {
         let dst = self.new_temp();
-        self.push(Op::Call { helper, dst: Some(dst), args: args.to_vec() });
+        self.push(Op::Call { helper, dst: Some(dst), args: args.into() });
         dst
     }
 
     pub fn call_void(&mut self, helper: HelperId, args: &[Temp]) {
-        self.push(Op::Call { helper, dst: None, args: args.to_vec() });
+        self.push(Op::Call { helper, dst: None, args: args.into() });
     }
 
     pub fn br_cond(&mut self, cond: Temp, label: Label) {
