@@ -25,7 +25,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{BranchProtection, JITBuilder, JITMemoryKind, JITMemoryProvider, JITModule};
-use cranelift_module::{default_libcall_names, Module, ModuleResult};
+use cranelift_module::{default_libcall_names, Linkage, Module, ModuleResult};
 use std::sync::atomic::AtomicPtr;
 use thiserror::Error;
 
@@ -158,6 +158,9 @@ pub struct Jit {
     ctx: Context,
     fctx: FunctionBuilderContext,
     stats: JitStats,
+    /// Name compiled blocks for perf (see `compile`): `perf record` sets PERF_BUILDID_DIR, which
+    /// is also what makes cranelift-jit write the perf map.
+    perf_names: bool,
 }
 
 /// CPU time consumed by the calling thread, in ns.
@@ -197,6 +200,7 @@ impl Jit {
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             stats: JitStats::default(),
+            perf_names: std::env::var_os("PERF_BUILDID_DIR").is_some(),
         };
         jit.new_generation()?;
         Ok(jit)
@@ -320,7 +324,14 @@ impl Jit {
         if log::log_enabled!(log::Level::Trace) {
             log::trace!("clif for block {block_id}:\n{}", self.ctx.func.display());
         }
-        let id = gen.module.declare_anonymous_function(&self.ctx.func.signature)?;
+        let id = if self.perf_names {
+            // Under `perf record`, cranelift-jit lists every function in /tmp/perf-PID.map by its
+            // name: name blocks by guest PC and tier so JIT samples say which guest code ran.
+            let name = format!("guest_{:x}_{}_{}", block.pc, self.config.opt_level, self.stats.blocks);
+            gen.module.declare_function(&name, Linkage::Local, &self.ctx.func.signature)?
+        } else {
+            gen.module.declare_anonymous_function(&self.ctx.func.signature)?
+        };
         let res = gen.module.define_function(id, &mut self.ctx);
         if let Err(e) = res {
             gen.module.clear_context(&mut self.ctx);
