@@ -216,20 +216,23 @@ impl Op {
         }
     }
 
-    /// Temps this op reads.
-    pub fn uses(&self) -> Vec<Temp> {
-        match self {
-            Op::SetReg { src, .. } => vec![*src],
-            Op::Bin { a, b, .. } | Op::Cmp { a, b, .. } => vec![*a, *b],
-            Op::Un { a, .. } => vec![*a],
-            Op::Select { cond, a, b, .. } => vec![*cond, *a, *b],
-            Op::Load { addr, .. } => vec![*addr],
-            Op::Store { addr, src, .. } => vec![*addr, *src],
-            Op::Call { args, .. } => args.to_vec(),
-            Op::BrCond { cond, .. } => vec![*cond],
-            Op::GotoPtr { target } => vec![*target],
-            _ => vec![],
-        }
+    /// Temps this op reads (without allocating: the verifier asks for every op of every block,
+    /// twice per compiled block).
+    pub fn uses(&self) -> impl Iterator<Item = Temp> + '_ {
+        let z = Temp(0);
+        let (fixed, n, rest): ([Temp; 3], usize, &[Temp]) = match self {
+            Op::SetReg { src, .. } => ([*src, z, z], 1, &[]),
+            Op::Bin { a, b, .. } | Op::Cmp { a, b, .. } => ([*a, *b, z], 2, &[]),
+            Op::Un { a, .. } => ([*a, z, z], 1, &[]),
+            Op::Select { cond, a, b, .. } => ([*cond, *a, *b], 3, &[]),
+            Op::Load { addr, .. } => ([*addr, z, z], 1, &[]),
+            Op::Store { addr, src, .. } => ([*addr, *src, z], 2, &[]),
+            Op::Call { args, .. } => ([z; 3], 0, &args[..]),
+            Op::BrCond { cond, .. } => ([*cond, z, z], 1, &[]),
+            Op::GotoPtr { target } => ([*target, z, z], 1, &[]),
+            _ => ([z; 3], 0, &[]),
+        };
+        fixed.into_iter().take(n).chain(rest.iter().copied())
     }
 }
 
