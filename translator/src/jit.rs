@@ -362,11 +362,14 @@ impl Jit {
     }
 
     /// Arena bytes used by the current generation.
+    #[inline]
     pub fn generation_bytes(&self) -> usize {
         self.gen.as_ref().map_or(0, |g| g.arena.borrow().used)
     }
 
     /// The current generation has used its `max_code_bytes`: flush before compiling more.
+    /// (Inline: the run loop asks on every iteration.)
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.generation_bytes() >= self.config.max_code_bytes
     }
