@@ -180,15 +180,14 @@ pub type StoreSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, value: u6
 /// run loop.
 pub type LookupFn = unsafe extern "C" fn(env: *mut Env) -> *const u8;
 
-/// The `Env::lookup_link` value for exit `slot` of block `block_id` (never 0); `indirect` for a
-/// `GotoPtr`'s slot.
-pub fn pack_link(block_id: u64, slot: u8, indirect: bool) -> u64 {
-    1 | (indirect as u64) << 1 | (slot as u64) << 8 | block_id << 16
+/// The `Env::lookup_link` value for exit `slot` of block `block_id` (never 0).
+pub fn pack_link(block_id: u64, slot: u8) -> u64 {
+    1 | (slot as u64) << 8 | block_id << 16
 }
 
-/// `(block id, slot, indirect)` of a nonzero `link`.
-pub fn unpack_link(link: u64) -> (u64, u8, bool) {
-    (link >> 16, (link >> 8) as u8, link & 2 != 0)
+/// `(block id, slot)` of a nonzero `link`.
+pub fn unpack_link(link: u64) -> (u64, u8) {
+    (link >> 16, (link >> 8) as u8)
 }
 
 /// Index of the guard cell of exit slot `slot` among a block's exit cells. A block has one exit

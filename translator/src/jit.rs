@@ -975,7 +975,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
         self.b.switch_to_block(miss);
         self.store_pc(t);
-        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8, true));
+        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8));
     }
 
     fn cross_page_goto(&mut self, pc: u64, slot: u64) {
@@ -1005,7 +1005,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
         self.b.switch_to_block(miss);
         self.store_pc_const(pc);
-        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8, false));
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
     }
 
     fn bconst(&mut self, ty: Type, v: i64) -> Value {

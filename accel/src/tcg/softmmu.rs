@@ -293,11 +293,13 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
 /// under the current flags and mappings. The exit's flags are a function of its block's, so the
 /// chain stays right for them; compiled code re-checks the code TLB entry of `pc`'s page against
 /// the addend saved here (and a `GotoPtr` its target against `pc`). Fences and invalidations cut
-/// these chains like any other (they are recorded with `link`). A `GotoPtr` keeps its first
-/// target until then: a site whose target keeps changing would otherwise relink (and record a
-/// link) on every call.
+/// these chains like any other (they are recorded with `link`). An exit keeps its first target
+/// until then, as the run loop's chains do: relinking a chained exit would leave its record in
+/// the old target's `incoming`, and moving that target's chains to optimised code would then
+/// point the exit at the old target behind the new target's guard. (A `GotoPtr` whose target
+/// keeps changing would also relink on every call.)
 fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst: u32, pc: u64) {
-    let (id, slot, indirect) = mimic_translator::env::unpack_link(link);
+    let (id, slot) = mimic_translator::env::unpack_link(link);
     let Some(src) = core.tbs.idx_of_id(id) else { return };
     let (s, d) = (core.tbs.get(src), core.tbs.get(dst));
     // A block on two pages would need its second page checked too.
@@ -322,7 +324,7 @@ fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst
     else {
         return;
     };
-    if indirect && !cell.load(Ordering::Relaxed).is_null() {
+    if !cell.load(Ordering::Relaxed).is_null() {
         return;
     }
     // Code last: compiled code tests it first (single thread anyway).
