@@ -17,7 +17,7 @@ pub const PAGE_BITS: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_BITS;
 pub const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
 
-pub const TLB_BITS: u32 = 8;
+pub const TLB_BITS: u32 = 10;
 pub const TLB_SIZE: usize = 1 << TLB_BITS;
 /// TLBs (translation regimes) per CPU; `MemOp::mmu_idx` selects one.
 pub const NUM_MMU_IDX: usize = 4;
@@ -72,6 +72,17 @@ pub struct Env {
     /// Bumped by every TLB flush (whole or one page). Block lookups do not depend on it: they
     /// check that the code TLB entry still maps a block's page where it was translated from.
     pub tlb_gen: u64,
+    /// Set by compiled code before it calls the lookup hook for a `Goto` to another page: the
+    /// exit the hook may chain ([`pack_link`]). The hook resets it to 0 (which a `GotoPtr` then
+    /// leaves as is).
+    pub lookup_link: u64,
+    /// Where compiled code's load slow path leaves the loaded value (its out-of-line call cannot
+    /// return one, see `jit`).
+    pub slow_value: u64,
+    /// Address and encoded [`crate::ir::MemOp`] of the access compiled code's slow-path stub
+    /// performs (with `slow_value` the value of a store).
+    pub slow_va: u64,
+    pub slow_memop: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
 }
 
@@ -85,6 +96,10 @@ impl Env {
             _pad: 0,
             runtime: std::ptr::null(),
             tlb_gen: 0,
+            lookup_link: 0,
+            slow_value: 0,
+            slow_va: 0,
+            slow_memop: 0,
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
         }
     }
@@ -121,6 +136,10 @@ pub const ENV_PC_OFFSET: i32 = offset_of!(Env, pc) as i32;
 pub const ENV_BUDGET_OFFSET: i32 = offset_of!(Env, budget) as i32;
 pub const ENV_EXCEPTION_OFFSET: i32 = offset_of!(Env, exception_pending) as i32;
 pub const ENV_RUNTIME_OFFSET: i32 = offset_of!(Env, runtime) as i32;
+pub const ENV_LOOKUP_LINK_OFFSET: i32 = offset_of!(Env, lookup_link) as i32;
+pub const ENV_SLOW_VALUE_OFFSET: i32 = offset_of!(Env, slow_value) as i32;
+pub const ENV_SLOW_VA_OFFSET: i32 = offset_of!(Env, slow_va) as i32;
+pub const ENV_SLOW_MEMOP_OFFSET: i32 = offset_of!(Env, slow_memop) as i32;
 pub const ENV_TLB_OFFSET: i32 = offset_of!(Env, tlb) as i32;
 pub const TLB_ENTRY_SIZE: i32 = std::mem::size_of::<TlbEntry>() as i32;
 pub const TLB_ADDR_READ_OFFSET: i32 = offset_of!(TlbEntry, addr_read) as i32;
@@ -156,8 +175,36 @@ pub fn decode_memop(bits: u64) -> crate::ir::MemOp {
 pub type LoadSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, memop: u64) -> u64;
 pub type StoreSlowFn = unsafe extern "C" fn(env: *mut Env, vaddr: u64, value: u64, memop: u64);
 /// Find compiled code for continuing at `Env::pc` under the CPU's current mode, for
-/// [`crate::ir::Op::GotoPtr`]; null sends the block back to the run loop.
+/// [`crate::ir::Op::GotoPtr`] and for a `Goto` to another page (then `Env::lookup_link` names
+/// the exit slot the hook may chain, see [`exit_slot_guard`]); null sends the block back to the
+/// run loop.
 pub type LookupFn = unsafe extern "C" fn(env: *mut Env) -> *const u8;
+
+/// The `Env::lookup_link` value for exit `slot` of block `block_id` (never 0).
+pub fn pack_link(block_id: u64, slot: u8) -> u64 {
+    1 | (slot as u64) << 8 | block_id << 16
+}
+
+/// `(block id, slot)` of a nonzero `link`.
+pub fn unpack_link(link: u64) -> (u64, u8) {
+    (link >> 16, (link >> 8) as u8)
+}
+
+/// Index of the guard cell of exit slot `slot` among a block's exit cells. A block has one exit
+/// slot per `Goto` and then one per `GotoPtr` (`n` = [`crate::interp::exit_slot_count`]) and
+/// owns `3 * n` cells: the code each exit is chained to; then, for chains the lookup hook makes
+/// (`Goto`s to another guest page, `GotoPtr`s), the TLB addend (host page minus guest page) the
+/// target page had when chained; then, for `GotoPtr`s, the target PC ([`exit_slot_pc`]). Such a
+/// chain is only taken while the block's code TLB still maps the target's virtual page with that
+/// addend (the same physical RAM page): guest page tables change under chains.
+pub fn exit_slot_guard(n: usize, slot: usize) -> usize {
+    n + slot
+}
+
+/// Index of the target-PC cell of `GotoPtr` exit slot `slot` (see [`exit_slot_guard`]).
+pub fn exit_slot_pc(n: usize, slot: usize) -> usize {
+    2 * n + slot
+}
 
 /// Runtime hooks, provided by the accelerator's run loop and stored in `Env::runtime`.
 #[repr(C)]
@@ -202,6 +249,11 @@ impl ExitCode {
             _ => return None,
         })
     }
+}
+
+/// Exit cells a block with `n` exit slots needs (see [`exit_slot_guard`]).
+pub fn exit_cells(n: usize) -> usize {
+    3 * n
 }
 
 pub fn pack_exit(code: ExitCode, block_id: u64, slot: u8) -> u64 {

@@ -15,6 +15,12 @@ pub fn goto_count(block: &Block) -> usize {
     block.ops.iter().filter(|op| matches!(op, Op::Goto { .. })).count()
 }
 
+/// Exit slots of a block: one per `Goto` (numbered in op order, as in exits), then one per
+/// `GotoPtr` (chained only by compiled code's lookup hook, see `env::exit_slot_guard`).
+pub fn exit_slot_count(block: &Block) -> usize {
+    block.ops.iter().filter(|op| matches!(op, Op::Goto { .. } | Op::GotoPtr { .. })).count()
+}
+
 fn sdiv64(a: i64, b: i64) -> i64 {
     if b == 0 {
         -1
@@ -199,12 +205,19 @@ pub unsafe fn interpret(block: &Block, block_id: u64, env: *mut Env, helpers: He
         (*env).budget -= count;
 
         const STACK_TEMPS: usize = 128;
-        let mut stack = [0u64; STACK_TEMPS];
+        // Only the block's own temps are zeroed (zeroing all 128 showed in boot profiles: most
+        // blocks use a few dozen, and millions of executions are interpreted).
+        let mut stack = [std::mem::MaybeUninit::<u64>::uninit(); STACK_TEMPS];
         let mut heap = Vec::new();
-        let temps: &mut [u64] = if block.temp_count() as usize <= STACK_TEMPS {
-            &mut stack[..]
+        let n = block.temp_count() as usize;
+        let temps: &mut [u64] = if n <= STACK_TEMPS {
+            for s in &mut stack[..n] {
+                s.write(0);
+            }
+            // SAFETY: the first n elements were just initialised; MaybeUninit<u64> has u64's layout.
+            std::slice::from_raw_parts_mut(stack.as_mut_ptr().cast::<u64>(), n)
         } else {
-            heap.resize(block.temp_count() as usize, 0u64);
+            heap.resize(n, 0u64);
             &mut heap[..]
         };
         // Temps are in range for verified blocks; an unverified one reads 0 instead of panicking.

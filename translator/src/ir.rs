@@ -178,7 +178,9 @@ pub enum Op {
     /// Guest virtual memory store through the softmmu; may raise a guest exception.
     Store { addr: Temp, src: Temp, mem: MemOp },
     /// Call a helper with up to [`crate::helpers::MAX_HELPER_ARGS`] arguments.
-    Call { helper: HelperId, dst: Option<Temp>, args: Vec<Temp> },
+    /// (`args` boxed rather than a `Vec`: this variant sets the size of every op, and the
+    /// interpreter's speed depends on how much IR it streams through the cache.)
+    Call { helper: HelperId, dst: Option<Temp>, args: Box<[Temp]> },
     /// Jump forward to `label` if `cond != 0`.
     BrCond { cond: Temp, label: Label },
     Br { label: Label },
@@ -190,6 +192,9 @@ pub enum Op {
     /// Exit to the run loop, continuing at `pc` (ignored for `Exception`).
     Exit { reason: ExitReason, pc: u64 },
 }
+
+// Blocks are kept as IR for their lifetime and interpreted from it: keep ops small.
+const _: () = assert!(std::mem::size_of::<Op>() <= 32);
 
 impl Op {
     /// Ops after which nothing in the same straight-line run executes.
@@ -211,20 +216,23 @@ impl Op {
         }
     }
 
-    /// Temps this op reads.
-    pub fn uses(&self) -> Vec<Temp> {
-        match self {
-            Op::SetReg { src, .. } => vec![*src],
-            Op::Bin { a, b, .. } | Op::Cmp { a, b, .. } => vec![*a, *b],
-            Op::Un { a, .. } => vec![*a],
-            Op::Select { cond, a, b, .. } => vec![*cond, *a, *b],
-            Op::Load { addr, .. } => vec![*addr],
-            Op::Store { addr, src, .. } => vec![*addr, *src],
-            Op::Call { args, .. } => args.clone(),
-            Op::BrCond { cond, .. } => vec![*cond],
-            Op::GotoPtr { target } => vec![*target],
-            _ => vec![],
-        }
+    /// Temps this op reads (without allocating: the verifier asks for every op of every block,
+    /// twice per compiled block).
+    pub fn uses(&self) -> impl Iterator<Item = Temp> + '_ {
+        let z = Temp(0);
+        let (fixed, n, rest): ([Temp; 3], usize, &[Temp]) = match self {
+            Op::SetReg { src, .. } => ([*src, z, z], 1, &[]),
+            Op::Bin { a, b, .. } | Op::Cmp { a, b, .. } => ([*a, *b, z], 2, &[]),
+            Op::Un { a, .. } => ([*a, z, z], 1, &[]),
+            Op::Select { cond, a, b, .. } => ([*cond, *a, *b], 3, &[]),
+            Op::Load { addr, .. } => ([*addr, z, z], 1, &[]),
+            Op::Store { addr, src, .. } => ([*addr, *src, z], 2, &[]),
+            Op::Call { args, .. } => ([z; 3], 0, &args[..]),
+            Op::BrCond { cond, .. } => ([*cond, z, z], 1, &[]),
+            Op::GotoPtr { target } => ([*target, z, z], 1, &[]),
+            _ => ([z; 3], 0, &[]),
+        };
+        fixed.into_iter().take(n).chain(rest.iter().copied())
     }
 }
 
@@ -238,6 +246,9 @@ pub struct Block {
     /// Guest code bytes covered, from `pc`.
     pub guest_len: u32,
     pub ops: Vec<Op>,
+    /// The softmmu TLB (mmu index) this block's code is fetched through. Compiled code guards
+    /// its chains to other pages with that TLB's entry for the target page.
+    pub code_mmu_idx: u8,
     pub(crate) next_temp: u32,
     pub(crate) next_label: u32,
 }
@@ -268,6 +279,11 @@ impl Builder {
 
     pub fn finish(self) -> Block {
         self.block
+    }
+
+    /// See [`Block::code_mmu_idx`].
+    pub fn set_code_mmu_idx(&mut self, idx: u8) {
+        self.block.code_mmu_idx = idx;
     }
 
     pub fn block(&self) -> &Block {
@@ -362,12 +378,12 @@ impl Builder {
 
     pub fn call(&mut self, helper: HelperId, args: &[Temp]) -> Temp {
         let dst = self.new_temp();
-        self.push(Op::Call { helper, dst: Some(dst), args: args.to_vec() });
+        self.push(Op::Call { helper, dst: Some(dst), args: args.into() });
         dst
     }
 
     pub fn call_void(&mut self, helper: HelperId, args: &[Temp]) {
-        self.push(Op::Call { helper, dst: None, args: args.to_vec() });
+        self.push(Op::Call { helper, dst: None, args: args.into() });
     }
 
     pub fn br_cond(&mut self, cond: Temp, label: Label) {

@@ -25,9 +25,8 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{BranchProtection, JITBuilder, JITMemoryKind, JITMemoryProvider, JITModule};
-use cranelift_module::{default_libcall_names, Module, ModuleResult};
+use cranelift_module::{default_libcall_names, Linkage, Module, ModuleResult};
 use std::sync::atomic::AtomicPtr;
-use std::time::Instant;
 use thiserror::Error;
 
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +72,9 @@ pub struct Compiled {
 pub struct JitStats {
     /// Blocks compiled (all generations).
     pub blocks: u64,
-    /// Time spent in Cranelift (lowering, compiling, finalizing), all generations.
+    /// CPU time of the compiling thread spent in Cranelift (lowering, compiling, finalizing), all
+    /// generations. (CPU time rather than elapsed time: the figure is for tuning, and elapsed
+    /// time counts whatever else the host runs meanwhile.)
     pub compile_ns: u64,
     /// Machine code bytes produced (all generations).
     pub code_bytes: u64,
@@ -145,6 +146,9 @@ struct Generation {
     module: JITModule,
     arena: std::rc::Rc<std::cell::RefCell<Arena>>,
     trampoline: *const u8,
+    /// `preserve_all` stubs in front of the runtime's `load_slow` / `store_slow` (see `slow_stub`).
+    load_stub: *const u8,
+    store_stub: *const u8,
 }
 
 pub struct Jit {
@@ -154,6 +158,20 @@ pub struct Jit {
     ctx: Context,
     fctx: FunctionBuilderContext,
     stats: JitStats,
+    /// Name compiled blocks for perf (see `compile`): `perf record` sets PERF_BUILDID_DIR, which
+    /// is also what makes cranelift-jit write the perf map.
+    perf_names: bool,
+}
+
+/// CPU time consumed by the calling thread, in ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to write; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Signature of a compiled block: `tail fn(env: i64) -> i64`.
@@ -182,6 +200,7 @@ impl Jit {
             ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             stats: JitStats::default(),
+            perf_names: std::env::var_os("PERF_BUILDID_DIR").is_some(),
         };
         jit.new_generation()?;
         Ok(jit)
@@ -193,7 +212,10 @@ impl Jit {
             ("enable_alias_analysis", "true"),
             ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
             ("unwind_info", "false"),
-            ("regalloc_algorithm", if std::env::var_os("XX_RA").is_some() { "single_pass" } else { "backtracking" }),
+            // Measured for the quick tier (boot + workload): single_pass cut compile CPU time by
+            // ~35% but its code ran ~30% slower (it spills around every block boundary, and a
+            // TLB access is three blocks), which ate the gain; blocks stay quick-tier for long.
+            ("regalloc_algorithm", "backtracking"),
             // Cranelift's x86-64 tail calls rely on frame pointers.
             ("preserve_frame_pointers", "true"),
         ];
@@ -227,12 +249,59 @@ impl Jit {
         module.finalize_definitions()?;
         let trampoline = module.get_finalized_function(id);
         module.clear_context(&mut self.ctx);
-        self.gen = Some(Generation { module, arena, trampoline });
+        let load_stub = self.slow_stub(&mut module, false)?;
+        let store_stub = self.slow_stub(&mut module, true)?;
+        self.gen = Some(Generation { module, arena, trampoline, load_stub, store_stub });
         Ok(())
     }
 
-    /// Compile `block`. `exit_slots` points at `goto_count(block)` cells owned by the caller
-    /// (null-initialised = not chained), valid until [`Jit::flush_all`].
+    /// A stub `fn(env)` with the `preserve_all` convention (every register callee-saved) that
+    /// calls the runtime's SystemV `load_slow` (leaving the value in `Env::slow_value`) or
+    /// `store_slow` with the access blocks leave in `Env::slow_va/slow_value/slow_memop`. Blocks
+    /// call their memory slow paths through it: a call that clobbers nothing, with one fixed
+    /// register, costs the register allocator little, where each SystemV call in a cold path
+    /// split every value live across it (jit_bench's typical block: ~385 -> ~300 us at opt none).
+    fn slow_stub(&mut self, module: &mut JITModule, store: bool) -> Result<*const u8, JitError> {
+        module.clear_context(&mut self.ctx);
+        let n = if store { 4 } else { 3 };
+        let mut sig = Signature::new(CallConv::PreserveAll);
+        sig.params.push(AbiParam::new(I64));
+        self.ctx.func.signature = sig;
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let envp = b.block_params(entry)[0];
+            let f = MemFlagsData::trusted();
+            let mut args = vec![envp, b.ins().load(I64, f, envp, env::ENV_SLOW_VA_OFFSET)];
+            if store {
+                args.push(b.ins().load(I64, f, envp, env::ENV_SLOW_VALUE_OFFSET));
+            }
+            args.push(b.ins().load(I64, f, envp, env::ENV_SLOW_MEMOP_OFFSET));
+            let rt = b.ins().load(I64, f, args[0], env::ENV_RUNTIME_OFFSET);
+            let off = if store { env::RUNTIME_STORE_OFFSET } else { env::RUNTIME_LOAD_OFFSET };
+            let func = b.ins().load(I64, f, rt, off);
+            let sig = b.import_signature(sysv_sig(n, !store));
+            let call = b.ins().call_indirect(sig, func, &args);
+            if !store {
+                let r = b.inst_results(call)[0];
+                b.ins().store(f, r, args[0], env::ENV_SLOW_VALUE_OFFSET);
+            }
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        let id = module.declare_anonymous_function(&self.ctx.func.signature)?;
+        module.define_function(id, &mut self.ctx)?;
+        module.finalize_definitions()?;
+        let code = module.get_finalized_function(id);
+        module.clear_context(&mut self.ctx);
+        Ok(code)
+    }
+
+    /// Compile `block`. `exit_slots` points at `env::exit_cells(exit_slot_count(block))` cells owned by
+    /// the caller (null-initialised = not chained), valid until [`Jit::flush_all`].
     pub fn compile(
         &mut self,
         block: &Block,
@@ -240,13 +309,14 @@ impl Jit {
         exit_slots: *const AtomicPtr<u8>,
     ) -> Result<Compiled, JitError> {
         crate::verify::verify(block, self.helpers)?;
-        let start = Instant::now();
+        let start = thread_cpu_ns();
         let gen = self.gen.as_mut().ok_or_else(|| JitError::Memory("no code generation".into()))?;
         gen.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = block_sig();
         {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let mut l = Lower::new(b, self.helpers, block, block_id, exit_slots);
+            l.stubs = (gen.load_stub as u64, gen.store_stub as u64);
             l.lower();
             l.b.seal_all_blocks();
             l.b.finalize(gen.module.target_config());
@@ -254,7 +324,14 @@ impl Jit {
         if log::log_enabled!(log::Level::Trace) {
             log::trace!("clif for block {block_id}:\n{}", self.ctx.func.display());
         }
-        let id = gen.module.declare_anonymous_function(&self.ctx.func.signature)?;
+        let id = if self.perf_names {
+            // Under `perf record`, cranelift-jit lists every function in /tmp/perf-PID.map by its
+            // name: name blocks by guest PC and tier so JIT samples say which guest code ran.
+            let name = format!("guest_{:x}_{}_{}", block.pc, self.config.opt_level, self.stats.blocks);
+            gen.module.declare_function(&name, Linkage::Local, &self.ctx.func.signature)?
+        } else {
+            gen.module.declare_anonymous_function(&self.ctx.func.signature)?
+        };
         let res = gen.module.define_function(id, &mut self.ctx);
         if let Err(e) = res {
             gen.module.clear_context(&mut self.ctx);
@@ -266,7 +343,7 @@ impl Jit {
         gen.module.clear_context(&mut self.ctx);
         self.stats.blocks += 1;
         self.stats.code_bytes += size as u64;
-        self.stats.compile_ns += start.elapsed().as_nanos() as u64;
+        self.stats.compile_ns += thread_cpu_ns().saturating_sub(start);
         Ok(Compiled { code, size })
     }
 
@@ -285,11 +362,14 @@ impl Jit {
     }
 
     /// Arena bytes used by the current generation.
+    #[inline]
     pub fn generation_bytes(&self) -> usize {
         self.gen.as_ref().map_or(0, |g| g.arena.borrow().used)
     }
 
     /// The current generation has used its `max_code_bytes`: flush before compiling more.
+    /// (Inline: the run loop asks on every iteration.)
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.generation_bytes() >= self.config.max_code_bytes
     }
@@ -337,6 +417,10 @@ struct Lower<'a, 'b> {
     block: &'a Block,
     block_id: u64,
     exit_slots: *const AtomicPtr<u8>,
+    /// Exit slots of the block (exit cells are laid out by it, see `env::exit_slot_guard`).
+    nslots: usize,
+    /// Slot of the next `GotoPtr` (they follow the `Goto`s' slots).
+    ptr_idx: usize,
     env: Value,
     temps: Vec<Option<Value>>,
     labels: Vec<Option<cranelift_codegen::ir::Block>>,
@@ -361,6 +445,8 @@ struct Lower<'a, 'b> {
     sig_helper: SigRef,
     sig_load: SigRef,
     sig_store: SigRef,
+    /// Addresses of the generation's load and store slow-path stubs.
+    stubs: (u64, u64),
     sig_lookup: SigRef,
 }
 
@@ -382,8 +468,10 @@ impl<'a, 'b> Lower<'a, 'b> {
         let env = b.block_params(entry)[0];
         let sig_block = b.import_signature(block_sig());
         let sig_helper = b.import_signature(sysv_sig(1 + MAX_HELPER_ARGS, true));
-        let sig_load = b.import_signature(sysv_sig(3, true));
-        let sig_store = b.import_signature(sysv_sig(4, false));
+        let mut stub_sig = Signature::new(CallConv::PreserveAll);
+        stub_sig.params.push(AbiParam::new(I64));
+        let sig_load = b.import_signature(stub_sig.clone());
+        let sig_store = b.import_signature(stub_sig);
         let sig_lookup = b.import_signature(sysv_sig(1, true));
         Self {
             b,
@@ -391,6 +479,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             block,
             block_id,
             exit_slots,
+            nslots: crate::interp::exit_slot_count(block),
+            ptr_idx: crate::interp::goto_count(block),
             env,
             temps: vec![None; block.temp_count() as usize],
             labels: vec![None; block.label_count() as usize],
@@ -409,6 +499,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             sig_helper,
             sig_load,
             sig_store,
+            stubs: (0, 0),
             sig_lookup,
         }
     }
@@ -450,8 +541,13 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// Ask the runtime's `lookup` hook for compiled code at `Env::pc` (already stored) and
     /// tail-call it; without code, return `miss` to the run loop.
-    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8) {
+    /// `link`: for `Env::lookup_link`, if not 0 (see [`env::LookupFn`]).
+    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8, link: u64) {
         let f = self.flags(REGION_ENV);
+        if link != 0 {
+            let v = self.iconst(link);
+            self.b.ins().store(f, v, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+        }
         let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
         let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
         let env = self.env;
@@ -806,10 +902,11 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
                 self.flush_regs();
                 if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {
-                    // The run loop never chains across pages (the target page's mapping may
-                    // change), so look the target up each time instead of returning to it.
-                    self.store_pc_const(*pc);
-                    self.lookup_and_jump(ExitCode::Goto, slot as u8);
+                    // The target page's mapping may have changed since the lookup hook chained
+                    // this exit: follow the chain only while the code TLB maps the page to the
+                    // same RAM (see `env::exit_slot_guard`), else look the target up (which may
+                    // chain it anew).
+                    self.cross_page_goto(*pc, slot);
                     self.terminated = true;
                     return;
                 }
@@ -831,8 +928,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             Op::GotoPtr { target } => {
                 self.flush_regs();
                 let t = self.t(*target);
-                self.store_pc(t);
-                self.lookup_and_jump(ExitCode::Lookup, 0);
+                self.goto_ptr(t);
                 self.terminated = true;
             }
             Op::Exit { reason, pc } => {
@@ -844,6 +940,72 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.terminated = true;
             }
         }
+    }
+
+    /// A computed jump: follow the slot's chain while its target PC is `t` and the code TLB maps
+    /// `t`'s page as when the lookup hook chained it (an inline cache of the last target), else
+    /// ask the hook (which chains an empty slot).
+    fn goto_ptr(&mut self, t: Value) {
+        let slot = self.ptr_idx;
+        self.ptr_idx += 1;
+        let slots = self.iconst(self.exit_slots as u64);
+        let fs = self.flags(REGION_SLOTS);
+        let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
+        let check = self.b.create_block();
+        let chain = self.b.create_block();
+        let miss = self.b.create_block();
+        self.b.ins().brif(p, check, &[], miss, &[]);
+        self.b.switch_to_block(check);
+        let want_pc = self.b.ins().load(I64, fs, slots, (env::exit_slot_pc(self.nslots, slot) * 8) as i32);
+        let want_addend = self.b.ins().load(I64, fs, slots, (env::exit_slot_guard(self.nslots, slot) * 8) as i32);
+        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let (base, off) = self.tlb_entry(t, mmu as u8);
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, base, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, base, off + env::TLB_ADDEND_OFFSET);
+        let vpage = self.b.ins().band_imm_s(t, env::PAGE_MASK as i64);
+        let pc_ok = self.b.ins().icmp(IntCC::Equal, t, want_pc);
+        let t_ok = self.b.ins().icmp(IntCC::Equal, tag, vpage);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want_addend);
+        let ok = self.b.ins().band(pc_ok, t_ok);
+        let ok = self.b.ins().band(ok, a_ok);
+        self.b.ins().brif(ok, chain, &[], miss, &[]);
+        self.b.switch_to_block(chain);
+        let env = self.env;
+        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.b.switch_to_block(miss);
+        self.store_pc(t);
+        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8));
+    }
+
+    fn cross_page_goto(&mut self, pc: u64, slot: u64) {
+        let slots = self.iconst(self.exit_slots as u64);
+        let fs = self.flags(REGION_SLOTS);
+        let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
+        let guard = self.b.create_block();
+        let chain = self.b.create_block();
+        let miss = self.b.create_block();
+        self.b.ins().brif(p, guard, &[], miss, &[]);
+        self.b.switch_to_block(guard);
+        let vpage = pc & env::PAGE_MASK;
+        let i = env::tlb_index(pc) as i32;
+        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let off = env::ENV_TLB_OFFSET + (mmu * env::TLB_SIZE as i32 + i) * env::TLB_ENTRY_SIZE;
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);
+        let gi = env::exit_slot_guard(self.nslots, slot as usize) as i32;
+        let want = self.b.ins().load(I64, fs, slots, gi * 8);
+        let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, vpage as i64);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want);
+        let ok = self.b.ins().band(t_ok, a_ok);
+        self.b.ins().brif(ok, chain, &[], miss, &[]);
+        self.b.switch_to_block(chain);
+        let env = self.env;
+        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.b.switch_to_block(miss);
+        self.store_pc_const(pc);
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
     }
 
     fn bconst(&mut self, ty: Type, v: i64) -> Value {
@@ -1001,13 +1163,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(slow);
         self.spill_regs();
         self.store_pc_const(self.insn_pc);
-        let f = self.flags(REGION_ENV);
-        let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
-        let func = self.b.ins().load(I64, f, rt, env::RUNTIME_LOAD_OFFSET);
+        let func = self.iconst(self.stubs.0);
         let memop = self.iconst(env::encode_memop(m));
         let env = self.env;
-        let call = self.b.ins().call_indirect(self.sig_load, func, &[env, va, memop]);
-        let r = self.b.inst_results(call)[0];
+        let f = self.flags(REGION_ENV);
+        self.b.ins().store(f, va, env, env::ENV_SLOW_VA_OFFSET);
+        self.b.ins().store(f, memop, env, env::ENV_SLOW_MEMOP_OFFSET);
+        self.b.ins().call_indirect(self.sig_load, func, &[env]);
+        let r = self.b.ins().load(I64, f, env, env::ENV_SLOW_VALUE_OFFSET);
         self.reload_budget();
         self.check_exception();
         self.b.ins().jump(join, &[r.into()]);
@@ -1032,12 +1195,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(slow);
         self.spill_regs();
         self.store_pc_const(self.insn_pc);
-        let f = self.flags(REGION_ENV);
-        let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
-        let func = self.b.ins().load(I64, f, rt, env::RUNTIME_STORE_OFFSET);
+        let func = self.iconst(self.stubs.1);
         let memop = self.iconst(env::encode_memop(m));
         let env = self.env;
-        self.b.ins().call_indirect(self.sig_store, func, &[env, va, v, memop]);
+        let f = self.flags(REGION_ENV);
+        self.b.ins().store(f, va, env, env::ENV_SLOW_VA_OFFSET);
+        self.b.ins().store(f, v, env, env::ENV_SLOW_VALUE_OFFSET);
+        self.b.ins().store(f, memop, env, env::ENV_SLOW_MEMOP_OFFSET);
+        self.b.ins().call_indirect(self.sig_store, func, &[env]);
         self.reload_budget();
         self.check_exception();
         self.b.ins().jump(join, &[]);

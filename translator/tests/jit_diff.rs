@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use mimic_translator::env::{unpack_exit, ExitCode};
+use mimic_translator::env::{self, unpack_exit, Env, ExitCode, TLB_INVALID};
 use mimic_translator::interp::goto_count;
 use mimic_translator::ir::*;
 use mimic_translator::jit::{Jit, JitConfig};
@@ -373,6 +373,95 @@ fn cross_page_goto_uses_lookup() {
         }
     }
     LOOKUP.with(|l| *l.borrow_mut() = 0);
+}
+
+/// A change made to a test's TLB before running a chained block.
+type TlbTweak<'a> = &'a dyn Fn(&mut Env);
+
+/// A cross-page exit chained by the lookup hook (code cell + guard cell) follows the chain only
+/// while the block's code TLB maps the target page with the guarded addend; otherwise it asks the
+/// hook again.
+#[test]
+fn cross_page_chain_is_guarded_by_the_code_tlb() {
+    let mut j = jit();
+    let mut a = counting_block(0x1000, RAM_VA, false);
+    a.code_mmu_idx = 1;
+    let target = counting_block(RAM_VA, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let sa = slots(&a);
+    let ca = j.compile(&a, 8, sa.as_ptr()).unwrap();
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    sa[0].store(ct.code as *mut u8, Ordering::Relaxed);
+    // (change to the TLB, is the chain taken)
+    let cases: [(TlbTweak, bool); 4] = [
+        (&|_| {}, true),
+        (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
+        (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+        // Other TLBs do not matter.
+        (&|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
+    ];
+    for (i, (tweak, chained)) in cases.iter().enumerate() {
+        let mut w = World::new(1);
+        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        sa[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
+        tweak(&mut w.env);
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(ca.code, &mut *w.env) };
+        if *chained {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
+            assert_eq!(w.env.regs[COUNT_REG], 2, "case {i}");
+        } else {
+            assert_eq!(unpack_exit(exit), (ExitCode::Goto, 8, 0), "case {i}");
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, RAM_VA), "case {i}");
+        }
+    }
+}
+
+/// A `GotoPtr` whose slot the lookup hook chained follows the chain only for the same target PC
+/// while the code TLB maps its page with the guarded addend; otherwise it asks the hook.
+#[test]
+fn goto_ptr_chain_is_an_inline_cache() {
+    let mut j = jit();
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let t = b.get_reg(Reg(1));
+    b.goto_ptr(t);
+    let mut gp = b.finish();
+    gp.code_mmu_idx = 1;
+    let target = counting_block(RAM_VA, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let s = slots(&gp);
+    let cg = j.compile(&gp, 8, s.as_ptr()).unwrap();
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    s[0].store(ct.code as *mut u8, Ordering::Relaxed);
+    s[env::exit_slot_pc(1, 0)].store(RAM_VA as *mut u8, Ordering::Relaxed);
+    // (jump target, change to the TLB, is the chain taken)
+    let cases: [(u64, TlbTweak, bool); 4] = [
+        (RAM_VA, &|_| {}, true),
+        (RAM_VA + 4, &|_| {}, false),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+    ];
+    for (i, (pc, tweak, chained)) in cases.iter().enumerate() {
+        let mut w = World::new(1);
+        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        s[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
+        tweak(&mut w.env);
+        w.env.regs[1] = *pc;
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(cg.code, &mut *w.env) };
+        if *chained {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
+            assert_eq!(w.env.regs[COUNT_REG], 1, "case {i}");
+        } else {
+            assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 8, 0), "case {i}");
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (0, *pc), "case {i}");
+        }
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ use mimic_translator::env::{
 use mimic_translator::guest::{Access, Frontend, GuestCpu, MemFault, PageMapping};
 
 use super::tb::TbCache;
+use std::sync::atomic::Ordering;
 use super::{Core, RuntimeBox};
 
 pub(crate) type Iotlb = [[u64; TLB_SIZE]; NUM_MMU_IDX];
@@ -269,16 +270,67 @@ pub(crate) unsafe extern "C" fn store_slow<C: GuestCpu, F: Frontend>(
 }
 
 /// Compiled code for `env.pc` under the current flags, from the jump cache only (a miss goes back
-/// to the run loop, which does the full lookup and refills the cache).
+/// to the run loop, which does the full lookup and refills the cache). With an `Env::lookup_link`
+/// (a `Goto` to another page), also chains that exit to the code, guarded by the target page's
+/// mapping.
 pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) -> *const u8 {
     // SAFETY: as in `load_slow`.
     let core = unsafe { core_of::<C, F>(env) };
+    let link = std::mem::take(&mut core.cpu.env().lookup_link);
     if core.nochain {
         return std::ptr::null();
     }
     let pc = core.cpu.env_ref().pc;
-    match core.find_fast(pc) {
-        Some(i) => core.tbs.get(i).code,
-        None => std::ptr::null(),
+    let Some(dst) = core.find_fast(pc) else { return std::ptr::null() };
+    let code = core.tbs.get(dst).code;
+    if link != 0 && !code.is_null() {
+        chain_guarded(core, link, dst, pc);
     }
+    code
+}
+
+/// Chain exit `link` (a `Goto` to another page, or a `GotoPtr`) to block `dst` at `pc`, found
+/// under the current flags and mappings. The exit's flags are a function of its block's, so the
+/// chain stays right for them; compiled code re-checks the code TLB entry of `pc`'s page against
+/// the addend saved here (and a `GotoPtr` its target against `pc`). Fences and invalidations cut
+/// these chains like any other (they are recorded with `link`). An exit keeps its first target
+/// until then, as the run loop's chains do: relinking a chained exit would leave its record in
+/// the old target's `incoming`, and moving that target's chains to optimised code would then
+/// point the exit at the old target behind the new target's guard. (A `GotoPtr` whose target
+/// keeps changing would also relink on every call.)
+fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst: u32, pc: u64) {
+    let (id, slot) = mimic_translator::env::unpack_link(link);
+    let Some(src) = core.tbs.idx_of_id(id) else { return };
+    let (s, d) = (core.tbs.get(src), core.tbs.get(dst));
+    // A block on two pages would need its second page checked too.
+    if !s.valid || !d.valid || d.spans_two_pages() {
+        return;
+    }
+    let t = (core.cpu.code_mmu_idx() as usize).min(NUM_MMU_IDX - 1);
+    if t != s.block.code_mmu_idx as usize {
+        return;
+    }
+    let e = core.cpu.env_ref().tlb[t][tlb_index(pc)];
+    // The guard compares the tag exactly, so a page without a host pointer (TLB_FORCE_SLOW in
+    // the tag, addend 0) never passes it; do not bother chaining one.
+    if e.addr_code != pc & PAGE_MASK {
+        return;
+    }
+    use mimic_translator::env::{exit_slot_guard, exit_slot_pc};
+    let n = s.slots.len() / 3;
+    let slot = slot as usize;
+    let (Some(cell), Some(guard), Some(want_pc)) =
+        (s.slots.get(slot), s.slots.get(exit_slot_guard(n, slot)), s.slots.get(exit_slot_pc(n, slot)))
+    else {
+        return;
+    };
+    if !cell.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    // Code last: compiled code tests it first (single thread anyway).
+    guard.store(e.addend as *mut u8, Ordering::Relaxed);
+    want_pc.store(pc as *mut u8, Ordering::Relaxed);
+    cell.store(d.code as *mut u8, Ordering::Release);
+    core.tbs.link(src, slot as u8, dst);
+    core.stats.chains_made += 1;
 }

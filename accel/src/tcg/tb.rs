@@ -17,13 +17,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use mimic_translator::env::{PAGE_MASK, PAGE_SIZE};
+use mimic_translator::env::{exit_cells, PAGE_MASK, PAGE_SIZE};
 use mimic_translator::ir::Block;
 
 /// "No block" in the jump cache and in ids from other epochs.
 pub const NO_TB: u32 = u32::MAX;
 
-const JC_BITS: u32 = 12;
+const JC_BITS: u32 = 14;
 const JC_SIZE: usize = 1 << JC_BITS;
 
 /// Past this many blocks (most of them dead after heavy code modification), flush everything.
@@ -47,8 +47,10 @@ pub struct Tb {
     pub samples: u32,
     /// Compiled code, or null while interpreted.
     pub code: *const u8,
-    /// One cell per `Goto` exit: the code that exit jumps to when chained, else null. Compiled
-    /// code reads these cells, so the boxed slice must not move or be freed while code lives.
+    /// One cell per exit slot (`Goto`s, then `GotoPtr`s): the code that exit jumps to when
+    /// chained, else null; then guard and target-PC cells for chains the lookup hook makes
+    /// (`env::exit_slot_guard`). Compiled code reads these cells, so the boxed slice must not
+    /// move or be freed while code lives.
     pub slots: Box<[AtomicPtr<u8>]>,
     /// Exit slots of other blocks chained to this one (source index, slot), to unlink them.
     pub incoming: Vec<(u32, u8)>,
@@ -89,7 +91,10 @@ pub struct IntHasher(u64);
 
 impl std::hash::Hasher for IntHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // A product's low bits depend only on the factors' low bits, and hashbrown picks buckets
+        // by the low bits: page-aligned keys (code pages) would all share a few buckets. Fold
+        // the well-mixed high half down.
+        self.0 ^ (self.0 >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
@@ -118,8 +123,11 @@ pub struct TbCache {
 }
 
 #[inline]
-fn jc_hash(pc: u64) -> usize {
-    (((pc >> 1) ^ (pc >> (1 + JC_BITS))) as usize) & (JC_SIZE - 1)
+fn jc_hash(pc: u64, flags: u64) -> usize {
+    // The flags too: code that runs under two flag values (RISC-V kernel code with and without
+    // `mstatus.SUM`) would otherwise evict itself at every switch.
+    let h = (pc >> 1) ^ (pc >> (1 + JC_BITS)) ^ flags.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - JC_BITS);
+    (h as usize) & (JC_SIZE - 1)
 }
 
 impl Default for TbCache {
@@ -216,7 +224,7 @@ impl TbCache {
     /// the caller must check the address mapping (see `JcEntry`) before it may run.
     #[inline]
     pub fn jc_probe(&self, pc: u64, flags: u64) -> Option<u32> {
-        let e = self.jc[jc_hash(pc)];
+        let e = self.jc[jc_hash(pc, flags)];
         if e.pc != pc {
             return None;
         }
@@ -231,7 +239,8 @@ impl TbCache {
     }
 
     pub fn jc_insert(&mut self, pc: u64, idx: u32) {
-        self.jc[jc_hash(pc)] = JcEntry { pc, idx };
+        let flags = self.tbs[idx as usize].flags;
+        self.jc[jc_hash(pc, flags)] = JcEntry { pc, idx };
     }
 
     pub fn map_get(&self, phys_pc: u64, pc: u64, flags: u64) -> Option<u32> {
@@ -251,7 +260,7 @@ impl TbCache {
         bytes: Box<[u8]>,
     ) -> (u32, Vec<u64>) {
         let idx = self.tbs.len() as u32;
-        let slots = (0..nslots).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        let slots = (0..exit_cells(nslots)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
         self.tbs.push(Tb {
             pc,
             flags,
@@ -370,6 +379,16 @@ mod tests {
         assert_eq!(c.jc_lookup(0x2004, 0), None);
         c.invalidate(a);
         assert_eq!(c.jc_lookup(0x2000, 0), None, "dead blocks are not found");
+    }
+
+    #[test]
+    fn jump_cache_keeps_one_pc_under_two_flags() {
+        let mut c = TbCache::new();
+        let a = c.insert(0x2000, 1, [(0x2000, 4), (0, 0)], Block::new(0x2000), 0, Box::new([])).0;
+        let b = c.insert(0x2000, 9, [(0x2000, 4), (0, 0)], Block::new(0x2000), 0, Box::new([])).0;
+        c.jc_insert(0x2000, a);
+        c.jc_insert(0x2000, b);
+        assert_eq!((c.jc_lookup(0x2000, 1), c.jc_lookup(0x2000, 9)), (Some(a), Some(b)));
     }
 
     #[test]

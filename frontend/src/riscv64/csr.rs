@@ -81,8 +81,9 @@ pub mod mstatus {
     /// The `sstatus` view.
     pub const S_READ: u64 = SIE | SPIE | SPP | FS | XS | SUM | MXR | UXL | SD;
     pub const S_WRITE: u64 = SIE | SPIE | SPP | FS | SUM | MXR;
-    /// Changing any of these changes what a virtual address means for loads and stores.
-    pub const TLB_BITS: u64 = MPRV | MPP | SUM | MXR;
+    /// Changing any of these changes what a virtual address means for loads and stores. (Not
+    /// SUM: S-mode data accesses with SUM set have a TLB of their own, `cpu::MMU_IDX_S_SUM`.)
+    pub const TLB_BITS: u64 = MPRV | MPP | MXR;
 }
 
 /// Interrupt bits (`mip`/`mie`).

@@ -1,6 +1,7 @@
 //! Sv39/Sv48 page-table walks over guest physical memory, with QEMU's A/D update policy.
 
 use mimic_hw::AddressSpace;
+use std::sync::atomic::Ordering;
 use mimic_translator::guest::Access;
 
 use super::cpu::{PRV_M, PRV_S, PRV_U};
@@ -97,14 +98,14 @@ pub fn translate(mem: &AddressSpace, w: &WalkCtx, va: u64, access: Access) -> Re
         let vpn = (va >> (12 + 9 * level)) & 0x1ff;
         let pte_addr = base + vpn * 8;
         // Implicit page-table accesses are checked by PMP as S-mode accesses.
-        if !pmp::check(w.pmpcfg, w.pmpaddr, pte_addr, 8, Access::Read, PRV_S) || !mem.is_memory(pte_addr, 8) {
+        if !pmp::check(w.pmpcfg, w.pmpaddr, pte_addr, 8, Access::Read, PRV_S) {
             return Err(access_fault(access));
         }
-        let mut buf = [0u8; 8];
-        if mem.read(pte_addr, &mut buf).is_err() {
+        // Page tables live in RAM: read the PTE through its host pointer (one region lookup;
+        // this walk runs for every TLB fill).
+        let Some(pte) = read_pte(mem, pte_addr) else {
             return Err(access_fault(access));
-        }
-        let pte = u64::from_le_bytes(buf);
+        };
         if pte & PTE_V == 0 || (pte & PTE_R == 0 && pte & PTE_W != 0) || pte & PTE_RESERVED != 0 {
             return Err(page_fault(access));
         }
@@ -119,6 +120,18 @@ pub fn translate(mem: &AddressSpace, w: &WalkCtx, va: u64, access: Access) -> Re
         return leaf(mem, w, va, access, pte, pte_addr, ppn, level);
     }
     Err(page_fault(access))
+}
+
+/// The PTE at `pte_addr` (8-byte aligned), if that is RAM or ROM.
+fn read_pte(mem: &AddressSpace, pte_addr: u64) -> Option<u64> {
+    let r = mem.ram_ref(pte_addr).filter(|r| r.len >= 8)?;
+    debug_assert_eq!(pte_addr % 8, 0);
+    // SAFETY: `ram_ref` maps at least 8 bytes at `r.host`, and guest RAM stays mapped for the
+    // machine's lifetime. The address is 8-byte aligned (a table base is page-aligned, plus
+    // 8 * index) and host RAM mappings are page-aligned, so an atomic access is valid; atomic
+    // because device threads may write guest RAM concurrently.
+    let v = unsafe { std::sync::atomic::AtomicU64::from_ptr(r.host as *mut u64) }.load(Ordering::Relaxed);
+    Some(u64::from_le(v))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -129,11 +129,23 @@ impl Ctx {
         self.b.konst(v)
     }
 
-    /// `a op b`, folded to a constant when both are known and the operation is simple.
+    /// `a op b`, folded to a constant when both are known and the operation is simple, and to
+    /// an operand for the 64-bit identities with zero (`mv` is `add rd, x0, rs`; every op saved
+    /// here is interpreted or compiled thousands of times).
     pub fn bin(&mut self, op: BinOp, width: Width, a: Temp, b: Temp) -> Temp {
-        if let (Some(x), Some(y)) = (self.const_of(a), self.const_of(b)) {
+        let (ca, cb) = (self.const_of(a), self.const_of(b));
+        if let (Some(x), Some(y)) = (ca, cb) {
             if let Some(v) = fold_bin(op, width, x, y) {
                 return self.b.konst(v);
+            }
+        }
+        if width == Width::W64 {
+            let zero_ok = matches!(op, BinOp::Add | BinOp::Sub | BinOp::Or | BinOp::Xor | BinOp::Shl | BinOp::Shr | BinOp::Sar);
+            if cb == Some(0) && zero_ok {
+                return a;
+            }
+            if ca == Some(0) && matches!(op, BinOp::Add | BinOp::Or | BinOp::Xor) {
+                return b;
             }
         }
         self.b.bin(op, width, a, b)
@@ -332,6 +344,9 @@ impl Frontend for RiscvFrontend {
             }
             cur = next;
         }
+        // The code TLB is the privilege's (`RiscvCpu::code_mmu_idx`).
+        let prv = ctx.priv_level();
+        ctx.b.set_code_mmu_idx(prv);
         ctx.b.finish()
     }
 
@@ -376,6 +391,20 @@ mod tests {
         assert_eq!(b.ops.last(), Some(&Op::Goto { pc: 0x8000_0006 }));
         let starts: Vec<_> = b.ops.iter().filter(|o| matches!(o, Op::InsnStart { .. })).cloned().collect();
         assert_eq!(starts, vec![Op::InsnStart { pc: 0x8000_0000, len: 4 }, Op::InsnStart { pc: 0x8000_0004, len: 2 }]);
+    }
+
+    #[test]
+    fn moves_and_zero_operands_emit_no_alu_op() {
+        // c.mv a0,a1 (add a0,x0,a1) ; or a2,a1,x0 ; sub a3,a1,x0
+        let mut halves = vec![0x852e];
+        halves.extend(words(&[0x0005e633, 0x400586b3]));
+        let mut code = FakeCode::new(0x1000, &halves);
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 3);
+        assert_eq!(b.insn_count, 3);
+        assert!(!b.ops.iter().any(|o| matches!(o, Op::Bin { .. })), "{:?}", b.ops);
+        // All three registers get a1's value.
+        let sets: Vec<_> = b.ops.iter().filter(|o| matches!(o, Op::SetReg { .. })).collect();
+        assert_eq!(sets.len(), 3);
     }
 
     #[test]

@@ -179,7 +179,9 @@ pub fn run_interp(block: &Block, seed: u64, budget: i64) -> Outcome {
 
 /// Slots for a block: all unchained.
 pub fn slots(block: &Block) -> Vec<AtomicPtr<u8>> {
-    (0..interp::goto_count(block).max(1)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect()
+    (0..mimic_translator::env::exit_cells(interp::exit_slot_count(block)).max(1))
+        .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+        .collect()
 }
 
 pub fn run_jit(jit: &mut Jit, block: &Block, seed: u64, budget: i64) -> Outcome {
