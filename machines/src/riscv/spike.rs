@@ -74,11 +74,15 @@ impl Spike {
         mem.add_mmio(c.base, c.size, clint.clone())?;
         let mut htif = None;
         if let Some(tohost) = tohost {
-            // Without `fromhost`, QEMU places it right after `tohost`.
-            let fromhost = fromhost.unwrap_or(tohost + 8);
+            let Some(w) = htif_window(tohost, fromhost) else {
+                return Err(MachineError::Unsupported {
+                    machine: NAME,
+                    reason: format!("'{}': tohost/fromhost symbols {tohost:#x}/{fromhost:x?} describe no HTIF window", image.display()),
+                });
+            };
             let console = Box::new(config.console.clone());
-            let h = Arc::new(Mutex::new(Htif::new(tohost, fromhost, console, power.clone())));
-            mem.add_mmio_overlay(tohost.min(fromhost), Htif::window_size(tohost, fromhost), h.clone())?;
+            let h = Arc::new(Mutex::new(Htif::new(tohost, w.fromhost, console, power.clone())));
+            mem.add_mmio_overlay(w.base, w.size, h.clone())?;
             htif = Some(h);
         } else {
             log::warn!("'{}' has no 'tohost' symbol: the guest cannot report its result or print", image.display());
@@ -114,6 +118,23 @@ impl Spike {
         let vcpu = TcgVcpu::new(cpu, RiscvFrontend, mem, power, opts)?;
         Ok(Self { vcpu, stats: config.stats })
     }
+}
+
+/// Where HTIF goes for an image's `tohost`/`fromhost` symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HtifWindow {
+    pub fromhost: u64,
+    /// The overlay window covering both words.
+    pub base: u64,
+    pub size: u64,
+}
+
+/// The HTIF window for the `tohost`/`fromhost` symbols of a guest ELF.
+#[doc(hidden)] // public for the fuzz targets
+pub fn htif_window(tohost: u64, fromhost: Option<u64>) -> Option<HtifWindow> {
+    // Without `fromhost`, QEMU places it right after `tohost`.
+    let fromhost = fromhost.unwrap_or(tohost + 8);
+    Some(HtifWindow { fromhost, base: tohost.min(fromhost), size: Htif::window_size(tohost, fromhost) })
 }
 
 impl Machine for Spike {

@@ -103,6 +103,15 @@ fn load_kernel(mem: &AddressSpace, path: &Path, at: u64, dram_base: u64) -> Resu
     Ok((at, end))
 }
 
+/// Where the initrd goes after a kernel entered at `kernel_entry` (loaded at `kernel_at` when it
+/// has no entry of its own) and ending at `kernel_end`: far enough above the kernel that
+/// decompression cannot clobber it (QEMU's rule: half of RAM, at most 128 MiB, past the kernel
+/// start), and never below the kernel's end.
+#[doc(hidden)] // public for the fuzz targets
+pub fn initrd_start(kernel_entry: Option<u64>, kernel_at: u64, kernel_end: u64, ram_size: u64) -> Option<u64> {
+    Some(align_up(kernel_entry.unwrap_or(kernel_at) + (ram_size / 2).min(128 << 20), 0x1000).max(align_up(kernel_end, 0x1000)))
+}
+
 impl Virt {
     pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
         super::check_tcg_config(NAME, &config)?;
@@ -245,12 +254,12 @@ impl Virt {
         if firmware.is_none() && kernel_entry.is_none() {
             return Err(MachineError::Missing { machine: NAME, what: "-kernel FILE or firmware (-bios)".into() });
         }
-        // The initrd goes far enough above the kernel that decompression cannot clobber it (QEMU's
-        // rule: half of RAM, at most 128 MiB, past the kernel start).
         let initrd = match &config.initrd {
             Some(path) => {
                 let data = read(path)?;
-                let start = align_up(kernel_entry.unwrap_or(kernel_at) + (ram_size / 2).min(128 << 20), 0x1000).max(align_up(kernel_end, 0x1000));
+                let Some(start) = initrd_start(kernel_entry, kernel_at, kernel_end, ram_size) else {
+                    return Err(MachineError::Unsupported { machine: NAME, reason: "no room for the initrd above the kernel".into() });
+                };
                 let end = loader::load_flat(mem, path, &data, start)?;
                 Some((start, end))
             }
