@@ -2,9 +2,51 @@
 //! `fuzz/corpus/<target>/`), the generated seeds, and deterministic pseudo-random inputs (pure
 //! noise and mutations of the seeds). A failure names the target and the input to reproduce it.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 
 use mimic_fuzz_bodies::{seeds, XorShift, TARGETS};
+
+/// Like libFuzzer's malloc limit: an allocation this large is a bug (input-driven sizes must be
+/// bounded), even where the host's overcommit would let it succeed.
+const ALLOC_LIMIT: usize = 256 << 20;
+
+/// The system allocator, refusing allocations over [`ALLOC_LIMIT`] (the process then aborts
+/// with "memory allocation of N bytes failed").
+struct Limited;
+
+// SAFETY: every method forwards to `System` unchanged, or returns null (allowed: allocation
+// failure) without touching memory.
+unsafe impl GlobalAlloc for Limited {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > ALLOC_LIMIT {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller's contract for `alloc` is the one `System.alloc` needs.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > ALLOC_LIMIT {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > ALLOC_LIMIT {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: `ptr` came from `System` with `layout`; the caller guarantees the rest.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Limited = Limited;
 
 /// Pseudo-random inputs per target (half noise, half seed mutations).
 const RANDOM_INPUTS: u64 = 2000;
