@@ -97,7 +97,7 @@ pub fn devices_mmio(data: &[u8]) {
             let tohost = 0x8000_1000 + 8 * u64::from(inp.u8() % 16);
             let fromhost = 0x8000_1000 + 8 * u64::from(inp.u8() % 16);
             let h = Arc::new(Mutex::new(Htif::new(tohost, fromhost, console(), power.clone())));
-            (h.clone(), Htif::window_size(tohost, fromhost), Side::Htif(h))
+            (h.clone(), Htif::window_size(tohost, fromhost).expect("words 120 bytes apart at most"), Side::Htif(h))
         }
         6 => (Arc::new(Mutex::new(SifiveTest::new(power.clone()))), SIFIVE_TEST_SIZE, Side::None),
         7 => (Arc::new(Mutex::new(I8042::new(power.clone()))), I8042_SIZE, Side::None),

@@ -129,12 +129,19 @@ pub struct HtifWindow {
     pub size: u64,
 }
 
-/// The HTIF window for the `tohost`/`fromhost` symbols of a guest ELF.
+/// The HTIF window for the `tohost`/`fromhost` symbols of a guest ELF. They are untrusted
+/// values: None when no window can hold both words (an address at the top of the address space).
 #[doc(hidden)] // public for the fuzz targets
 pub fn htif_window(tohost: u64, fromhost: Option<u64>) -> Option<HtifWindow> {
     // Without `fromhost`, QEMU places it right after `tohost`.
-    let fromhost = fromhost.unwrap_or(tohost + 8);
-    Some(HtifWindow { fromhost, base: tohost.min(fromhost), size: Htif::window_size(tohost, fromhost) })
+    let fromhost = match fromhost {
+        Some(f) => f,
+        None => tohost.checked_add(8)?,
+    };
+    let base = tohost.min(fromhost);
+    let size = Htif::window_size(tohost, fromhost)?;
+    base.checked_add(size)?;
+    Some(HtifWindow { fromhost, base, size })
 }
 
 impl Machine for Spike {
@@ -146,6 +153,16 @@ impl Machine for Spike {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn htif_window_from_untrusted_symbols() {
+        assert_eq!(htif_window(0x8000_1000, None), Some(HtifWindow { fromhost: 0x8000_1008, base: 0x8000_1000, size: 16 }));
+        assert_eq!(htif_window(0x8000_1040, Some(0x8000_1000)), Some(HtifWindow { fromhost: 0x8000_1000, base: 0x8000_1000, size: 0x48 }));
+        // Symbols at the top of the address space (found by the riscv_loader fuzz target).
+        assert_eq!(htif_window(u64::MAX - 3, None), None);
+        assert_eq!(htif_window(0, Some(u64::MAX)), None);
+        assert_eq!(htif_window(u64::MAX - 7, Some(u64::MAX - 15)), None);
+    }
 
     #[test]
     fn memmap_is_disjoint_and_complete() {
