@@ -28,13 +28,12 @@ fn riscv_memory() -> AddressSpace {
     .expect("fixed layout")
 }
 
+/// `[low, high)` starts and ends in guest memory (an ELF may span the ROM and the RAM).
 fn assert_in_ram(what: &str, low: u64, high: u64) {
-    assert!(
-        low <= high
-            && (low >= RV_RAM_BASE && high <= RV_RAM_BASE + RV_RAM_SIZE
-                || low >= RV_ROM_BASE && high <= RV_ROM_BASE + RV_ROM_SIZE),
-        "{what}: {low:#x}..{high:#x} is outside guest memory"
-    );
+    let inside = |a: u64| {
+        (RV_RAM_BASE..RV_RAM_BASE + RV_RAM_SIZE).contains(&a) || (RV_ROM_BASE..RV_ROM_BASE + RV_ROM_SIZE).contains(&a)
+    };
+    assert!(low < high && inside(low) && inside(high - 1), "{what}: {low:#x}..{high:#x} is outside guest memory");
 }
 
 /// The kernel file is the whole input: it goes through every RISC-V loader (ELF, Linux `Image`,
