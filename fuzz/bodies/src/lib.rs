@@ -20,7 +20,7 @@ mod virtio;
 pub use devices::devices_mmio;
 pub use input::{Input, XorShift};
 pub use loaders::{riscv_loader, x86_linux_loader};
-pub use translate::riscv_translate;
+pub use translate::{riscv_jit, riscv_translate};
 pub use virtio::{virtio_mmio_device, virtqueue_chain};
 
 /// A target's body: the fuzzer's bytes in, a panic out if Mimic misbehaved.
@@ -34,4 +34,5 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("virtio_mmio_device", virtio_mmio_device),
     ("devices_mmio", devices_mmio),
     ("riscv_translate", riscv_translate),
+    ("riscv_jit", riscv_jit),
 ];

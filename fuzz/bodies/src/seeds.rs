@@ -483,5 +483,14 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         rvc.extend_from_slice(&h.to_le_bytes());
     }
     add("riscv_translate", "compressed", rvc);
+    // riscv_jit: the same code, on both tiers (bit 7 of the first byte).
+    let translate: Vec<(String, Vec<u8>)> =
+        out.iter().filter(|(t, _, _)| *t == "riscv_translate").map(|(_, n, b)| (n.clone(), b.clone())).collect();
+    for (name, bytes) in translate {
+        let mut opt = bytes.clone();
+        opt[0] |= 0x80;
+        out.push(("riscv_jit", format!("{name}-quick"), bytes));
+        out.push(("riscv_jit", format!("{name}-opt"), opt));
+    }
     out
 }
