@@ -31,8 +31,9 @@ impl Htif {
         Self { tohost_offset: tohost - base, fromhost_offset: fromhost - base, tohost: 0, fromhost: 0, console, input: VecDeque::new(), power }
     }
 
-    pub fn window_size(tohost: u64, fromhost: u64) -> u64 {
-        tohost.abs_diff(fromhost) + 8
+    /// None if the words are so far apart that the size does not fit in 64 bits.
+    pub fn window_size(tohost: u64, fromhost: u64) -> Option<u64> {
+        tohost.abs_diff(fromhost).checked_add(8)
     }
 
     /// Queue console input for the guest's getchar command.
@@ -129,7 +130,8 @@ mod tests {
         let power = Arc::new(PowerControl::new());
         let sink = Sink::default();
         let mut h = Htif::new(0x1000, 0x1040, Box::new(sink.clone()), power.clone());
-        assert_eq!(Htif::window_size(0x1000, 0x1040), 0x48);
+        assert_eq!(Htif::window_size(0x1000, 0x1040), Some(0x48));
+        assert_eq!(Htif::window_size(0, u64::MAX), None);
         h.write(0, &((1u64 << 56) | (1 << 48) | b'A' as u64).to_le_bytes());
         assert_eq!(sink.0.lock().unwrap().as_slice(), b"A");
         let mut f = [0u8; 8];

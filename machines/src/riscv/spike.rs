@@ -74,11 +74,15 @@ impl Spike {
         mem.add_mmio(c.base, c.size, clint.clone())?;
         let mut htif = None;
         if let Some(tohost) = tohost {
-            // Without `fromhost`, QEMU places it right after `tohost`.
-            let fromhost = fromhost.unwrap_or(tohost + 8);
+            let Some(w) = htif_window(tohost, fromhost) else {
+                return Err(MachineError::Unsupported {
+                    machine: NAME,
+                    reason: format!("'{}': tohost/fromhost symbols {tohost:#x}/{fromhost:x?} describe no HTIF window", image.display()),
+                });
+            };
             let console = Box::new(config.console.clone());
-            let h = Arc::new(Mutex::new(Htif::new(tohost, fromhost, console, power.clone())));
-            mem.add_mmio_overlay(tohost.min(fromhost), Htif::window_size(tohost, fromhost), h.clone())?;
+            let h = Arc::new(Mutex::new(Htif::new(tohost, w.fromhost, console, power.clone())));
+            mem.add_mmio_overlay(w.base, w.size, h.clone())?;
             htif = Some(h);
         } else {
             log::warn!("'{}' has no 'tohost' symbol: the guest cannot report its result or print", image.display());
@@ -116,6 +120,30 @@ impl Spike {
     }
 }
 
+/// Where HTIF goes for an image's `tohost`/`fromhost` symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HtifWindow {
+    pub fromhost: u64,
+    /// The overlay window covering both words.
+    pub base: u64,
+    pub size: u64,
+}
+
+/// The HTIF window for the `tohost`/`fromhost` symbols of a guest ELF. They are untrusted
+/// values: None when no window can hold both words (an address at the top of the address space).
+#[doc(hidden)] // public for the fuzz targets
+pub fn htif_window(tohost: u64, fromhost: Option<u64>) -> Option<HtifWindow> {
+    // Without `fromhost`, QEMU places it right after `tohost`.
+    let fromhost = match fromhost {
+        Some(f) => f,
+        None => tohost.checked_add(8)?,
+    };
+    let base = tohost.min(fromhost);
+    let size = Htif::window_size(tohost, fromhost)?;
+    base.checked_add(size)?;
+    Some(HtifWindow { fromhost, base, size })
+}
+
 impl Machine for Spike {
     fn run(&mut self) -> Result<RunOutcome, MachineError> {
         super::run_tcg(&mut self.vcpu, self.stats)
@@ -125,6 +153,16 @@ impl Machine for Spike {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn htif_window_from_untrusted_symbols() {
+        assert_eq!(htif_window(0x8000_1000, None), Some(HtifWindow { fromhost: 0x8000_1008, base: 0x8000_1000, size: 16 }));
+        assert_eq!(htif_window(0x8000_1040, Some(0x8000_1000)), Some(HtifWindow { fromhost: 0x8000_1000, base: 0x8000_1000, size: 0x48 }));
+        // Symbols at the top of the address space (found by the riscv_loader fuzz target).
+        assert_eq!(htif_window(u64::MAX - 3, None), None);
+        assert_eq!(htif_window(0, Some(u64::MAX)), None);
+        assert_eq!(htif_window(u64::MAX - 7, Some(u64::MAX - 15)), None);
+    }
 
     #[test]
     fn memmap_is_disjoint_and_complete() {

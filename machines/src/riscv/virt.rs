@@ -105,6 +105,17 @@ fn load_kernel(mem: &AddressSpace, path: &Path, at: u64, dram_base: u64) -> Resu
     Ok((at, end))
 }
 
+/// Where the initrd goes after a kernel entered at `kernel_entry` (loaded at `kernel_at` when it
+/// has no entry of its own) and ending at `kernel_end`: far enough above the kernel that
+/// decompression cannot clobber it (QEMU's rule: half of RAM, at most 128 MiB, past the kernel
+/// start), and never below the kernel's end. The entry comes from the image (any value an ELF
+/// header holds): None when the placement would pass the end of the address space.
+#[doc(hidden)] // public for the fuzz targets
+pub fn initrd_start(kernel_entry: Option<u64>, kernel_at: u64, kernel_end: u64, ram_size: u64) -> Option<u64> {
+    let after_entry = kernel_entry.unwrap_or(kernel_at).checked_add((ram_size / 2).min(128 << 20))?;
+    Some(after_entry.checked_next_multiple_of(0x1000)?.max(kernel_end.checked_next_multiple_of(0x1000)?))
+}
+
 impl Virt {
     pub fn new(mut config: MachineConfig) -> Result<Self, MachineError> {
         super::check_tcg_config(NAME, &config, MAX_HARTS)?;
@@ -259,12 +270,12 @@ impl Virt {
         if firmware.is_none() && kernel_entry.is_none() {
             return Err(MachineError::Missing { machine: NAME, what: "-kernel FILE or firmware (-bios)".into() });
         }
-        // The initrd goes far enough above the kernel that decompression cannot clobber it (QEMU's
-        // rule: half of RAM, at most 128 MiB, past the kernel start).
         let initrd = match &config.initrd {
             Some(path) => {
                 let data = read(path)?;
-                let start = align_up(kernel_entry.unwrap_or(kernel_at) + (ram_size / 2).min(128 << 20), 0x1000).max(align_up(kernel_end, 0x1000));
+                let Some(start) = initrd_start(kernel_entry, kernel_at, kernel_end, ram_size) else {
+                    return Err(MachineError::Unsupported { machine: NAME, reason: "no room for the initrd above the kernel".into() });
+                };
                 let end = loader::load_flat(mem, path, &data, start)?;
                 Some((start, end))
             }
@@ -325,5 +336,15 @@ mod tests {
     #[test]
     fn memmap_is_disjoint() {
         memmap::check_disjoint(MEMMAP).unwrap();
+    }
+
+    #[test]
+    fn initrd_placement_from_untrusted_entries() {
+        let base = 0x8000_0000;
+        assert_eq!(initrd_start(Some(base + 0x20_0000), base, base + 0x40_1234, 1 << 30), Some(base + 0x20_0000 + (128 << 20)));
+        assert_eq!(initrd_start(None, base, base + 0x10_0001, 0x10_0000), Some(base + 0x10_1000), "above the kernel end");
+        // An ELF entry at the top of the address space (found by the riscv_loader fuzz target).
+        assert_eq!(initrd_start(Some(u64::MAX), base, base + 0x1000, 1 << 30), None);
+        assert_eq!(initrd_start(Some(u64::MAX - (64 << 20) - 10), base, base + 0x1000, 128 << 20), None);
     }
 }

@@ -221,6 +221,9 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
                     return Err(bad("segment memory size".into()));
                 }
                 fit(mem, path, ph.p_paddr, bytes)?;
+                if !mem.is_memory(ph.p_paddr, ph.p_memsz) {
+                    return Err(BootError::DoesNotFit { path: path.display().to_string(), addr: ph.p_paddr, len: ph.p_memsz });
+                }
                 let bss = vec![0u8; (ph.p_memsz - ph.p_filesz) as usize];
                 fit(mem, path, ph.p_paddr + ph.p_filesz, &bss)?;
                 kernel_end = kernel_end.max(ph.p_paddr + ph.p_memsz);

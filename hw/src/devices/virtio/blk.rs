@@ -290,6 +290,31 @@ mod tests {
         assert_eq!(request(&mut t, &asp, VIRTIO_BLK_T_IN, 1, 512, 1).0, VIRTIO_BLK_S_OK);
     }
 
+    /// A read whose buffer covers the avail ring: every request's data (from the guest's own
+    /// disk) publishes the next request, so without a bound one notification never returns.
+    #[test]
+    fn requests_republished_by_their_own_dma_are_bounded_per_notification() {
+        let img = image("republish", 40);
+        let header = AVAIL + 0x100;
+        let mut disk = vec![0u8; 40 * SECTOR as usize];
+        for k in 0..40usize {
+            let s = &mut disk[k * SECTOR as usize..][..SECTOR as usize];
+            s[2..4].copy_from_slice(&(k as u16 + 2).to_le_bytes()); // avail idx: one more chain
+            s[0x108..0x110].copy_from_slice(&(k as u64 + 1).to_le_bytes()); // next request's sector
+        }
+        std::fs::write(&img.0, &disk).unwrap();
+        let (mut t, asp) = setup(&img, false);
+        put_desc(&asp, 0, header, 16, VIRTQ_DESC_F_NEXT, 1);
+        put_desc(&asp, 1, AVAIL, SECTOR as u32, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+        put_desc(&asp, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+        asp.write(header, &[0; 16]).unwrap(); // IN, sector 0
+        asp.write(AVAIL + 2, &1u16.to_le_bytes()).unwrap(); // ring[0] = head 0 already
+        wr32(&mut t, 0x50, 0);
+        assert_eq!(used(&asp, 0, 0).0, QSIZE, "one notification serves at most the queue size");
+        wr32(&mut t, 0x50, 0);
+        assert_eq!(used(&asp, 0, 0).0, 2 * QSIZE, "the next one continues");
+    }
+
     #[test]
     fn malformed_layouts_need_reset() {
         let img = image("bad", 4);

@@ -135,6 +135,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             log::warn!("guest error: virtio-mmio notify of queue {index}, which is not ready");
             return;
         }
+        queue.begin_service();
         match self.device.process_queue(index, queue, &*self.mem) {
             Ok(false) => {}
             Ok(true) => match queue.wants_interrupt(&*self.mem) {

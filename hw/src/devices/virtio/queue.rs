@@ -213,6 +213,8 @@ pub struct Queue {
     pub used_ring: u64,
     next_avail: u16,
     next_used: u16,
+    /// Chains popped since [`Queue::begin_service`]; see there.
+    served: u32,
 }
 
 impl Queue {
@@ -226,6 +228,7 @@ impl Queue {
             used_ring: 0,
             next_avail: 0,
             next_used: 0,
+            served: 0,
         }
     }
 
@@ -252,6 +255,15 @@ impl Queue {
         Ok(())
     }
 
+    /// The transport calls this before each time the device serves the queue: one service takes
+    /// at most `size` chains. The device's own DMA can rewrite the avail ring (a read request
+    /// whose buffer covers the avail index), so without the bound a guest can keep a vCPU in one
+    /// notification forever, re-publishing chains from its disk. A driver never has more than
+    /// `size` chains outstanding, so a well-behaved one never meets the bound.
+    pub fn begin_service(&mut self) {
+        self.served = 0;
+    }
+
     fn size16(&self) -> u16 {
         self.size as u16
     }
@@ -272,6 +284,11 @@ impl Queue {
         if outstanding > self.size16() {
             return Err(QueueError::BadAvailIdx { last: self.next_avail, idx, size: self.size16() });
         }
+        if self.served >= self.size {
+            log::warn!("guest error: virtqueue republished more than {} chains in one notification; the rest wait", self.size);
+            return Ok(None);
+        }
+        self.served += 1;
         // The ring entry must be read after the index that published it.
         fence(Ordering::Acquire);
         let slot = (self.next_avail % self.size16()) as u64;
