@@ -14,7 +14,7 @@ use mimic_hw::irq::PendingBits;
 use mimic_hw::AddressSpace;
 use mimic_translator::env::{unpack_exit, Env, ExitCode, Runtime};
 use mimic_translator::guest::{CodeFetch, Frontend, GuestCpu};
-use mimic_translator::interp::{goto_count, interpret};
+use mimic_translator::interp::{exit_slot_count, interpret};
 use mimic_translator::ir::{Block, Op};
 use mimic_translator::jit::{Jit, JitConfig};
 use mimic_translator::verify::verify;
@@ -168,7 +168,9 @@ pub fn riscv_jit(data: &[u8]) {
     let interp_exit = unsafe { interpret(&block, 0, env, helper_table()) };
     let reads_csr = block.ops.iter().any(|op| matches!(op, Op::Call { helper, .. } if helper_table()[usize::from(helper.0)].name == "csr"));
 
-    let slots: Vec<AtomicPtr<u8>> = (0..goto_count(&block)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+    // The cells the compiled block owns (chain targets, guards, GotoPtr targets), all null: not chained.
+    let cells = mimic_translator::env::exit_cells(exit_slot_count(&block));
+    let slots: Vec<AtomicPtr<u8>> = (0..cells.max(1)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
     let jit_exit = JITS.with(|j| {
         let mut j = j.borrow_mut();
         let jits = j.get_or_insert_with(|| {
@@ -183,8 +185,8 @@ pub fn riscv_jit(data: &[u8]) {
         }
         let compiled = jit.compile(&block, 0, slots.as_ptr()).unwrap_or_else(|e| panic!("the JIT refused a verified block: {e}"));
         let twin_env: *mut Env = &mut twin.env;
-        // SAFETY: `compiled` is from this generation and its exit slots (`slots`, one per Goto,
-        // null: not chained) outlive the call; `twin_env` satisfies what `interpret` requires
+        // SAFETY: `compiled` is from this generation and its exit cells (`slots`, sized by
+        // `exit_cells`, null: not chained) outlive the call; `twin_env` satisfies what `interpret` requires
         // (see riscv_translate), which is what compiled code requires too.
         unsafe { jit.enter(compiled.code, twin_env) }
     });
