@@ -7,12 +7,8 @@
     .set IDT, 0x210000
 _start:
     mov $0x80000, %rsp
-    xor %edi, %edi              # every vector -> unexpected
-1:  lea unexpected(%rip), %rsi
-    call set_gate
-    inc %edi
-    cmp $256, %edi
-    jne 1b
+    lea unexpected(%rip), %rsi  # every vector -> unexpected
+    call fill_idt
     mov $0x20, %edi
     lea timer(%rip), %rsi
     call set_gate
@@ -29,25 +25,10 @@ _start:
     movl $0x1ff, 0xf0(%rax)
     movl $0x700, 0x350(%rax)
 
-    # 8259 pair: ICW1..4, master at vectors 0x20, slave at 0x28; unmask IRQ0 only.
-    mov $0x11, %al
-    out %al, $0x20
-    out %al, $0xa0
-    mov $0x20, %al
-    out %al, $0x21
-    mov $0x28, %al
-    out %al, $0xa1
-    mov $0x04, %al
-    out %al, $0x21
-    mov $0x02, %al
-    out %al, $0xa1
-    mov $0x01, %al
-    out %al, $0x21
-    out %al, $0xa1
+    # 8259 pair at vectors 0x20/0x28; unmask IRQ0 only.
+    call init_8259s
     mov $0xfe, %al
     out %al, $0x21
-    mov $0xff, %al
-    out %al, $0xa1
 
     # PIT channel 0, mode 2 (rate generator), divisor 11932 (~100 Hz).
     mov $0x34, %al

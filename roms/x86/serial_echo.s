@@ -8,18 +8,13 @@
     .code64
     .globl _start
     .set IDT,    0x210000
-    .set IOAPIC, 0xfec00000
     .set LAPIC,  0xfee00000
     .set VECTOR, 0x31
     .set COM1,   0x3f8
 _start:
     mov $0x80000, %rsp
-    xor %edi, %edi
-1:  lea unexpected(%rip), %rsi
-    call set_gate
-    inc %edi
-    cmp $256, %edi
-    jne 1b
+    lea unexpected(%rip), %rsi
+    call fill_idt
     mov $VECTOR, %edi
     lea uart_irq(%rip), %rsi
     call set_gate
@@ -29,34 +24,12 @@ _start:
     lidt idtr(%rip)
 
     # 8259s: vectors 0x20/0x28, everything masked (GSI 4 reaches them too).
-    mov $0x11, %al
-    out %al, $0x20
-    out %al, $0xa0
-    mov $0x20, %al
-    out %al, $0x21
-    mov $0x28, %al
-    out %al, $0xa1
-    mov $0x04, %al
-    out %al, $0x21
-    mov $0x02, %al
-    out %al, $0xa1
-    mov $0x01, %al
-    out %al, $0x21
-    out %al, $0xa1
-    mov $0xff, %al
-    out %al, $0x21
-    out %al, $0xa1
+    call init_8259s
 
-    # Local APIC: software-enable (spurious vector 0xff), LINT0 masked.
-    mov $LAPIC, %eax
-    movl $0x1ff, 0xf0(%rax)
-    movl $0x10000, 0x350(%rax)
-    # IOAPIC pin 4: vector 0x31, fixed, physical destination APIC 0, active high, edge, unmasked.
-    mov $IOAPIC, %eax
-    movl $(0x10 + 2 * 4 + 1), (%rax)
-    movl $0, 0x10(%rax)
-    movl $(0x10 + 2 * 4), (%rax)
-    movl $VECTOR, 0x10(%rax)
+    # IOAPIC pin 4: vector 0x31, active high, edge (as ISA IRQs are), unmasked.
+    mov $4, %edi
+    mov $VECTOR, %esi
+    call ioapic_route
 
     # UART: FIFO on and cleared (trigger 1 byte), OUT2 (the PC's IRQ gate), IER = RDA only.
     mov $(COM1 + 2), %dx

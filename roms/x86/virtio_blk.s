@@ -23,7 +23,6 @@
     .set STATUS, 0x303100
     .set DATA,   0x304000           # 1024 bytes
     .set VIRTIO, 0xfeb00000
-    .set IOAPIC, 0xfec00000
     .set LAPIC,  0xfee00000
     .set VECTOR, 0x30
     .set QSIZE,  8
@@ -39,12 +38,8 @@ _start:
     call putc
 
     # IDT: everything unexpected except the virtio vector and the spurious ones.
-    xor %edi, %edi
-1:  lea unexpected(%rip), %rsi
-    call set_gate
-    inc %edi
-    cmp $256, %edi
-    jne 1b
+    lea unexpected(%rip), %rsi
+    call fill_idt
     mov $VECTOR, %edi
     lea virtio_irq(%rip), %rsi
     call set_gate
@@ -54,34 +49,12 @@ _start:
     lidt idtr(%rip)
 
     # 8259s: initialise with vectors 0x20/0x28 and mask everything (GSI 5 reaches them too).
-    mov $0x11, %al
-    out %al, $0x20
-    out %al, $0xa0
-    mov $0x20, %al
-    out %al, $0x21
-    mov $0x28, %al
-    out %al, $0xa1
-    mov $0x04, %al
-    out %al, $0x21
-    mov $0x02, %al
-    out %al, $0xa1
-    mov $0x01, %al
-    out %al, $0x21
-    out %al, $0xa1
-    mov $0xff, %al
-    out %al, $0x21
-    out %al, $0xa1
+    call init_8259s
 
-    # Local APIC: software-enable (spurious vector 0xff), LINT0 masked.
-    mov $LAPIC, %eax
-    movl $0x1ff, 0xf0(%rax)
-    movl $0x10000, 0x350(%rax)
-    # IOAPIC pin 5: vector 0x30, fixed, physical destination APIC 0, active high, level, unmasked.
-    mov $IOAPIC, %eax
-    movl $(0x10 + 2 * 5 + 1), (%rax)
-    movl $0, 0x10(%rax)
-    movl $(0x10 + 2 * 5), (%rax)
-    movl $(VECTOR | 0x8000), 0x10(%rax)
+    # IOAPIC pin 5: vector 0x30, active high, level, unmasked.
+    mov $5, %edi
+    mov $(VECTOR | 0x8000), %esi
+    call ioapic_route
 
     # The three slots' identities.
     mov $VIRTIO, %r12d          # zero-extended: a 32-bit displacement would sign-extend

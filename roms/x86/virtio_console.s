@@ -18,18 +18,13 @@
     .set RXAVAIL, 0x304000
     .set RXUSED, 0x305000
     .set VIRTIO, 0xfeb00000
-    .set IOAPIC, 0xfec00000
     .set LAPIC,  0xfee00000
     .set VECTOR, 0x30
     .set QSIZE,  8
 _start:
     mov $0x80000, %rsp
-    xor %edi, %edi
-1:  lea unexpected(%rip), %rsi
-    call set_gate
-    inc %edi
-    cmp $256, %edi
-    jne 1b
+    lea unexpected(%rip), %rsi
+    call fill_idt
     mov $VECTOR, %edi
     lea virtio_irq(%rip), %rsi
     call set_gate
@@ -39,32 +34,11 @@ _start:
     lidt idtr(%rip)
 
     # 8259s: vectors 0x20/0x28, all masked (GSI 5 reaches them too).
-    mov $0x11, %al
-    out %al, $0x20
-    out %al, $0xa0
-    mov $0x20, %al
-    out %al, $0x21
-    mov $0x28, %al
-    out %al, $0xa1
-    mov $0x04, %al
-    out %al, $0x21
-    mov $0x02, %al
-    out %al, $0xa1
-    mov $0x01, %al
-    out %al, $0x21
-    out %al, $0xa1
-    mov $0xff, %al
-    out %al, $0x21
-    out %al, $0xa1
-    # Local APIC on; IOAPIC pin 5: vector 0x30, fixed, APIC 0, active high, level, unmasked.
-    mov $LAPIC, %eax
-    movl $0x1ff, 0xf0(%rax)
-    movl $0x10000, 0x350(%rax)
-    mov $IOAPIC, %eax
-    movl $(0x10 + 2 * 5 + 1), (%rax)
-    movl $0, 0x10(%rax)
-    movl $(0x10 + 2 * 5), (%rax)
-    movl $(VECTOR | 0x8000), 0x10(%rax)
+    call init_8259s
+    # IOAPIC pin 5: vector 0x30, active high, level, unmasked.
+    mov $5, %edi
+    mov $(VECTOR | 0x8000), %esi
+    call ioapic_route
 
     mov $VIRTIO, %r12d          # zero-extended: a 32-bit displacement would sign-extend
     cmpl $0x74726976, (%r12)
