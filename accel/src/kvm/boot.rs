@@ -10,7 +10,7 @@
 //! - page tables at [`BOOT_PAGE_TABLES`] identity-mapping [`IDENTITY_MAPPED`] with 2 MiB pages, so
 //!   MMIO up to 4 GiB (virtio-mmio at 0xfeb0_0000, the IOAPIC, the LAPIC) is reachable too.
 
-use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment};
+use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment, kvm_sregs};
 use kvm_ioctls::VcpuFd;
 use mimic_hw::AddressSpace;
 
@@ -89,10 +89,10 @@ fn segment(selector: u16, code: bool) -> kvm_segment {
     }
 }
 
-/// Put the vCPU in 64-bit long mode at `entry` (tables from [`write_long_mode_tables`]).
-pub fn setup_long_mode(fd: &VcpuFd, entry: LongModeEntry) -> Result<(), KvmError> {
+/// The vCPU's segment state at boot: `cs`, flat data segments, the boot GDT and an empty IDT.
+fn boot_segments(fd: &VcpuFd, cs: kvm_segment) -> Result<kvm_sregs, KvmError> {
     let mut sregs = fd.get_sregs().map_err(ioctl("KVM_GET_SREGS"))?;
-    sregs.cs = segment(CODE_SEL, true);
+    sregs.cs = cs;
     let data = segment(DATA_SEL, false);
     sregs.ds = data;
     sregs.es = data;
@@ -103,6 +103,12 @@ pub fn setup_long_mode(fd: &VcpuFd, entry: LongModeEntry) -> Result<(), KvmError
     sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
     sregs.idt.base = BOOT_IDT_ADDR;
     sregs.idt.limit = 0;
+    Ok(sregs)
+}
+
+/// Put the vCPU in 64-bit long mode at `entry` (tables from [`write_long_mode_tables`]).
+pub fn setup_long_mode(fd: &VcpuFd, entry: LongModeEntry) -> Result<(), KvmError> {
+    let mut sregs = boot_segments(fd, segment(CODE_SEL, true))?;
     sregs.cr3 = BOOT_PAGE_TABLES;
     sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
     sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
@@ -127,18 +133,7 @@ pub struct ProtectedModeEntry {
 /// specify: CS a flat 32-bit code segment, DS/ES/FS/GS/SS flat 32-bit data, EFLAGS with IF
 /// clear. Needs the GDT [`write_long_mode_tables`] writes (the page tables there go unused).
 pub fn setup_protected_mode(fd: &VcpuFd, entry: ProtectedModeEntry) -> Result<(), KvmError> {
-    let mut sregs = fd.get_sregs().map_err(ioctl("KVM_GET_SREGS"))?;
-    sregs.cs = kvm_segment { l: 0, db: 1, ..segment(CODE32_SEL, true) };
-    let data = segment(DATA_SEL, false);
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.fs = data;
-    sregs.gs = data;
-    sregs.ss = data;
-    sregs.gdt.base = BOOT_GDT_ADDR;
-    sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
-    sregs.idt.base = BOOT_IDT_ADDR;
-    sregs.idt.limit = 0;
+    let mut sregs = boot_segments(fd, kvm_segment { l: 0, db: 1, ..segment(CODE32_SEL, true) })?;
     sregs.cr3 = 0;
     sregs.cr4 = 0;
     sregs.cr0 = CR0_PE | CR0_ET;
