@@ -741,6 +741,53 @@ fn a_hart_in_wfi_lets_the_others_run_until_its_interrupt() {
     assert!(m.vcpu.stats().halts >= 1);
 }
 
+fn background() -> TcgOptions {
+    TcgOptions { background_compile: true, ..opts() }
+}
+
+#[test]
+fn background_compile_installs_code_while_the_block_keeps_running() {
+    // 100 x 30000 iterations of a one-block loop: interpreted until the compile thread's code
+    // arrives, then compiled (the interpreter alone would need far more run-loop iterations).
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 100),   // 0x00 r3 = outer count
+        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
+        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
+        ins(op::ADDI, 2, 2, -1),    // 0x0c
+        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
+        ins(op::ADDI, 3, 3, -1),    // 0x14
+        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
+        exit_with(1),               // 0x1c
+    ];
+    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 50, ..background() });
+    assert_eq!(run(&mut m), 3_000_000);
+    let s = m.vcpu.stats();
+    assert!(s.compiled_blocks >= 1, "{s:?}");
+    assert!(s.loop_iterations < 1_000_000, "the loop ended up running compiled: {s:?}");
+}
+
+#[test]
+fn background_compile_copes_with_smc_and_cache_flushes() {
+    for threshold in [0, 1, 50] {
+        let mut m = machine(&smc_program(), &[], TcgOptions { jit_threshold: threshold, ..background() });
+        assert_eq!(run(&mut m), 201, "threshold {threshold}");
+    }
+    // A code cache far too small: the thread's generation fills and is flushed while compiles
+    // are queued (their answers are dropped with the blocks they were for).
+    let n = 300;
+    let mut prog = vec![ins(op::ADDI, 2, 0, 5)];
+    for _ in 0..n {
+        prog.push(ins(op::ADDI, 1, 1, 1));
+        prog.push(ins(op::J, 0, 0, 4));
+    }
+    prog.push(ins(op::ADDI, 2, 2, -1));
+    let back = -(4 * (prog.len() as i16 - 1));
+    prog.push(ins(op::BNE, 2, 0, back));
+    prog.push(exit_with(1));
+    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, max_code_bytes: 16 << 10, ..background() });
+    assert_eq!(run(&mut m), 5 * n);
+}
+
 #[test]
 fn illegal_instruction_traps_and_logging_does_not_disturb() {
     let buf = Arc::new(Mutex::new(Vec::<u8>::new()));

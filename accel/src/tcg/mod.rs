@@ -13,6 +13,7 @@
 //! harts: an AMO or SC is one guest instruction and never interleaves with another hart's.
 
 mod backend;
+mod compile_thread;
 mod lookup;
 mod softmmu;
 pub mod tb;
@@ -92,6 +93,10 @@ pub struct TcgOptions {
     pub budget: i64,
     /// Most guest instructions per block.
     pub max_block_insns: u32,
+    /// Run the quick tier's compiles on a thread of their own (with tiering only): blocks stay
+    /// interpreted until their code is ready instead of stalling the guest. Boards turn it on;
+    /// the default keeps compilation synchronous, which tests of the tiering counters rely on.
+    pub background_compile: bool,
 }
 
 /// Default tiering threshold: blocks executed fewer times than this are never worth a compile.
@@ -119,6 +124,7 @@ impl Default for TcgOptions {
             poll: None,
             budget: 1 << 16,
             max_block_insns: DEFAULT_MAX_BLOCK_INSNS,
+            background_compile: false,
         }
     }
 }
@@ -207,6 +213,9 @@ pub struct TcgVcpu<C: GuestCpu, F: Frontend> {
     jit: Jit,
     /// The optimising tier for blocks found hot, when tiered.
     jit_hot: Option<Jit>,
+    /// The quick tier's compiles, when they run in the background (`jit` then only provides the
+    /// entry trampoline).
+    compiler: Option<compile_thread::CompileThread>,
     opts: TcgOptions,
     flush_pending: bool,
     disasm: Option<capstone::Capstone>,
@@ -246,6 +255,12 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         };
         let jit = new_jit(if tiered { "none" } else { "speed" })?;
         let jit_hot = if tiered { Some(new_jit("speed")?) } else { None };
+        let compiler = if tiered && opts.background_compile {
+            let config = JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "none" };
+            Some(compile_thread::CompileThread::start(helpers, config).map_err(|e| AccelError::Jit(e.to_string()))?)
+        } else {
+            None
+        };
         let mut core = Box::new(Core {
             cpu,
             frontend,
@@ -295,7 +310,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         } else {
             None
         };
-        Ok(Self { core, parked, _rt: rt, jit, jit_hot, opts, flush_pending: false, disasm })
+        Ok(Self { core, parked, _rt: rt, jit, jit_hot, compiler, opts, flush_pending: false, disasm })
     }
 
     /// The hart running now (or that ran last).
@@ -348,12 +363,22 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
 
     pub fn stats(&self) -> TcgStats {
         let mut s = self.core.stats;
-        s.compile_ns = self.jit.stats().compile_ns + self.jit_hot.as_ref().map_or(0, |j| j.stats().compile_ns);
+        s.compile_ns = self.jit.stats().compile_ns
+            + self.jit_hot.as_ref().map_or(0, |j| j.stats().compile_ns)
+            + self.compiler.as_ref().map_or(0, |c| c.stats().compile_ns);
         s
     }
 
     /// Drop every translation and all compiled code (gdb breakpoints, a full cache).
     pub fn flush_all_code(&mut self) {
+        if let Some(c) = self.compiler.as_mut() {
+            // First: the thread may be compiling a block whose exit cells `clear` frees.
+            // SAFETY: called only from the run loop or with the vCPU stopped (no compiled code
+            // runs), and the TB table holding every code pointer from the thread is cleared next.
+            if let Err(e) = unsafe { c.flush() } {
+                log::error!("JIT flush failed: {e}");
+            }
+        }
         self.core.tbs.clear();
         // Write entries of code pages carry TLB_FORCE_SLOW; start from clean entries.
         self.core.cpu.env().flush_tlb();
@@ -432,7 +457,24 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
 
     /// Either code generation is full: flush everything before compiling more.
     fn jit_full(&self) -> bool {
-        self.jit.is_full() || self.jit_hot.as_ref().is_some_and(|j| j.is_full())
+        self.jit.is_full() || self.jit_hot.as_ref().is_some_and(|j| j.is_full()) || self.compiler.as_ref().is_some_and(|c| c.is_full())
+    }
+
+    /// Install the code the compile thread has finished (blocks invalidated or flushed meanwhile
+    /// are skipped: their id no longer names them).
+    fn install_background_compiles(&mut self) {
+        let Some(c) = self.compiler.as_mut() else { return };
+        for done in c.finished() {
+            if self.core.tbs.idx_of_id(done.id) != Some(done.idx) {
+                continue;
+            }
+            let tb = self.core.tbs.get_mut(done.idx);
+            tb.compiling = false;
+            if !tb.valid || !tb.code.is_null() {
+                continue;
+            }
+            self.finish_compile(done.idx, false, done.result);
+        }
     }
 
     /// Compile block `idx` with the quick tier, or with the optimising one if `hot` (then the
@@ -442,11 +484,27 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let id = self.core.tbs.block_id(idx);
         let tb = self.core.tbs.get_mut(idx);
         let slots = tb.slots.as_ptr();
+        if !hot {
+            if let Some(c) = self.compiler.as_mut() {
+                if c.request(idx, id, tb.block.clone(), slots) {
+                    tb.compiling = true;
+                    return;
+                }
+            }
+        }
         let jit = match (&mut self.jit_hot, hot) {
             (Some(j), true) => j,
             _ => &mut self.jit,
         };
-        match jit.compile(&tb.block, id, slots) {
+        let result = jit.compile(&tb.block, id, slots);
+        self.finish_compile(idx, hot, result);
+        log::trace!("compile took {:?}", t0.elapsed());
+    }
+
+    /// Give block `idx` the code compiled for it (by tier `hot`), or handle the JIT's refusal.
+    fn finish_compile(&mut self, idx: u32, hot: bool, result: Result<mimic_translator::jit::Compiled, JitError>) {
+        let tb = self.core.tbs.get_mut(idx);
+        match result {
             Ok(c) => {
                 tb.code = c.code;
                 tb.hot = hot || self.jit_hot.is_none();
@@ -494,7 +552,6 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 }
             }
         }
-        log::trace!("compile took {:?}", t0.elapsed());
     }
 
     /// The budget ran out at the entry of block `id`: one sample of where time goes. A block
@@ -520,7 +577,9 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let tb = self.core.tbs.get_mut(idx);
         if tb.code.is_null() && !tb.no_jit && !self.flush_pending {
             if tb.execs >= threshold {
-                self.compile(idx, false);
+                if !tb.compiling {
+                    self.compile(idx, false);
+                }
             } else {
                 tb.execs += 1;
             }
@@ -602,6 +661,9 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                         PowerEvent::Reset => VcpuExit::Reset,
                     });
                 }
+            }
+            if self.compiler.as_ref().is_some_and(|c| c.in_flight() > 0) {
+                self.install_background_compiles();
             }
             if self.flush_pending || self.jit_full() || self.core.tbs.too_big() {
                 self.flush_all_code();

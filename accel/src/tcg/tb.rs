@@ -41,6 +41,8 @@ pub struct Tb {
     pub execs: u32,
     /// The JIT refused this block; interpret it forever.
     pub no_jit: bool,
+    /// Handed to the background compile thread, code not back yet.
+    pub compiling: bool,
     /// `code` comes from the optimising tier (else from the quick one, or none).
     pub hot: bool,
     /// Budget exits at this block while compiled by the quick tier (see `TcgOptions::hot_samples`).
@@ -268,6 +270,7 @@ impl TbCache {
             block: Box::new(block),
             execs: 0,
             no_jit: false,
+            compiling: false,
             hot: false,
             samples: 0,
             code: std::ptr::null(),

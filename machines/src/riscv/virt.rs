@@ -231,6 +231,8 @@ impl Virt {
                 let deadline = [clint.next_deadline_ns(), rtc.next_deadline_ns()].into_iter().flatten().min();
                 Some(deadline.map_or(input_wait, |d| d.min(input_wait)))
             })),
+            // The host usually has a core to spare for Cranelift while the guest keeps running.
+            background_compile: true,
             ..TcgOptions::default()
         };
         let vcpu = TcgVcpu::new_smp(cpus, RiscvFrontend, mem, power, opts)?;
