@@ -747,8 +747,8 @@ fn background() -> TcgOptions {
 
 #[test]
 fn background_compile_installs_code_while_the_block_keeps_running() {
-    // 100 x 30000 iterations of a one-block loop: interpreted until the compile thread's code
-    // arrives, then compiled (the interpreter alone would need far more run-loop iterations).
+    // 100 x 30000 iterations of a one-block loop: interpreted until the compile thread's quick
+    // code arrives, then compiled (the interpreter alone would need far more run-loop iterations).
     let prog = vec![
         ins(op::ADDI, 3, 0, 100),   // 0x00 r3 = outer count
         ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
@@ -759,10 +759,13 @@ fn background_compile_installs_code_while_the_block_keeps_running() {
         ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
         exit_with(1),               // 0x1c
     ];
-    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 50, ..background() });
+    // Budget exits every 1000 instructions sample the loop, which gets its optimised code from
+    // the thread too.
+    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 50, budget: 1000, ..background() });
     assert_eq!(run(&mut m), 3_000_000);
     let s = m.vcpu.stats();
     assert!(s.compiled_blocks >= 1, "{s:?}");
+    assert!(s.optimized_blocks >= 1, "{s:?}");
     assert!(s.loop_iterations < 1_000_000, "the loop ended up running compiled: {s:?}");
 }
 

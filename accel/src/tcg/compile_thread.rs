@@ -1,13 +1,17 @@
-//! The quick JIT tier on a thread of its own. A Linux boot compiles thousands of blocks that each
+//! Both JIT tiers on a thread of their own. A Linux boot compiles thousands of blocks that each
 //! run a few hundred times; compiling them on the vCPU's thread stalls the guest for the whole
 //! Cranelift run (about a quarter of boot time). Here the vCPU thread hands a copy of the block
-//! to the compile thread and keeps interpreting it until the code comes back.
+//! to the compile thread and keeps running what it had (the interpreter, or the quick code while
+//! the optimised one is built) until the code comes back.
 //!
-//! The thread owns its `Jit` (Cranelift modules are not `Send`), so every operation on the quick
-//! tier's code generation is a message: compile, and flush (which the vCPU waits for, because the
-//! exit cells a compile is writing into belong to blocks a flush frees).
+//! The thread owns the `Jit`s (Cranelift modules are not `Send`), so every operation on their code
+//! generations is a message: compile, and flush (which the vCPU waits for, because the exit
+//! cells a compile is writing into belong to blocks a flush frees).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::sync::atomic::AtomicPtr;
+use std::sync::Arc;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -23,7 +27,7 @@ struct SendPtr<T>(*const T);
 unsafe impl<T> Send for SendPtr<T> {}
 
 enum Request {
-    Compile { idx: u32, id: u64, block: Box<Block>, slots: SendPtr<AtomicPtr<u8>> },
+    Compile { idx: u32, id: u64, hot: bool, block: Box<Block>, slots: SendPtr<AtomicPtr<u8>> },
     Flush,
 }
 
@@ -31,34 +35,40 @@ enum Request {
 pub(crate) struct Done {
     pub idx: u32,
     pub id: u64,
+    /// Compiled by the optimising tier.
+    pub hot: bool,
     pub result: Result<Compiled, JitError>,
 }
 
 enum Response {
-    Compiled { idx: u32, id: u64, result: Result<(SendPtr<u8>, usize), JitError>, full: bool, stats: JitStats },
+    Compiled { idx: u32, id: u64, hot: bool, result: Result<(SendPtr<u8>, usize), JitError>, full: bool, stats: JitStats },
     Flushed { result: Result<(), JitError>, stats: JitStats },
 }
 
 pub(crate) struct CompileThread {
     tx: Option<Sender<Request>>,
     rx: Receiver<Response>,
+    /// Responses sent and not yet received: the run loop looks at this on every iteration, which
+    /// is cheaper than polling the channel.
+    ready: Arc<AtomicUsize>,
     handle: Option<JoinHandle<()>>,
-    /// Compiles sent and not yet answered.
-    in_flight: usize,
     /// The thread's code generation has reached its size limit.
     full: bool,
     stats: JitStats,
 }
 
 impl CompileThread {
-    pub fn start(helpers: HelperTable, config: JitConfig) -> Result<Self, JitError> {
+    /// `quick` and `hot`: the two tiers' configurations.
+    pub fn start(helpers: HelperTable, quick: JitConfig, hot: JitConfig) -> Result<Self, JitError> {
         let (tx, requests) = channel::<Request>();
         let (responses, rx) = channel::<Response>();
         let (ready_tx, ready_rx) = channel::<Result<(), JitError>>();
+        let ready = Arc::new(AtomicUsize::new(0));
+        let sent = ready.clone();
         let handle = std::thread::Builder::new()
             .name("mimic-jit".into())
             .spawn(move || {
-                let mut jit = match Jit::new(helpers, config) {
+                let mut jits = match Jit::new(helpers, quick).and_then(|q| Ok([q, Jit::new(helpers, hot)?])) {
                     Ok(j) => {
                         let _ = ready_tx.send(Ok(()));
                         j
@@ -68,21 +78,40 @@ impl CompileThread {
                         return;
                     }
                 };
+                let stats = |jits: &[Jit; 2]| {
+                    let (q, h) = (jits[0].stats(), jits[1].stats());
+                    JitStats {
+                        blocks: q.blocks + h.blocks,
+                        compile_ns: q.compile_ns + h.compile_ns,
+                        code_bytes: q.code_bytes + h.code_bytes,
+                        flushes: q.flushes,
+                    }
+                };
                 // Ends when the vCPU drops its sender.
                 for req in requests {
                     let resp = match req {
-                        Request::Compile { idx, id, block, slots } => {
+                        Request::Compile { idx, id, hot, block, slots } => {
+                            let jit = &mut jits[usize::from(hot)];
                             let result = jit.compile(&block, id, slots.0).map(|c| (SendPtr(c.code), c.size));
-                            Response::Compiled { idx, id, result, full: jit.is_full(), stats: jit.stats() }
+                            let full = jits.iter().any(Jit::is_full);
+                            Response::Compiled { idx, id, hot, result, full, stats: stats(&jits) }
                         }
                         Request::Flush => {
-                            // SAFETY: the vCPU sent Flush from its run loop (no compiled code runs)
-                            // and forgets every code pointer and exit cell of this generation
-                            // once it has the answer (see `CompileThread::flush`).
-                            let result = unsafe { jit.flush_all() };
-                            Response::Flushed { result, stats: jit.stats() }
+                            let mut result = Ok(());
+                            for jit in jits.iter_mut() {
+                                // SAFETY: the vCPU sent Flush from its run loop (no compiled code
+                                // runs) and forgets every code pointer and exit cell of these
+                                // generations once it has the answer (see `CompileThread::flush`).
+                                if let Err(e) = unsafe { jit.flush_all() } {
+                                    result = Err(e);
+                                }
+                            }
+                            Response::Flushed { result, stats: stats(&jits) }
                         }
                     };
+                    // Counted before it is sent, so the vCPU's decrement after receiving it never
+                    // goes below zero.
+                    sent.fetch_add(1, Ordering::Release);
                     if responses.send(resp).is_err() {
                         return;
                     }
@@ -90,43 +119,42 @@ impl CompileThread {
             })
             .map_err(|e| JitError::Memory(format!("cannot start the compile thread: {e}")))?;
         ready_rx.recv().map_err(|_| JitError::Memory("the compile thread died at start".into()))??;
-        Ok(Self { tx: Some(tx), rx, handle: Some(handle), in_flight: 0, full: false, stats: JitStats::default() })
+        Ok(Self { tx: Some(tx), rx, ready, handle: Some(handle), full: false, stats: JitStats::default() })
     }
 
-    /// Queue `block` (block `idx`, id `id`) for compiling into exit cells `slots`, which must stay
-    /// alive until the answer comes back or [`Self::flush`] returns.
-    pub fn request(&mut self, idx: u32, id: u64, block: Box<Block>, slots: *const AtomicPtr<u8>) -> bool {
+    /// Queue `block` (block `idx`, id `id`) for compiling by the quick or the optimising (`hot`)
+    /// tier into exit cells `slots`, which must stay alive until the answer comes back or
+    /// [`Self::flush`] returns.
+    pub fn request(&mut self, idx: u32, id: u64, hot: bool, block: Box<Block>, slots: *const AtomicPtr<u8>) -> bool {
         let Some(tx) = &self.tx else { return false };
-        if tx.send(Request::Compile { idx, id, block, slots: SendPtr(slots) }).is_err() {
+        if tx.send(Request::Compile { idx, id, hot, block, slots: SendPtr(slots) }).is_err() {
             return false;
         }
-        self.in_flight += 1;
         true
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
+    /// Has the thread answered something not yet collected by [`Self::finished`]?
+    #[inline]
+    pub fn has_answers(&self) -> bool {
+        self.ready.load(Ordering::Acquire) > 0
     }
 
     /// The compiles finished so far (never waits).
     pub fn finished(&mut self) -> Vec<Done> {
         let mut done = Vec::new();
-        while self.in_flight > 0 {
-            match self.rx.try_recv() {
-                Ok(resp) => self.note(resp, &mut done),
-                Err(_) => break,
-            }
+        while let Ok(resp) = self.rx.try_recv() {
+            self.ready.fetch_sub(1, Ordering::AcqRel);
+            self.note(resp, &mut done);
         }
         done
     }
 
     fn note(&mut self, resp: Response, done: &mut Vec<Done>) {
         match resp {
-            Response::Compiled { idx, id, result, full, stats } => {
-                self.in_flight -= 1;
+            Response::Compiled { idx, id, hot, result, full, stats } => {
                 self.full = full;
                 self.stats = stats;
-                done.push(Done { idx, id, result: result.map(|(code, size)| Compiled { code: code.0, size }) });
+                done.push(Done { idx, id, hot, result: result.map(|(code, size)| Compiled { code: code.0, size }) });
             }
             Response::Flushed { stats, .. } => self.stats = stats,
         }
@@ -143,14 +171,16 @@ impl CompileThread {
         let Some(tx) = &self.tx else { return Err(JitError::Memory("the compile thread is gone".into())) };
         tx.send(Request::Flush).map_err(|_| JitError::Memory("the compile thread is gone".into()))?;
         loop {
-            match self.rx.recv() {
+            let resp = self.rx.recv();
+            if resp.is_ok() {
+                self.ready.fetch_sub(1, Ordering::AcqRel);
+            }
+            match resp {
                 Ok(Response::Compiled { stats, .. }) => {
-                    self.in_flight = self.in_flight.saturating_sub(1);
                     self.stats = stats;
                 }
                 Ok(Response::Flushed { result, stats }) => {
                     self.stats = stats;
-                    self.in_flight = 0;
                     self.full = false;
                     return result;
                 }

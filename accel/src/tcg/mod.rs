@@ -219,8 +219,8 @@ pub struct TcgVcpu<C: GuestCpu, F: Frontend> {
     jit: Jit,
     /// The optimising tier for blocks found hot, when tiered.
     jit_hot: Option<Jit>,
-    /// The quick tier's compiles, when they run in the background (`jit` then only provides the
-    /// entry trampoline).
+    /// Both tiers' compiles, when they run in the background (`jit` then only provides the entry
+    /// trampoline, and `jit_hot` is unused).
     compiler: Option<compile_thread::CompileThread>,
     opts: TcgOptions,
     flush_pending: bool,
@@ -262,8 +262,9 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let jit = new_jit(if tiered { "none" } else { "speed" })?;
         let jit_hot = if tiered { Some(new_jit("speed")?) } else { None };
         let compiler = if tiered && opts.background_compile {
-            let config = JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "none" };
-            Some(compile_thread::CompileThread::start(helpers, config).map_err(|e| AccelError::Jit(e.to_string()))?)
+            let quick = JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "none" };
+            let hot = JitConfig { opt_level: "speed", ..quick };
+            Some(compile_thread::CompileThread::start(helpers, quick, hot).map_err(|e| AccelError::Jit(e.to_string()))?)
         } else {
             None
         };
@@ -476,10 +477,13 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             }
             let tb = self.core.tbs.get_mut(done.idx);
             tb.compiling = false;
-            if !tb.valid || !tb.code.is_null() {
+            // Quick code for a block that still has none; optimised code for one still running
+            // its quick code.
+            let wanted = if done.hot { !tb.code.is_null() && !tb.hot } else { tb.code.is_null() };
+            if !tb.valid || !wanted {
                 continue;
             }
-            self.finish_compile(done.idx, false, done.result);
+            self.finish_compile(done.idx, done.hot, done.result);
         }
     }
 
@@ -490,12 +494,10 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let id = self.core.tbs.block_id(idx);
         let tb = self.core.tbs.get_mut(idx);
         let slots = tb.slots.as_ptr();
-        if !hot {
-            if let Some(c) = self.compiler.as_mut() {
-                if c.request(idx, id, tb.block.clone(), slots) {
-                    tb.compiling = true;
-                    return;
-                }
+        if let Some(c) = self.compiler.as_mut() {
+            if c.request(idx, id, hot, tb.block.clone(), slots) {
+                tb.compiling = true;
+                return;
             }
         }
         let jit = match (&mut self.jit_hot, hot) {
@@ -568,7 +570,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         }
         let Some(idx) = self.core.tbs.idx_of_id(id) else { return };
         let tb = self.core.tbs.get_mut(idx);
-        if tb.code.is_null() || tb.hot || !tb.valid {
+        if tb.code.is_null() || tb.hot || !tb.valid || tb.compiling {
             return;
         }
         tb.samples += 1;
@@ -668,7 +670,7 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                     });
                 }
             }
-            if self.compiler.as_ref().is_some_and(|c| c.in_flight() > 0) {
+            if self.compiler.as_ref().is_some_and(|c| c.has_answers()) {
                 self.install_background_compiles();
             }
             if self.flush_pending || self.jit_full() || self.core.tbs.too_big() {
