@@ -443,10 +443,8 @@ fn fence_notices_code_written_behind_the_softmmu() {
     }
 }
 
-#[test]
-fn full_code_cache_is_recycled() {
-    // 300 blocks, each "r1 += 1; jump to the next", run 5 times; the cache holds far fewer.
-    let n = 300;
+/// `n` blocks, each "r1 += 1; jump to the next", run 5 times; exits with r1 = 5n.
+fn many_blocks(n: i32) -> Vec<u32> {
     let mut prog = vec![ins(op::ADDI, 2, 0, 5)]; // r2 = passes
     for _ in 0..n {
         prog.push(ins(op::ADDI, 1, 1, 1));
@@ -456,6 +454,14 @@ fn full_code_cache_is_recycled() {
     let back = -(4 * (prog.len() as i16 - 1));
     prog.push(ins(op::BNE, 2, 0, back));
     prog.push(exit_with(1));
+    prog
+}
+
+#[test]
+fn full_code_cache_is_recycled() {
+    // The code cache holds far fewer than the 300 blocks.
+    let n = 300;
+    let prog = many_blocks(n);
     let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, max_code_bytes: 16 << 10, ..opts() });
     assert_eq!(run(&mut m), 5 * n);
     let s = m.vcpu.stats();
@@ -747,10 +753,11 @@ fn background() -> TcgOptions {
 
 #[test]
 fn background_compile_installs_code_while_the_block_keeps_running() {
-    // 100 x 30000 iterations of a one-block loop: interpreted until the compile thread's quick
+    // 2000 x 30000 iterations of a one-block loop: interpreted until the compile thread's quick
     // code arrives, then compiled (the interpreter alone would need far more run-loop iterations).
+    // Long enough (~0.1 s compiled) for the optimised code to come back even on a busy host.
     let prog = vec![
-        ins(op::ADDI, 3, 0, 100),   // 0x00 r3 = outer count
+        ins(op::ADDI, 3, 0, 2000),  // 0x00 r3 = outer count
         ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
         ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
         ins(op::ADDI, 2, 2, -1),    // 0x0c
@@ -762,7 +769,7 @@ fn background_compile_installs_code_while_the_block_keeps_running() {
     // Budget exits every 1000 instructions sample the loop, which gets its optimised code from
     // the thread too.
     let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 50, budget: 1000, ..background() });
-    assert_eq!(run(&mut m), 3_000_000);
+    assert_eq!(run(&mut m), 60_000_000);
     let s = m.vcpu.stats();
     assert!(s.compiled_blocks >= 1, "{s:?}");
     assert!(s.optimized_blocks >= 1, "{s:?}");
@@ -778,16 +785,7 @@ fn background_compile_copes_with_smc_and_cache_flushes() {
     // A code cache far too small: the thread's generation fills and is flushed while compiles
     // are queued (their answers are dropped with the blocks they were for).
     let n = 300;
-    let mut prog = vec![ins(op::ADDI, 2, 0, 5)];
-    for _ in 0..n {
-        prog.push(ins(op::ADDI, 1, 1, 1));
-        prog.push(ins(op::J, 0, 0, 4));
-    }
-    prog.push(ins(op::ADDI, 2, 2, -1));
-    let back = -(4 * (prog.len() as i16 - 1));
-    prog.push(ins(op::BNE, 2, 0, back));
-    prog.push(exit_with(1));
-    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, max_code_bytes: 16 << 10, ..background() });
+    let mut m = machine(&many_blocks(n), &[], TcgOptions { jit_threshold: 0, max_code_bytes: 16 << 10, ..background() });
     assert_eq!(run(&mut m), 5 * n);
 }
 
