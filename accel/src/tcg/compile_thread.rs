@@ -5,14 +5,12 @@
 //! the optimised one is built) until the code comes back.
 //!
 //! The thread owns the `Jit`s (Cranelift modules are not `Send`), so every operation on their code
-//! generations is a message: compile, and flush (which the vCPU waits for, because the exit
-//! cells a compile is writing into belong to blocks a flush frees).
+//! generations is a message: compile, and flush (which the vCPU waits for, because the code being
+//! compiled refers to exit cells of blocks that a flush frees).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use std::sync::atomic::AtomicPtr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mimic_translator::helpers::HelperTable;

@@ -93,8 +93,8 @@ pub struct TcgOptions {
     pub budget: i64,
     /// Most guest instructions per block.
     pub max_block_insns: u32,
-    /// Run the quick tier's compiles on a thread of their own (with tiering only): blocks stay
-    /// interpreted until their code is ready instead of stalling the guest. Boards turn it on;
+    /// Run both tiers' compiles on a thread of their own (with tiering only): blocks keep running
+    /// as they are until their code is ready instead of stalling the guest. Boards turn it on;
     /// the default keeps compilation synchronous, which tests of the tiering counters rely on.
     pub background_compile: bool,
 }
@@ -200,6 +200,10 @@ pub(crate) struct RuntimeBox<C: GuestCpu, F: Frontend> {
     pub core: *mut Core<C, F>,
 }
 
+fn empty_iotlb() -> Box<softmmu::Iotlb> {
+    Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX])
+}
+
 /// A hart waiting for its turn on the host thread.
 struct ParkedHart<C> {
     cpu: Box<C>,
@@ -217,10 +221,10 @@ pub struct TcgVcpu<C: GuestCpu, F: Frontend> {
     _rt: Box<RuntimeBox<C, F>>,
     /// The quick tier (the only one when `hot_samples` is 0, then optimising).
     jit: Jit,
-    /// The optimising tier for blocks found hot, when tiered.
+    /// The optimising tier for blocks found hot, when tiered and compiling on this thread.
     jit_hot: Option<Jit>,
     /// Both tiers' compiles, when they run in the background (`jit` then only provides the entry
-    /// trampoline, and `jit_hot` is unused).
+    /// trampoline, and compiles here only if the thread is gone).
     compiler: Option<compile_thread::CompileThread>,
     opts: TcgOptions,
     flush_pending: bool,
@@ -260,7 +264,6 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 .map_err(|e| AccelError::Jit(e.to_string()))
         };
         let jit = new_jit(if tiered { "none" } else { "speed" })?;
-        let jit_hot = if tiered { Some(new_jit("speed")?) } else { None };
         let compiler = if tiered && opts.background_compile {
             let quick = JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "none" };
             let hot = JitConfig { opt_level: "speed", ..quick };
@@ -268,6 +271,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         } else {
             None
         };
+        // The compile thread has its own optimising tier.
+        let jit_hot = if tiered && compiler.is_none() { Some(new_jit("speed")?) } else { None };
         let mut core = Box::new(Core {
             cpu,
             frontend,
@@ -275,7 +280,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             power,
             helpers,
             tbs: TbCache::new(),
-            iotlb: Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]),
+            iotlb: empty_iotlb(),
             forced_exit: None,
             nochain: opts.log.any_per_block(),
             code_page_epoch: 0,
@@ -289,28 +294,21 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             },
             core: &mut *core,
         });
-        {
-            let env = core.cpu.env();
+        // Every hart's Env reaches the Core through the runtime box; entries a previous owner left
+        // in its TLB have no iotlb shadow here.
+        let attach = |env: &mut Env| {
             env.runtime = &rt.rt;
-            // Any entries a previous owner left have no iotlb shadow here.
             env.flush_tlb();
             env.budget = 0;
-        }
-        rt.core = &mut *core;
+        };
+        attach(core.cpu.env());
         let parked = cpus
             .map(|mut cpu| {
-                let env = cpu.env();
-                env.runtime = &rt.rt;
-                env.flush_tlb();
-                env.budget = 0;
-                ParkedHart {
-                    cpu,
-                    iotlb: Box::new([[0; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]),
-                    halted: false,
-                    code_page_epoch: 0,
-                }
+                attach(cpu.env());
+                ParkedHart { cpu, iotlb: empty_iotlb(), halted: false, code_page_epoch: 0 }
             })
             .collect();
+        rt.core = &mut *core;
         let disasm = if opts.log.out_asm {
             use capstone::arch::BuildsCapstone;
             capstone::Capstone::new().x86().mode(capstone::arch::x86::ArchMode::Mode64).build().ok()
@@ -462,6 +460,11 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         }
     }
 
+    /// Blocks are compiled quickly first and optimised once hot (see `TcgOptions::hot_samples`).
+    fn tiered(&self) -> bool {
+        self.opts.hot_samples > 0
+    }
+
     /// Either code generation is full: flush everything before compiling more.
     fn jit_full(&self) -> bool {
         self.jit.is_full() || self.jit_hot.as_ref().is_some_and(|j| j.is_full()) || self.compiler.as_ref().is_some_and(|c| c.is_full())
@@ -511,11 +514,12 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
 
     /// Give block `idx` the code compiled for it (by tier `hot`), or handle the JIT's refusal.
     fn finish_compile(&mut self, idx: u32, hot: bool, result: Result<mimic_translator::jit::Compiled, JitError>) {
+        let (tiered, full) = (self.tiered(), self.jit_full());
         let tb = self.core.tbs.get_mut(idx);
         match result {
             Ok(c) => {
                 tb.code = c.code;
-                tb.hot = hot || self.jit_hot.is_none();
+                tb.hot = hot || !tiered;
                 if hot {
                     self.core.stats.optimized_blocks += 1;
                     // The quick code stays valid until the next flush; this only moves traffic.
@@ -547,7 +551,6 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 }
             }
             Err(e) => {
-                let full = self.jit.is_full() || self.jit_hot.as_ref().is_some_and(|j| j.is_full());
                 if full || matches!(e, JitError::Memory(_)) {
                     self.flush_pending = true;
                 } else if hot {
@@ -565,7 +568,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
     /// The budget ran out at the entry of block `id`: one sample of where time goes. A block
     /// compiled by the quick tier that collects `hot_samples` of them is recompiled optimised.
     fn sample(&mut self, id: u64) {
-        if self.jit_hot.is_none() || self.flush_pending {
+        if !self.tiered() || self.flush_pending {
             return;
         }
         let Some(idx) = self.core.tbs.idx_of_id(id) else { return };
