@@ -161,22 +161,23 @@ pub fn load_kernel(mem: &AddressSpace, spec: &BootSpec) -> Result<KernelEntry, B
     let path = spec.path;
     let bad = |reason: String| BootError::BadImage { path: path.display().to_string(), reason };
     let k = spec.kernel;
+    let kind = detect(k);
     // 32-bit protocols first: a vmlinux with a PVH note, then a multiboot header (never in a
     // bzImage, whose own header decides).
-    if detect(k) == KernelKind::Elf64 {
+    if kind == KernelKind::Elf64 {
         if let Ok(elf) = Elf::parse(k) {
             if let Some(entry) = super::boot32::pvh_entry(&elf, k).map_err(bad)? {
                 return super::boot32::load_pvh(mem, spec, &elf, entry);
             }
         }
     }
-    if detect(k) != KernelKind::BzImage {
+    if kind != KernelKind::BzImage {
         if let Some(h) = super::boot32::find_multiboot_header(k).map_err(bad)? {
             return super::boot32::load_multiboot(mem, spec, &h);
         }
     }
     let mut zp = vec![0u8; 4096];
-    let entry = match detect(k) {
+    let entry = match kind {
         KernelKind::BzImage => {
             let version = le16(k, HDR_VERSION);
             if version < 0x0206 {
