@@ -74,24 +74,7 @@ fn build_guest_elf(name: &str, as_flags: &[&str], ld_flags: &[&str]) -> Result<P
     Ok(elf)
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+type Capture = mimic_hw::chardev::BufferWriter;
 
 /// The exit code a watchdog reports when the guest ran out of time.
 const TIMED_OUT: i32 = -1000;
@@ -219,18 +202,23 @@ fn marker_initrd() -> PathBuf {
     p
 }
 
+/// Build `roms/x86/<name>.s` as an ELF and boot it with the marker initrd and the command line
+/// "mimic <name> test"; the guest prints the boot information it received.
+fn run_boot_info_guest(name: &str, as_flags: &[&str], ld_flags: &[&str]) -> (Result<VcpuExit, String>, String) {
+    let elf = build_guest_elf(name, as_flags, ld_flags).unwrap_or_else(|e| panic!("cannot build guest {name}: {e}"));
+    let cmdline = format!("mimic {name} test");
+    let (r, out, _) =
+        run_config(|cfg| MicrovmConfig { cmdline: Some(cmdline), initrd: Some(marker_initrd()), ..cfg }, &elf, Duration::from_secs(30));
+    eprintln!("{name} console:\n{out}");
+    (r, out)
+}
+
 #[test]
 fn pvh_entry_with_start_info() {
     if !kvm_usable("pvh_entry_with_start_info") {
         return;
     }
-    let elf = build_guest_elf("pvh", &["--64"], &["-e", "pvh_start"]).unwrap_or_else(|e| panic!("cannot build guest pvh: {e}"));
-    let (r, out, _) = run_config(
-        |cfg| MicrovmConfig { cmdline: Some("mimic pvh test".into()), initrd: Some(marker_initrd()), ..cfg },
-        &elf,
-        Duration::from_secs(30),
-    );
-    eprintln!("pvh console:\n{out}");
+    let (r, out) = run_boot_info_guest("pvh", &["--64"], &["-e", "pvh_start"]);
     assert_eq!(r, Ok(VcpuExit::Shutdown { exit_code: 0x55 }), "console: {out}");
     assert_eq!(
         out,
@@ -243,13 +231,7 @@ fn multiboot_elf_with_boot_information() {
     if !kvm_usable("multiboot_elf_with_boot_information") {
         return;
     }
-    let elf = build_guest_elf("multiboot", &["--32"], &["-m", "elf_i386"]).unwrap_or_else(|e| panic!("cannot build guest multiboot: {e}"));
-    let (r, out, _) = run_config(
-        |cfg| MicrovmConfig { cmdline: Some("mimic multiboot test".into()), initrd: Some(marker_initrd()), ..cfg },
-        &elf,
-        Duration::from_secs(30),
-    );
-    eprintln!("multiboot console:\n{out}");
+    let (r, out) = run_boot_info_guest("multiboot", &["--32"], &["-m", "elf_i386"]);
     assert_eq!(r, Ok(VcpuExit::Shutdown { exit_code: 0x57 }), "console: {out}");
     // 256 MiB: 639 KiB below the MP table, 255 MiB from 1 MiB.
     assert_eq!(
@@ -378,14 +360,14 @@ fn run_mimic_binary(kernel: &Path, stdin: std::process::Stdio, prompt: &str, on_
         .expect("cannot start mimic");
     let collect = |mut r: Box<dyn Read + Send>| {
         let buf = Capture::default();
-        let b = buf.clone();
+        let mut b = buf.clone();
         std::thread::spawn(move || {
             let mut chunk = [0u8; 4096];
             while let Ok(n) = r.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
-                b.0.lock().unwrap().extend_from_slice(&chunk[..n]);
+                let _ = b.write_all(&chunk[..n]);
             }
         });
         buf

@@ -3,10 +3,8 @@
 //! 2. VMM memory overhead: process RSS minus the resident guest RAM;
 //! 3. time from starting to build the VM to the guest's first exit (its first instruction).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mimic_accel::kvm;
@@ -37,17 +35,7 @@ fn build(name: &str, iters: u64, native: bool) -> PathBuf {
     bin
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+type Capture = mimic_hw::chardev::BufferWriter;
 
 fn cycles(out: &str) -> u64 {
     let hex = out.split("cycles ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_else(|| panic!("no cycles in {out:?}"));
@@ -112,7 +100,7 @@ fn kvm_bench() {
     let code = vm.run_once().unwrap();
     let guest_wall = t0.elapsed().as_secs_f64();
     let (guest_kb, rss) = rss_kb(&vm.guest_ram_host_ranges());
-    let guest_out = String::from_utf8_lossy(&console.0.lock().unwrap()).into_owned();
+    let guest_out = console.text();
     let t0 = Instant::now();
     let native_out = String::from_utf8(Command::new(&native).output().unwrap().stdout).unwrap();
     let native_wall = t0.elapsed().as_secs_f64();

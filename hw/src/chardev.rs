@@ -15,6 +15,33 @@ impl SharedWriter {
     }
 }
 
+/// A sink that keeps everything written to it in memory; clones share the buffer (QEMU's
+/// `-chardev memory` idea). Tests read what a guest printed with [`BufferWriter::contents`].
+#[derive(Clone, Default)]
+pub struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl BufferWriter {
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// [`Self::contents`] as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.contents()).into_owned()
+    }
+}
+
+impl Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Write for SharedWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
@@ -28,25 +55,13 @@ impl Write for SharedWriter {
 mod tests {
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl Write for Capture {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn clones_write_to_one_sink() {
-        let cap = Capture::default();
+        let cap = BufferWriter::default();
         let mut a = SharedWriter::new(Box::new(cap.clone()));
         let mut b = a.clone();
         a.write_all(b"ab").unwrap();
         b.write_all(b"cd").unwrap();
-        assert_eq!(cap.0.lock().unwrap().as_slice(), b"abcd");
+        assert_eq!(cap.contents(), b"abcd");
     }
 }

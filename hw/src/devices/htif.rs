@@ -111,19 +111,8 @@ impl Device for Htif {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    type Sink = crate::chardev::BufferWriter;
 
     #[test]
     fn exit_and_console() {
@@ -133,7 +122,7 @@ mod tests {
         assert_eq!(Htif::window_size(0x1000, 0x1040), Some(0x48));
         assert_eq!(Htif::window_size(0, u64::MAX), None);
         h.write(0, &((1u64 << 56) | (1 << 48) | b'A' as u64).to_le_bytes());
-        assert_eq!(sink.0.lock().unwrap().as_slice(), b"A");
+        assert_eq!(sink.contents(), b"A");
         let mut f = [0u8; 8];
         h.read(0x40, &mut f);
         assert_eq!(u64::from_le_bytes(f), (1 << 56) | (1 << 48));

@@ -311,19 +311,9 @@ impl Device for Uart16550 {
 mod tests {
     use super::*;
     use crate::irq::PendingBits;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    type Sink = crate::chardev::BufferWriter;
 
     fn setup() -> (Uart16550, Sink, Arc<PendingBits>) {
         let sink = Sink::default();
@@ -344,7 +334,7 @@ mod tests {
         let (mut u, sink, bits) = setup();
         wr(&mut u, 0, b'h');
         wr(&mut u, 0, b'i');
-        assert_eq!(sink.0.lock().unwrap().as_slice(), b"hi");
+        assert_eq!(sink.contents(), b"hi");
         assert_eq!(rd(&mut u, 5), LSR_THRE | LSR_TEMT);
         assert_eq!(bits.get(), 0, "no interrupts enabled");
         assert_eq!(rd(&mut u, 2), IIR_NONE);
@@ -394,7 +384,7 @@ mod tests {
         wr(&mut u, 0, 0x34);
         wr(&mut u, 1, 0x12);
         assert_eq!((rd(&mut u, 0), rd(&mut u, 1)), (0x34, 0x12));
-        assert!(sink.0.lock().unwrap().is_empty(), "DLL writes are not transmitted");
+        assert!(sink.contents().is_empty(), "DLL writes are not transmitted");
         wr(&mut u, 3, 3);
         assert_eq!(rd(&mut u, 1), 0x0f, "IER survives the divisor latch");
         assert_eq!(rd(&mut u, 3), 3);
@@ -412,7 +402,7 @@ mod tests {
         assert_eq!(rd(&mut u, 6) & 0xf0, MSR_DCD | MSR_CTS, "8250 autoconfig's loopback check");
         assert_eq!(u.enqueue_input(b"z"), 0, "input is disconnected in loopback");
         wr(&mut u, 0, 0xa5);
-        assert!(sink.0.lock().unwrap().is_empty());
+        assert!(sink.contents().is_empty());
         assert_eq!(rd(&mut u, 5) & LSR_DR, LSR_DR);
         assert_eq!(rd(&mut u, 0), 0xa5);
         // A full holding register overruns; the error raises the line-status interrupt.

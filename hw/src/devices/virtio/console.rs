@@ -110,19 +110,9 @@ mod tests {
     use super::super::queue::{VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
     use super::super::testutil::*;
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    type Sink = crate::chardev::BufferWriter;
 
     fn setup() -> (MmioTransport<VirtioConsole>, Arc<crate::AddressSpace>, Sink, Arc<crate::irq::PendingBits>) {
         let (asp, bits) = ram();
@@ -140,7 +130,7 @@ mod tests {
         put_desc_q(&asp, 1, 0, BUF, 7, VIRTQ_DESC_F_NEXT, 1);
         put_desc_q(&asp, 1, 1, BUF + 0x100, 5, 0, 0);
         publish(&asp, &mut t, 1, 0);
-        assert_eq!(sink.0.lock().unwrap().as_slice(), b"hello, world");
+        assert_eq!(sink.contents(), b"hello, world");
         assert_eq!(used(&asp, 1, 0), (1, 0, 0));
         assert_eq!(bits.get(), 1);
     }
@@ -174,7 +164,7 @@ mod tests {
         put_desc_q(&asp, 1, 0, RAM_BASE + RAM_SIZE - 4, 8, 0, 0);
         publish(&asp, &mut t, 1, 0);
         assert_ne!(t.status() & STATUS_DEVICE_NEEDS_RESET, 0);
-        assert!(sink.0.lock().unwrap().is_empty());
+        assert!(sink.contents().is_empty());
         // Receive buffers that are device-readable only: nothing can be written to them.
         let (mut t, asp, _sink, _bits) = setup();
         t.enqueue_input(b"z");
