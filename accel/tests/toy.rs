@@ -443,6 +443,28 @@ fn fence_notices_code_written_behind_the_softmmu() {
     }
 }
 
+#[test]
+fn fences_with_nothing_written_behind_the_softmmu_keep_the_chains() {
+    // A loop of two blocks whose second one fences: with nothing written by a device in
+    // between, each fence must leave the chains and the checked blocks alone, so the loop chains
+    // once instead of after every fence.
+    let prog = vec![
+        ins(op::ADDI, 2, 0, 1000), // 0x00 r2 = n
+        ins(op::ADDI, 1, 1, 1),    // 0x04 loop: r1 += 1
+        ins(op::J, 0, 0, 4),       // 0x08 goto 0x0c (a chained exit)
+        ins(op::FENCE, 0, 0, 0),   // 0x0c ends the block
+        ins(op::ADDI, 2, 2, -1),   // 0x10 r2 -= 1
+        ins(op::BNE, 2, 0, -16),   // 0x14 if r2 != 0 goto loop
+        exit_with(1),              // 0x18
+    ];
+    let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 0, ..opts() });
+    assert_eq!(run(&mut m), 1000);
+    let s = m.vcpu.stats();
+    assert!(s.fences >= 1000, "{s:?}");
+    assert!(s.chains_made < 10, "chains are remade after every fence: {s:?}");
+    assert_eq!(s.stale_blocks, 0, "{s:?}");
+}
+
 /// `n` blocks, each "r1 += 1; jump to the next", run 5 times; exits with r1 = 5n.
 fn many_blocks(n: i32) -> Vec<u32> {
     let mut prog = vec![ins(op::ADDI, 2, 0, 5)]; // r2 = passes

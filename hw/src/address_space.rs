@@ -9,6 +9,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestM
 
 use crate::bus::{Bus, BusError};
 use crate::device::SharedDevice;
+use crate::write_watch::{WatchedWrites, WriteWatch};
 
 #[derive(Debug, Error)]
 pub enum AddressSpaceError {
@@ -69,6 +70,8 @@ pub struct AddressSpace {
     /// They take priority over the RAM beneath, and a page they touch is never handed out as a
     /// host pointer, so every access to it comes through [`AddressSpace::read`]/[`AddressSpace::write`].
     overlays: Bus,
+    /// RAM pages whose writes through this address space an accelerator wants to hear about.
+    watch: WriteWatch,
 }
 
 // SAFETY: `GuestMemoryMmap` owns its mappings; raw pointers in `RamRef` handed out by this type
@@ -100,7 +103,8 @@ impl AddressSpace {
                 reason: e.to_string(),
             })?
         };
-        Ok(Self { mem, specs, mmio: Bus::new(), overlays: Bus::new() })
+        let watch = WriteWatch::new(specs.iter().filter(|s| s.kind == MemKind::Ram).map(|s| (s.base, s.size)));
+        Ok(Self { mem, specs, mmio: Bus::new(), overlays: Bus::new(), watch })
     }
 
     /// Map a device window. Overlaps with RAM, ROM or another device are refused.
@@ -178,7 +182,17 @@ impl AddressSpace {
     }
 
     /// A guest (or device DMA) write. Writes to ROM are dropped with a guest-error log line.
+    /// Watched pages written are logged (see [`Self::watch_writes`]).
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), AddressSpaceError> {
+        self.write_inner(addr, data, true)
+    }
+
+    /// A write by the CPU that watches pages: it sees its own stores, so they are not logged.
+    pub fn write_unwatched(&self, addr: u64, data: &[u8]) -> Result<(), AddressSpaceError> {
+        self.write_inner(addr, data, false)
+    }
+
+    fn write_inner(&self, addr: u64, data: &[u8], note: bool) -> Result<(), AddressSpaceError> {
         if self.overlays.contains(addr) {
             return Ok(self.overlays.write(addr, data)?);
         }
@@ -187,12 +201,31 @@ impl AddressSpace {
                 log::warn!("guest error: {}-byte write to ROM '{}' at {addr:#x} ignored", data.len(), spec.name);
                 return Ok(());
             }
-            return self
-                .mem
+            self.mem
                 .write_slice(data, GuestAddress(addr))
-                .map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() });
+                .map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() })?;
+            if note {
+                self.watch.note_write(addr, data.len() as u64);
+            }
+            return Ok(());
         }
         Ok(self.mmio.write(addr, data)?)
+    }
+
+    /// Log later writes through this address space to the RAM page holding `addr`, until
+    /// [`Self::unwatch_all_writes`]. Call it before reading the page's bytes (see
+    /// [`crate::write_watch`]). TCG watches the pages it translated code from.
+    pub fn watch_writes(&self, addr: u64) {
+        self.watch.watch(addr);
+    }
+
+    pub fn unwatch_all_writes(&self) {
+        self.watch.unwatch_all();
+    }
+
+    /// Watched pages written since the last call.
+    pub fn take_watched_writes(&self) -> WatchedWrites {
+        self.watch.take()
     }
 
     /// The loader's write: fills RAM or ROM, never MMIO.
@@ -202,7 +235,9 @@ impl AddressSpace {
         if !data.is_empty() && !self.specs.iter().any(inside) {
             return Err(AddressSpaceError::NotMemory { addr, len: data.len() });
         }
-        self.mem.write_slice(data, GuestAddress(addr)).map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() })
+        self.mem.write_slice(data, GuestAddress(addr)).map_err(|_| AddressSpaceError::NotMemory { addr, len: data.len() })?;
+        self.watch.note_write(addr, data.len() as u64);
+        Ok(())
     }
 
     /// Read guest memory (RAM/ROM only) for loaders, DMA and debuggers.
@@ -234,6 +269,23 @@ mod tests {
         fn write(&mut self, _offset: u64, data: &[u8]) {
             self.0 = crate::device::read_le(data);
         }
+    }
+
+    #[test]
+    fn writes_to_watched_pages_are_logged_except_the_watchers_own() {
+        let a = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x10000), MemRegionSpec::rom("rom", 0x1000, 0x1000)]).unwrap();
+        a.watch_writes(0x8000_2000);
+        a.watch_writes(0x1000);
+        a.write_unwatched(0x8000_2000, &[1]).unwrap();
+        a.write(0x8000_1000, &[1]).unwrap();
+        assert_eq!(a.take_watched_writes(), WatchedWrites::None);
+        a.write(0x8000_2ffe, &[1, 2, 3, 4]).unwrap();
+        assert_eq!(a.take_watched_writes(), WatchedWrites::Pages(vec![0x8000_2000]));
+        a.load(0x8000_2010, &[5]).unwrap();
+        assert_eq!(a.take_watched_writes(), WatchedWrites::Pages(vec![0x8000_2000]));
+        a.unwatch_all_writes();
+        a.write(0x8000_2000, &[1]).unwrap();
+        assert_eq!(a.take_watched_writes(), WatchedWrites::None);
     }
 
     #[test]

@@ -17,9 +17,11 @@ pub mod device;
 pub mod devices;
 pub mod irq;
 pub mod power;
+pub mod write_watch;
 
 pub use address_space::{AddressSpace, AddressSpaceError, RamRef};
 pub use bus::{Bus, BusError};
 pub use device::{AccessSizes, Device, SharedDevice};
 pub use irq::{IrqLine, IrqTrigger};
 pub use power::{PowerControl, PowerEvent};
+pub use write_watch::WatchedWrites;

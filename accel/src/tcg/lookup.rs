@@ -2,6 +2,7 @@
 //! translation with guest code fetched through the softmmu.
 
 use mimic_translator::env::{tlb_index, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_INVALID};
+use mimic_hw::WatchedWrites;
 use mimic_translator::guest::{Access, CodeFetch, Frontend, GuestCpu, MemFault};
 
 use super::softmmu::{protect_code_page, Mmu};
@@ -34,7 +35,12 @@ impl<C: GuestCpu> Fetcher<'_, C> {
         };
         let ppage = r.paddr & PAGE_MASK;
         let host = match self.mmu.mem.ram_ref(ppage) {
-            Some(ram) if ram.len >= PAGE_SIZE => ram.host as *const u8,
+            Some(ram) if ram.len >= PAGE_SIZE => {
+                // Before the first byte is read, so a device write racing with this translation
+                // is either seen here or logged for the next fence.
+                self.mmu.mem.watch_writes(ppage);
+                ram.host as *const u8
+            }
             // RAM under a device overlay (HTIF's page) is still code; real MMIO is not.
             _ if self.mmu.mem.regions().iter().any(|s| r.paddr.wrapping_sub(s.base) < s.size) => std::ptr::null(),
             _ => {
@@ -112,6 +118,29 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             self.stats.stale_blocks += 1;
             false
         }
+    }
+
+    /// An instruction-fetch fence: code written behind the softmmu (device DMA, page-table
+    /// walkers) since the last one must not run any more. The address space logs such writes to
+    /// pages holding code (see `Fetcher::page`), so usually there is nothing to do; the blocks
+    /// on a page it lists are checked against their bytes; only when the log overflowed must
+    /// every block prove its bytes unchanged (`TbCache::fence`).
+    pub(crate) fn fence(&mut self) {
+        match self.mem.take_watched_writes() {
+            WatchedWrites::None => {}
+            WatchedWrites::Pages(pages) => {
+                for page in pages {
+                    for idx in self.tbs.blocks_on_page(page) {
+                        if !self.bytes_unchanged(idx) {
+                            self.tbs.invalidate(idx);
+                            self.stats.stale_blocks += 1;
+                        }
+                    }
+                }
+            }
+            WatchedWrites::Unknown => self.tbs.fence(),
+        }
+        self.stats.fences += 1;
     }
 
     /// Does the code TLB still map block `idx`'s page(s) to the physical page(s) it was

@@ -385,6 +385,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             }
         }
         self.core.tbs.clear();
+        // No code left to protect from device writes.
+        self.core.mem.unwatch_all_writes();
         // Write entries of code pages carry TLB_FORCE_SLOW; start from clean entries.
         self.core.cpu.env().flush_tlb();
         // SAFETY: called only from the run loop or with the vCPU stopped, never while compiled
@@ -735,11 +737,7 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                     }
                 }
                 ExitCode::Halt => self.halt(),
-                ExitCode::FlushCode => {
-                    // An instruction-fetch fence: revalidate rather than flush (see `tb`).
-                    self.core.tbs.fence();
-                    self.core.stats.fences += 1;
-                }
+                ExitCode::FlushCode => self.core.fence(),
                 ExitCode::Exception => {
                     if self.core.cpu.env_ref().exception_pending == 0 {
                         // The contract says the flag is set; be robust to a helper that forgot.

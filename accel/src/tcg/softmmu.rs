@@ -160,7 +160,8 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.host, n) };
             return Some(());
         }
-        if self.mem.write(r.paddr, &bytes[..n]).is_err() {
+        // Unwatched: the code check below sees this store, so it need not come back at a fence.
+        if self.mem.write_unwatched(r.paddr, &bytes[..n]).is_err() {
             self.fault(MemFault::AccessFault, vaddr, Access::Write);
             return None;
         }

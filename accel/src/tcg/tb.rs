@@ -8,11 +8,13 @@
 //!
 //! An instruction-fetch fence (`fence.i`) does not flush: stores by the CPU already invalidate the
 //! blocks they hit (softmmu SMC detection), so the only code a fence must catch is code written
-//! behind the softmmu's back (device DMA into RAM). [`TbCache::fence`] makes every block prove its
-//! guest bytes are unchanged before it runs again: it cuts all chains and empties the jump cache, so
-//! each block goes through [`TbCache::map_get`]'s caller once, which compares the bytes (see
-//! `Tb::bytes`). Linux fences after every kernel text patch (tens of thousands at boot with ftrace),
-//! so this has to cost little more than the few blocks that run between two fences.
+//! behind the softmmu's back (device DMA into RAM). The address space logs such writes to the
+//! pages blocks were translated from (`mimic_hw::write_watch`), so a fence usually has nothing to
+//! do, or re-checks the blocks of the few pages listed. Only when that log overflowed does
+//! [`TbCache::fence`] make every block prove its guest bytes unchanged before it runs again: it
+//! cuts all chains, so each block goes through [`TbCache::map_get`]'s caller once, which compares
+//! the bytes (see `Tb::bytes`). Linux fences after every kernel text patch and executable page it
+//! maps (tens of thousands at boot), so a fence has to cost next to nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -299,6 +301,14 @@ impl TbCache {
             }
         }
         (idx, new_pages)
+    }
+
+    /// The live blocks with code on physical page `page`.
+    pub fn blocks_on_page(&self, page: u64) -> Vec<u32> {
+        self.code_pages
+            .get(&(page & PAGE_MASK))
+            .map(|l| l.iter().copied().filter(|&i| self.tbs[i as usize].valid).collect())
+            .unwrap_or_default()
     }
 
     pub fn is_code_page(&self, page: u64) -> bool {
