@@ -159,12 +159,25 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             && (!tb.spans_two_pages() || maps(vpage.wrapping_add(PAGE_SIZE), tb.phys[1].0 & PAGE_MASK))
     }
 
-    /// Jump-cache hit for `pc` under the current flags and mappings (revalidated after a fence).
+    /// Jump-cache hit for `pc` under the current flags and mappings (revalidated after a fence),
+    /// with the block's code as the jump cache knows it: null, or possibly an older tier's (see
+    /// `TbCache::jc_current`), which the run loop does not use and the lookup hook refreshes.
     #[inline]
-    pub(crate) fn find_fast(&mut self, pc: u64) -> Option<u32> {
+    pub(crate) fn find_fast(&mut self, pc: u64) -> Option<(u32, *const u8)> {
         let flags = self.cpu.tb_flags();
+        let tlb_gen = self.cpu.env_ref().tlb_gen;
+        if tlb_gen != self.seen_tlb_gen {
+            // A TLB flush: mappings the jump cache checked may have changed.
+            self.seen_tlb_gen = tlb_gen;
+            self.tbs.new_stamp();
+        } else if let Some(hit) = self.tbs.jc_current(pc, flags) {
+            return Some(hit);
+        }
         let idx = self.tbs.jc_probe(pc, flags)?;
-        (self.mapping_current(idx) && self.revalidate(idx)).then_some(idx)
+        if !(self.mapping_current(idx) && self.revalidate(idx)) {
+            return None;
+        }
+        Some((idx, self.tbs.jc_mark_current(pc, flags)))
     }
 
     /// Full lookup, translating if needed. `None`: fetching the first instruction faulted (the

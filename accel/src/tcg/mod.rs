@@ -179,6 +179,8 @@ pub(crate) struct Core<C: GuestCpu, F: Frontend> {
     /// Counts the times a page became a code page. A parked hart's TLB only protected the code
     /// pages of its time: if this moved while it waited, its TLB is flushed before it runs.
     pub code_page_epoch: u64,
+    /// `Env::tlb_gen` when the jump cache last saw it (see `find_fast`).
+    pub seen_tlb_gen: u64,
     pub stats: TcgStats,
 }
 
@@ -284,6 +286,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             forced_exit: None,
             nochain: opts.log.any_per_block(),
             code_page_epoch: 0,
+            seen_tlb_gen: 0,
             stats: TcgStats::default(),
         });
         let mut rt = Box::new(RuntimeBox {
@@ -339,6 +342,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let mut next = self.parked.pop_front().expect("position found above");
         std::mem::swap(&mut self.core.cpu, &mut next.cpu);
         std::mem::swap(&mut self.core.iotlb, &mut next.iotlb);
+        // The jump cache's checks were against the other hart's TLB.
+        self.core.tbs.new_stamp();
         if next.code_page_epoch != self.core.code_page_epoch {
             // Pages became code while this hart waited: its TLB may still let stores to them
             // take the fast path, past the self-modifying-code check.
@@ -706,7 +711,7 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
             }
             let pc = self.core.cpu.env_ref().pc;
             let idx = match self.core.find_fast(pc) {
-                Some(i) => i,
+                Some((i, _)) => i,
                 None => match self.translate_logged(pc) {
                     Some(i) => i,
                     // The fetch faulted: the exception is pending and delivered next iteration.

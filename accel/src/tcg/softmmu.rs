@@ -282,8 +282,15 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
         return std::ptr::null();
     }
     let pc = core.cpu.env_ref().pc;
-    let Some(dst) = core.find_fast(pc) else { return std::ptr::null() };
-    let code = core.tbs.get(dst).code;
+    let Some((dst, mut code)) = core.find_fast(pc) else { return std::ptr::null() };
+    if code.is_null() {
+        // The jump cache met the block before it was compiled: look again.
+        code = core.tbs.get(dst).code;
+        if !code.is_null() {
+            let flags = core.cpu.tb_flags();
+            core.tbs.jc_mark_current(pc, flags);
+        }
+    }
     if link != 0 && !code.is_null() {
         chain_guarded(core, link, dst, pc);
     }

@@ -76,17 +76,27 @@ impl Tb {
     }
 }
 
-/// A jump-cache entry. It says nothing about the current address mapping: the caller checks
-/// that the code TLB still maps the block's page(s) where the block was translated from, so a TLB
-/// flush (Linux does one for every page-table update) costs no clearing and a single-page flush
-/// only affects blocks on that page.
+/// A jump-cache entry. Filling one says nothing about the current address mapping: the caller
+/// checks that the code TLB still maps the block's page(s) where the block was translated from,
+/// so a TLB flush (Linux does one for every page-table update) costs no clearing and a
+/// single-page flush only affects blocks on that page. Once checked, the entry is stamped with
+/// the cache's current [`TbCache::stamp`]: until something that could change the answer happens
+/// (a TLB flush, another hart, an invalidation, a fence), the next probe of that PC needs
+/// neither the check nor the block itself. Indirect jumps (function returns) look up millions
+/// of times per second, so this is their fast path.
 #[derive(Clone, Copy)]
 struct JcEntry {
     pc: u64,
+    flags: u64,
+    /// The stamp under which the entry was last checked; 0 = never.
+    stamp: u64,
+    /// The block's code when the entry was checked (null: none then). Code stays valid until a
+    /// flush, which also changes the stamp, so an older pointer is still safe to run.
+    code: *const u8,
     idx: u32,
 }
 
-const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, idx: NO_TB };
+const JC_EMPTY: JcEntry = JcEntry { pc: u64::MAX, flags: 0, stamp: 0, code: std::ptr::null(), idx: NO_TB };
 
 /// Hasher for the block tables' integer keys (the std SipHash showed up in profiles of the run
 /// loop's lookups). Multiply-rotate per word, as in rustc's FxHash; the keys are not adversarial.
@@ -124,6 +134,8 @@ pub struct TbCache {
     fence_epoch: u64,
     /// Every chain made since the last fence or flush: (source, slot, target).
     linked: Vec<(u32, u8, u32)>,
+    /// Jump-cache entries stamped with this value are current (see `JcEntry`).
+    stamp: u64,
 }
 
 #[inline]
@@ -150,7 +162,14 @@ impl TbCache {
             epoch: 0,
             fence_epoch: 0,
             linked: Vec::new(),
+            stamp: 1,
         }
+    }
+
+    /// Something that may change which block a PC finds happened (a TLB flush, another hart
+    /// running): no jump-cache entry is current any more.
+    pub fn new_stamp(&mut self) {
+        self.stamp += 1;
     }
 
     /// Forget every block (their code must be flushed from the JIT at the same time).
@@ -161,12 +180,14 @@ impl TbCache {
         self.code_pages.clear();
         self.linked.clear();
         self.epoch += 1;
+        self.new_stamp();
     }
 
     /// Instruction-fetch fence: cut every chain so that each block is looked up, and its bytes
     /// re-checked (`needs_check`), before it runs again. (The jump cache refuses unchecked blocks.)
     pub fn fence(&mut self) {
         self.fence_epoch += 1;
+        self.new_stamp();
         for (src, slot, dst) in std::mem::take(&mut self.linked) {
             if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
                 cell.store(std::ptr::null_mut(), Ordering::Release);
@@ -229,7 +250,7 @@ impl TbCache {
     #[inline]
     pub fn jc_probe(&self, pc: u64, flags: u64) -> Option<u32> {
         let e = self.jc[jc_hash(pc, flags)];
-        if e.pc != pc {
+        if e.pc != pc || e.flags != flags {
             return None;
         }
         let tb = self.tbs.get(e.idx as usize)?;
@@ -244,7 +265,30 @@ impl TbCache {
 
     pub fn jc_insert(&mut self, pc: u64, idx: u32) {
         let flags = self.tbs[idx as usize].flags;
-        self.jc[jc_hash(pc, flags)] = JcEntry { pc, idx };
+        self.jc[jc_hash(pc, flags)] = JcEntry { pc, flags, stamp: 0, code: std::ptr::null(), idx };
+    }
+
+    /// The block for `pc` under `flags`, and its code, if its jump-cache entry is current: it
+    /// needs no checks. The code may be null or older than the block's (see `JcEntry::code`).
+    #[inline]
+    pub fn jc_current(&self, pc: u64, flags: u64) -> Option<(u32, *const u8)> {
+        let e = &self.jc[jc_hash(pc, flags)];
+        (e.pc == pc && e.flags == flags && e.stamp == self.stamp).then_some((e.idx, e.code))
+    }
+
+    /// The caller checked the jump-cache entry of `pc` under `flags`: make it current, with the
+    /// block's code as it is now.
+    /// Returns that code.
+    #[inline]
+    pub fn jc_mark_current(&mut self, pc: u64, flags: u64) -> *const u8 {
+        let stamp = self.stamp;
+        let i = jc_hash(pc, flags);
+        let e = self.jc[i];
+        let code = self.tbs.get(e.idx as usize).map_or(std::ptr::null(), |t| t.code);
+        if e.pc == pc && e.flags == flags {
+            self.jc[i] = JcEntry { stamp, code, ..e };
+        }
+        code
     }
 
     pub fn map_get(&self, phys_pc: u64, pc: u64, flags: u64) -> Option<u32> {
@@ -322,6 +366,7 @@ impl TbCache {
             return;
         }
         tb.valid = false;
+        self.stamp += 1;
         let incoming = std::mem::take(&mut tb.incoming);
         let key = (tb.phys[0].0, tb.pc, tb.flags);
         for (src, slot) in incoming {
@@ -422,6 +467,30 @@ mod tests {
         assert!(!c.needs_check(a));
         let n = add(&mut c, 0x2000, 0x8000_2000, 4);
         assert!(!c.needs_check(n), "new blocks are current");
+    }
+
+    #[test]
+    fn checked_jump_cache_entries_stay_current_until_something_changes() {
+        let mut c = TbCache::new();
+        let a = add(&mut c, 0x1000, 0x8000_1000, 8);
+        let b = add(&mut c, 0x2000, 0x8000_2000, 8);
+        c.jc_insert(0x1000, a);
+        c.jc_insert(0x2000, b);
+        assert!(c.jc_current(0x1000, 0).is_none(), "inserted entries are unchecked");
+        let code = 0x1234usize as *const u8;
+        c.get_mut(a).code = code;
+        assert_eq!(c.jc_mark_current(0x1000, 0), code);
+        assert_eq!(c.jc_current(0x1000, 0), Some((a, code)));
+        assert!(c.jc_current(0x1000, 1).is_none(), "other flags");
+        c.new_stamp();
+        assert!(c.jc_current(0x1000, 0).is_none(), "a TLB flush or another hart");
+        c.jc_mark_current(0x1000, 0);
+        c.jc_mark_current(0x2000, 0);
+        c.invalidate(b);
+        assert!(c.jc_current(0x1000, 0).is_none(), "an invalidation");
+        c.jc_mark_current(0x1000, 0);
+        c.fence();
+        assert!(c.jc_current(0x1000, 0).is_none(), "a full fence");
     }
 
     #[test]
