@@ -465,6 +465,43 @@ fn fences_with_nothing_written_behind_the_softmmu_keep_the_chains() {
     assert_eq!(s.stale_blocks, 0, "{s:?}");
 }
 
+#[test]
+fn a_region_stops_running_a_member_the_guest_overwrote() {
+    // A three-block loop A -> B -> C -> A on one page becomes hot and is compiled as one region.
+    // Halfway, the guest overwrites B's first instruction (r3 += 1 becomes r3 += 100): the region
+    // holds a copy of B's code, so it must not run any more.
+    let new = ins(op::ADDI, 3, 3, 100);
+    assert!(new & 0xffff < 0x8000);
+    const N: i16 = 2000;
+    let prog = vec![
+        ins(op::ADDI, 2, 0, N),                          // 0x00 r2 = N
+        ins(op::LUI, 7, 0, (new >> 16) as u16 as i16),   // 0x04 r7 = new
+        ins(op::ADDI, 7, 7, (new & 0xffff) as u16 as i16), // 0x08
+        ins(op::ADDI, 8, 14, 0x24),                      // 0x0c r8 = &B
+        ins(op::ADDI, 9, 0, N / 2),                      // 0x10 r9 = when to patch
+        ins(op::J, 0, 0, 4),                             // 0x14
+        ins(op::ADDI, 1, 1, 1),                          // 0x18 A: r1 += 1
+        ins(op::J, 0, 0, 8),                             // 0x1c goto B
+        0,                                               // 0x20
+        ins(op::ADDI, 3, 3, 1),                          // 0x24 B: r3 += 1
+        ins(op::ADDI, 2, 2, -1),                         // 0x28 r2 -= 1
+        ins(op::BNE, 2, 9, 12),                          // 0x2c if r2 != N/2 goto C
+        ins(op::SW, 7, 8, 0),                            // 0x30 overwrite B
+        ins(op::J, 0, 0, 4),                             // 0x34 goto C
+        ins(op::BNE, 2, 0, -0x20),                       // 0x38 C: if r2 != 0 goto A
+        exit_with(3),                                    // 0x3c
+    ];
+    // Budget periods of different lengths end at different blocks, so each block becomes a
+    // region's head in some run and a member in others.
+    for budget in [50, 51, 52, 53] {
+        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, ..opts() };
+        let mut m = machine(&prog, &[], o);
+        assert_eq!(run(&mut m), (N as i32 / 2) * 101, "budget {budget}");
+        let s = m.vcpu.stats();
+        assert!(s.optimized_blocks >= 1 && s.smc_invalidations >= 1, "{s:?}");
+    }
+}
+
 /// `n` blocks, each "r1 += 1; jump to the next", run 5 times; exits with r1 = 5n.
 fn many_blocks(n: i32) -> Vec<u32> {
     let mut prog = vec![ins(op::ADDI, 2, 0, 5)]; // r2 = passes

@@ -68,6 +68,16 @@ pub struct Compiled {
     pub size: usize,
 }
 
+/// A block of a region being compiled (see [`Jit::compile_region`]): its IR, the id its exits
+/// report and its exit cells (`env::exit_cells(exit_slot_count(block))`, owned by the caller and
+/// valid until [`Jit::flush_all`]).
+#[derive(Clone, Copy)]
+pub struct RegionMember<'a> {
+    pub block: &'a Block,
+    pub block_id: u64,
+    pub exit_slots: *const AtomicPtr<u8>,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JitStats {
     /// Blocks compiled (all generations).
@@ -308,26 +318,48 @@ impl Jit {
         block_id: u64,
         exit_slots: *const AtomicPtr<u8>,
     ) -> Result<Compiled, JitError> {
-        crate::verify::verify(block, self.helpers)?;
+        self.compile_region(&[RegionMember { block, block_id, exit_slots }], &[])
+    }
+
+    /// Compile a *region*: `members[0]` and blocks it reaches, as one function entered at
+    /// `members[0]`. Each `(k, slot, j)` in `edges` says that `Goto` exit `slot` of member `k`
+    /// continues in member `j`: it becomes a jump inside the function, with the guest registers
+    /// the region writes and the budget kept in host registers across it. Every other exit, and
+    /// every budget check (one per member entry), behaves as in the member's own code, with the
+    /// member's id and exit cells, so the run loop cannot tell region code from the members'.
+    /// A `Goto` from a member to its own start is always such an edge (a one-block loop).
+    ///
+    /// The caller guarantees that each edge is right (the exit's target under the flags the
+    /// exit leaves is that member) and must stop running the code when a member's guest code
+    /// changes.
+    pub fn compile_region(
+        &mut self,
+        members: &[RegionMember<'_>],
+        edges: &[(usize, usize, usize)],
+    ) -> Result<Compiled, JitError> {
+        let Some(head) = members.first() else { return Err(JitError::Module("empty region".into())) };
+        for m in members {
+            crate::verify::verify(m.block, self.helpers)?;
+        }
         let start = thread_cpu_ns();
         let gen = self.gen.as_mut().ok_or_else(|| JitError::Memory("no code generation".into()))?;
         gen.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = block_sig();
         {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut l = Lower::new(b, self.helpers, block, block_id, exit_slots);
+            let mut l = Lower::new(b, self.helpers, members, edges);
             l.stubs = (gen.load_stub as u64, gen.store_stub as u64);
             l.lower();
             l.b.seal_all_blocks();
             l.b.finalize(gen.module.target_config());
         }
         if log::log_enabled!(log::Level::Trace) {
-            log::trace!("clif for block {block_id}:\n{}", self.ctx.func.display());
+            log::trace!("clif for block {}:\n{}", head.block_id, self.ctx.func.display());
         }
         let id = if self.perf_names {
             // Under `perf record`, cranelift-jit lists every function in /tmp/perf-PID.map by its
             // name: name blocks by guest PC and tier so JIT samples say which guest code ran.
-            let name = format!("guest_{:x}_{}_{}", block.pc, self.config.opt_level, self.stats.blocks);
+            let name = format!("guest_{:x}_{}_{}", head.block.pc, self.config.opt_level, self.stats.blocks);
             gen.module.declare_function(&name, Linkage::Local, &self.ctx.func.signature)?
         } else {
             gen.module.declare_anonymous_function(&self.ctx.func.signature)?
@@ -414,6 +446,14 @@ const REGION_GUEST: u32 = 5;
 struct Lower<'a, 'b> {
     b: FunctionBuilder<'b>,
     helpers: HelperTable,
+    /// The region's blocks (one for a plain compile) and, per member and `Goto` slot, the member
+    /// that exit continues in inside the function.
+    members: &'a [RegionMember<'a>],
+    edges: Vec<Vec<Option<usize>>>,
+    /// Entry of each member's code: its budget check, with the `carried` registers as params.
+    heads: Vec<Option<cranelift_codegen::ir::Block>>,
+    /// The member being lowered, and its block, id and exit cells.
+    cur: usize,
     block: &'a Block,
     block_id: u64,
     exit_slots: *const AtomicPtr<u8>,
@@ -433,11 +473,10 @@ struct Lower<'a, 'b> {
     pending: Vec<Option<Value>>,
     /// The registers with a `pending` value, in first-write order.
     dirty: Vec<u16>,
-    /// Start of the block's budget check, the target of a `Goto` back to the block itself.
-    loop_head: Option<cranelift_codegen::ir::Block>,
-    /// Registers carried around a one-block loop as `loop_head` parameters (in this order).
+    /// Registers carried across the jumps inside the function (loops, region edges) as
+    /// parameters of every member's head, in this order.
     carried: Vec<u16>,
-    /// In a one-block loop, the budget as a variable (see `lower`); else it lives in `Env`.
+    /// With jumps inside the function, the budget as a variable (see `lower`); else it lives in `Env`.
     budget_var: Option<Variable>,
     /// Register state kept pending across a `BrCond` for its label (see `lower`).
     branch_keep: Option<(crate::ir::Label, Vec<Option<Value>>, Vec<u16>)>,
@@ -451,13 +490,7 @@ struct Lower<'a, 'b> {
 }
 
 impl<'a, 'b> Lower<'a, 'b> {
-    fn new(
-        mut b: FunctionBuilder<'b>,
-        helpers: HelperTable,
-        block: &'a Block,
-        block_id: u64,
-        exit_slots: *const AtomicPtr<u8>,
-    ) -> Self {
+    fn new(mut b: FunctionBuilder<'b>, helpers: HelperTable, members: &'a [RegionMember<'a>], edges: &[(usize, usize, usize)]) -> Self {
         let names = ["", "regs", "env", "tlb", "exit_slots", "guest"];
         let regions = std::array::from_fn(|i| {
             b.func.dfg.alias_regions.insert(AliasRegionData { user_id: i as u32, description: names[i].into() })
@@ -473,25 +506,50 @@ impl<'a, 'b> Lower<'a, 'b> {
         let sig_load = b.import_signature(stub_sig.clone());
         let sig_store = b.import_signature(stub_sig);
         let sig_lookup = b.import_signature(sysv_sig(1, true));
+        // Internal jumps: the given edges, and every Goto from a member to its own start.
+        let mut edge_map: Vec<Vec<Option<usize>>> =
+            members.iter().map(|m| vec![None; crate::interp::goto_count(m.block)]).collect();
+        for (k, m) in members.iter().enumerate() {
+            let gotos = m.block.ops.iter().filter_map(|op| match op {
+                Op::Goto { pc } => Some(*pc),
+                _ => None,
+            });
+            for (slot, pc) in gotos.enumerate() {
+                if pc == m.block.pc {
+                    edge_map[k][slot] = Some(k);
+                }
+            }
+        }
+        for &(k, slot, j) in edges {
+            if let Some(e) = edge_map.get_mut(k).and_then(|v| v.get_mut(slot)) {
+                if j < members.len() {
+                    *e = Some(j);
+                }
+            }
+        }
+        let head = members[0];
         Self {
             b,
             helpers,
-            block,
-            block_id,
-            exit_slots,
-            nslots: crate::interp::exit_slot_count(block),
-            ptr_idx: crate::interp::goto_count(block),
+            members,
+            edges: edge_map,
+            heads: Vec::new(),
+            cur: 0,
+            block: head.block,
+            block_id: head.block_id,
+            exit_slots: head.exit_slots,
+            nslots: 0,
+            ptr_idx: 0,
             env,
-            temps: vec![None; block.temp_count() as usize],
-            labels: vec![None; block.label_count() as usize],
+            temps: Vec::new(),
+            labels: Vec::new(),
             exc_block: None,
             regions,
             terminated: false,
-            insn_pc: block.pc,
+            insn_pc: head.block.pc,
             goto_idx: 0,
             pending: vec![None; env::NUM_REGS],
             dirty: Vec::new(),
-            loop_head: None,
             carried: Vec::new(),
             branch_keep: None,
             budget_var: None,
@@ -566,6 +624,11 @@ impl<'a, 'b> Lower<'a, 'b> {
     /// read or write guest registers other than through this block's own ops).
     fn flush_regs(&mut self) {
         self.spill_regs();
+        self.forget_regs();
+    }
+
+    /// Forget the pending register values without storing them (they were passed on).
+    fn forget_regs(&mut self) {
         for r in self.dirty.drain(..) {
             self.pending[r as usize] = None;
         }
@@ -644,17 +707,17 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     fn lower(&mut self) {
-        let block = self.block;
-        // A block that jumps back to its own start (a one-block loop) loops inside the function
-        // to `head`, skipping the prologue, epilogue and exit-slot indirection of a chained call.
-        // The registers the block writes are carried around the loop in host registers (block
-        // parameters of `head`) instead of being stored and reloaded every iteration; they enter
-        // from `Env` and are pending (stored at every exit) from `head` on.
-        let self_loop = block.ops.iter().any(|op| matches!(op, Op::Goto { pc } if *pc == block.pc));
-        if self_loop {
-            let mut written: Vec<u16> = block
-                .ops
+        // Jumps inside the function (a block jumping to its own start, region edges) skip the
+        // prologue, epilogue and exit-slot indirection of a chained call. The registers the
+        // region writes are carried across them in host registers (parameters of every
+        // member's head) instead of being stored and reloaded at every crossing; they enter from
+        // `Env` and are pending (stored at every exit) from each head on.
+        let internal = self.edges.iter().flatten().any(Option::is_some);
+        if internal {
+            let mut written: Vec<u16> = self
+                .members
                 .iter()
+                .flat_map(|m| m.block.ops.iter())
                 .filter_map(|op| match op {
                     Op::SetReg { reg, .. } => Some(reg.0.min(env::NUM_REGS as u16 - 1)),
                     _ => None,
@@ -663,34 +726,78 @@ impl<'a, 'b> Lower<'a, 'b> {
             written.sort_unstable();
             written.dedup();
             self.carried = written;
-        }
-        let f = self.flags(REGION_ENV);
-        if self_loop {
-            // The budget, too, stays in a host register around the loop (a load-add-store of
+            // The budget, too, stays in a host register across them (a load-add-store of
             // `Env::budget` per iteration is a store-to-load chain that bounds tight loops);
             // `spill_regs` stores it wherever something may read it, calls reload it.
+            let f = self.flags(REGION_ENV);
             let var = self.b.declare_var(I64);
             let v = self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET);
             self.b.def_var(var, v);
             self.budget_var = Some(var);
         }
-        let head = self.b.create_block();
+        // Members no edge reaches from the entry are never lowered (Cranelift wants every
+        // block it is given to be reachable and filled).
+        let mut reached = vec![false; self.members.len()];
+        reached[0] = true;
+        let mut work = vec![0usize];
+        while let Some(k) = work.pop() {
+            for &j in self.edges[k].iter().flatten() {
+                if !std::mem::replace(&mut reached[j], true) {
+                    work.push(j);
+                }
+            }
+        }
+        for &r in &reached {
+            let h = r.then(|| {
+                let h = self.b.create_block();
+                for _ in &self.carried {
+                    self.b.append_block_param(h, I64);
+                }
+                h
+            });
+            self.heads.push(h);
+        }
         let fr = self.flags(REGION_REGS);
         let mut init = Vec::with_capacity(self.carried.len());
         for &r in &self.carried {
             let v = self.b.ins().load(I64, fr, self.env, env::reg_offset(r));
             init.push(v.into());
-            self.b.append_block_param(head, I64);
         }
-        self.b.ins().jump(head, &init);
+        let entry = self.heads[0].expect("the entry is reached");
+        self.b.ins().jump(entry, &init);
+        for k in (0..self.members.len()).filter(|&k| reached[k]) {
+            self.lower_member(k);
+        }
+    }
+
+    /// Lower member `k` from its head: the budget check, then its ops.
+    fn lower_member(&mut self, k: usize) {
+        let m = self.members[k];
+        let block = m.block;
+        self.cur = k;
+        self.block = block;
+        self.block_id = m.block_id;
+        self.exit_slots = m.exit_slots;
+        self.nslots = crate::interp::exit_slot_count(block);
+        self.ptr_idx = crate::interp::goto_count(block);
+        self.temps = vec![None; block.temp_count() as usize];
+        self.labels = vec![None; block.label_count() as usize];
+        self.exc_block = None;
+        self.terminated = false;
+        self.insn_pc = block.pc;
+        self.goto_idx = 0;
+        self.branch_keep = None;
+        self.pending = vec![None; env::NUM_REGS];
+        self.dirty.clear();
+        let head = self.heads[k].expect("only reached members are lowered");
         self.b.switch_to_block(head);
-        self.loop_head = Some(head);
         let params: Vec<Value> = self.b.block_params(head).to_vec();
         for (&r, v) in self.carried.clone().iter().zip(params) {
             self.pending[r as usize] = Some(v);
             self.dirty.push(r);
         }
         // Budget check: the block runs only if it can pay for all its instructions.
+        let f = self.flags(REGION_ENV);
         let budget = match self.budget_var {
             Some(var) => self.b.use_var(var),
             None => self.b.ins().load(I64, f, self.env, env::ENV_BUDGET_OFFSET),
@@ -872,9 +979,12 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             Op::Label { label } => {
                 let blk = self.label_block(*label);
-                // After a terminator nothing is pending (every exit flushes first).
-                self.flush_regs();
-                if !self.terminated {
+                if self.terminated {
+                    // Every way out stored or passed on the registers already (and a store here
+                    // would follow the terminator).
+                    self.forget_regs();
+                } else {
+                    self.flush_regs();
                     self.b.ins().jump(blk, &[]);
                 }
                 self.b.switch_to_block(blk);
@@ -883,22 +993,23 @@ impl<'a, 'b> Lower<'a, 'b> {
             Op::Goto { pc } => {
                 let slot = self.goto_idx;
                 self.goto_idx += 1;
-                if *pc == self.block.pc {
-                    if let Some(head) = self.loop_head {
-                        let fr = self.flags(REGION_REGS);
-                        let mut args = Vec::with_capacity(self.carried.len());
-                        for r in self.carried.clone() {
-                            let v = match self.pending[r as usize] {
-                                Some(v) => v,
-                                // Stored by a flush earlier in this iteration.
-                                None => self.b.ins().load(I64, fr, self.env, env::reg_offset(r)),
-                            };
-                            args.push(v.into());
-                        }
-                        self.b.ins().jump(head, &args);
-                        self.terminated = true;
-                        return;
+                let inside = self.edges.get(self.cur).and_then(|e| e.get(slot as usize)).copied().flatten();
+                if let Some(head) = inside.and_then(|j| self.heads[j]) {
+                    let fr = self.flags(REGION_REGS);
+                    let mut args = Vec::with_capacity(self.carried.len());
+                    for r in self.carried.clone() {
+                        let v = match self.pending[r as usize] {
+                            Some(v) => v,
+                            // Stored by a flush earlier in this block.
+                            None => self.b.ins().load(I64, fr, self.env, env::reg_offset(r)),
+                        };
+                        args.push(v.into());
                     }
+                    self.b.ins().jump(head, &args);
+                    // The values went along as arguments; nothing after this jump sees them.
+                    self.forget_regs();
+                    self.terminated = true;
+                    return;
                 }
                 self.flush_regs();
                 if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {

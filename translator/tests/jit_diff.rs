@@ -708,3 +708,96 @@ fn self_loop_matches_interpreted_iterations() {
         }
     }
 }
+
+#[test]
+fn region_of_two_blocks_loops_inside_one_function() {
+    use mimic_translator::jit::RegionMember;
+    let mut j = jit();
+    let (a, bb) = (counting_block(0x1000, 0x1800, false), counting_block(0x1800, 0x1000, false));
+    let (sa, sb) = (slots(&a), slots(&bb));
+    let members = [
+        RegionMember { block: &a, block_id: 1, exit_slots: sa.as_ptr() },
+        RegionMember { block: &bb, block_id: 2, exit_slots: sb.as_ptr() },
+    ];
+    let c = j.compile_region(&members, &[(0, 0, 1), (1, 0, 0)]).unwrap();
+    let mut w = World::new(1);
+    w.env.regs[COUNT_REG] = 0;
+    w.env.budget = 1001;
+    // SAFETY: valid env and code.
+    let exit = unsafe { j.enter(c.code, &mut *w.env) };
+    // 1001 blocks ran (A first), then B's entry could not pay.
+    assert_eq!(unpack_exit(exit), (ExitCode::Budget, 2, 0));
+    assert_eq!((w.env.regs[COUNT_REG], w.env.pc, w.env.budget), (1001, 0x1800, 0));
+}
+
+/// Random blocks compiled as one region, with random edges between their `Goto` exits (each
+/// edge's goto retargeted to its member's PC), must behave exactly like interpreting the members
+/// one after the other along those edges.
+#[test]
+fn random_regions_match_the_interpreter_following_the_edges() {
+    use mimic_translator::jit::RegionMember;
+    let mut j = jit();
+    for seed in 0..400u64 {
+        let mut x = seed.wrapping_mul(0x9e37_79b9) + 5;
+        let mut rnd = |n: u64| {
+            x = lcg(x);
+            (x >> 33) % n
+        };
+        let n = 1 + rnd(4) as usize;
+        let mut blocks: Vec<Block> = (0..n).map(|k| random_block(seed * 131 + k as u64 * 17 + 3)).collect();
+        // Give each member its own PC, then point some gotos at members.
+        for (k, b) in blocks.iter_mut().enumerate() {
+            b.pc = 0x8000_1000 + 0x40 * k as u64;
+        }
+        let pcs: Vec<u64> = blocks.iter().map(|b| b.pc).collect();
+        let mut edges = Vec::new();
+        for (k, b) in blocks.iter_mut().enumerate() {
+            let mut slot = 0;
+            for op in b.ops.iter_mut() {
+                if let Op::Goto { pc } = op {
+                    if rnd(3) != 0 {
+                        let t = rnd(n as u64) as usize;
+                        *pc = pcs[t];
+                        edges.push((k, slot, t));
+                    }
+                    slot += 1;
+                }
+            }
+        }
+        let budget = [1, 5, 40, 1000][rnd(4) as usize];
+        // The interpreter, following the edges.
+        let mut w = World::new(seed);
+        w.env.budget = budget;
+        SLOW_LOG.with(|l| l.borrow_mut().clear());
+        let mut k = 0usize;
+        let exit = loop {
+            // SAFETY: w.env is valid with a runtime; the TLB points into w.ram.
+            let e = unsafe { mimic_translator::interp::interpret(&blocks[k], 100 + k as u64, &mut *w.env, HELPERS) };
+            let (code, _, slot) = unpack_exit(e);
+            match edges.iter().find(|&&(a, s, _)| a == k && s == slot as usize) {
+                Some(&(_, _, t)) if code == ExitCode::Goto => k = t,
+                _ => break e,
+            }
+        };
+        let want = (exit, w.env.regs.to_vec(), w.env.pc, w.env.budget, w.env.exception_pending, w.ram.clone());
+        let want_log = SLOW_LOG.with(|l| std::mem::take(&mut *l.borrow_mut()));
+        // The region.
+        let cells: Vec<Vec<AtomicPtr<u8>>> = blocks.iter().map(slots).collect();
+        let members: Vec<RegionMember> = blocks
+            .iter()
+            .zip(&cells)
+            .enumerate()
+            .map(|(k, (b, c))| RegionMember { block: b, block_id: 100 + k as u64, exit_slots: c.as_ptr() })
+            .collect();
+        let c = j.compile_region(&members, &edges).expect("compile");
+        let mut w = World::new(seed);
+        w.env.budget = budget;
+        SLOW_LOG.with(|l| l.borrow_mut().clear());
+        // SAFETY: code from this generation; env valid as above.
+        let exit = unsafe { j.enter(c.code, &mut *w.env) };
+        let got = (exit, w.env.regs.to_vec(), w.env.pc, w.env.budget, w.env.exception_pending, w.ram.clone());
+        let got_log = SLOW_LOG.with(|l| std::mem::take(&mut *l.borrow_mut()));
+        assert_eq!(got, want, "seed {seed}: {n} blocks, edges {edges:?}");
+        assert_eq!(got_log, want_log, "seed {seed}");
+    }
+}

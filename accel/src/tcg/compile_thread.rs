@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use mimic_translator::helpers::HelperTable;
 use mimic_translator::ir::Block;
-use mimic_translator::jit::{Compiled, Jit, JitConfig, JitError, JitStats};
+use mimic_translator::jit::{Compiled, Jit, JitConfig, JitError, JitStats, RegionMember};
 
 /// A raw pointer moved between the vCPU thread and the compile thread.
 struct SendPtr<T>(*const T);
@@ -24,8 +24,25 @@ struct SendPtr<T>(*const T);
 // waits for the thread) and finished code (immutable once sent); see `CompileThread`.
 unsafe impl<T> Send for SendPtr<T> {}
 
+/// One block to compile: block `idx` with id `id`, its IR and its exit cells, plus the other
+/// blocks of its region (see `Jit::compile_region`; empty for a single block).
+pub(crate) struct Job {
+    pub idx: u32,
+    pub id: u64,
+    pub hot: bool,
+    pub block: Box<Block>,
+    pub slots: *const AtomicPtr<u8>,
+    /// (index, id, IR, exit cells) of each other member, and the edges between all of them.
+    pub region: Vec<(u32, u64, Box<Block>, *const AtomicPtr<u8>)>,
+    pub edges: Vec<(usize, usize, usize)>,
+}
+
+// SAFETY: the pointers are exit cells, atomics the vCPU keeps alive until a flush, which waits
+// for the thread; see `CompileThread`.
+unsafe impl Send for Job {}
+
 enum Request {
-    Compile { idx: u32, id: u64, hot: bool, block: Box<Block>, slots: SendPtr<AtomicPtr<u8>> },
+    Compile(Job),
     Flush,
 }
 
@@ -46,8 +63,8 @@ struct Pending {
 impl Pending {
     fn add(&mut self, req: Request) {
         match req {
-            Request::Compile { hot: false, .. } => self.quick.push(req),
-            Request::Compile { hot: true, .. } => self.hot.push_back(req),
+            Request::Compile(Job { hot: false, .. }) => self.quick.push(req),
+            Request::Compile(Job { hot: true, .. }) => self.hot.push_back(req),
             Request::Flush => {
                 self.quick.clear();
                 self.hot.clear();
@@ -74,12 +91,24 @@ pub(crate) struct Done {
     pub id: u64,
     /// Compiled by the optimising tier.
     pub hot: bool,
+    /// The other blocks whose code the result contains.
+    pub region: Vec<u32>,
     pub result: Result<Compiled, JitError>,
 }
 
 enum Response {
-    Compiled { idx: u32, id: u64, hot: bool, result: Result<(SendPtr<u8>, usize), JitError>, full: bool, stats: JitStats },
+    Compiled { idx: u32, id: u64, hot: bool, region: Vec<u32>, result: Result<(SendPtr<u8>, usize), JitError>, full: bool, stats: JitStats },
     Flushed { result: Result<(), JitError>, stats: JitStats },
+}
+
+/// Compile `job` (a single block or a region) with `jit`.
+pub(crate) fn compile(jit: &mut Jit, job: &Job) -> Result<Compiled, JitError> {
+    if job.region.is_empty() {
+        return jit.compile(&job.block, job.id, job.slots);
+    }
+    let mut members = vec![RegionMember { block: &job.block, block_id: job.id, exit_slots: job.slots }];
+    members.extend(job.region.iter().map(|(_, id, block, slots)| RegionMember { block, block_id: *id, exit_slots: *slots }));
+    jit.compile_region(&members, &job.edges)
 }
 
 pub(crate) struct CompileThread {
@@ -138,11 +167,12 @@ impl CompileThread {
                         queue.add(req);
                     }
                     let resp = match queue.next() {
-                        Some(Request::Compile { idx, id, hot, block, slots }) => {
-                            let jit = &mut jits[usize::from(hot)];
-                            let result = jit.compile(&block, id, slots.0).map(|c| (SendPtr(c.code), c.size));
+                        Some(Request::Compile(job)) => {
+                            let jit = &mut jits[usize::from(job.hot)];
+                            let result = compile(jit, &job).map(|c| (SendPtr(c.code), c.size));
                             let full = jits.iter().any(Jit::is_full);
-                            Response::Compiled { idx, id, hot, result, full, stats: stats(&jits) }
+                            let region = job.region.iter().map(|m| m.0).collect();
+                            Response::Compiled { idx: job.idx, id: job.id, hot: job.hot, region, result, full, stats: stats(&jits) }
                         }
                         Some(Request::Flush) => {
                             let mut result = Ok(());
@@ -171,15 +201,16 @@ impl CompileThread {
         Ok(Self { tx: Some(tx), rx, ready, handle: Some(handle), full: false, stats: JitStats::default() })
     }
 
-    /// Queue `block` (block `idx`, id `id`) for compiling by the quick or the optimising (`hot`)
-    /// tier into exit cells `slots`, which must stay alive until the answer comes back or
-    /// [`Self::flush`] returns.
-    pub fn request(&mut self, idx: u32, id: u64, hot: bool, block: Box<Block>, slots: *const AtomicPtr<u8>) -> bool {
-        let Some(tx) = &self.tx else { return false };
-        if tx.send(Request::Compile { idx, id, hot, block, slots: SendPtr(slots) }).is_err() {
-            return false;
+    /// Queue `job` for compiling by the quick or the optimising tier; its exit cells must stay
+    /// alive until the answer comes back or [`Self::flush`] returns.
+    /// Gives the job back if the thread is gone.
+    pub fn request(&mut self, job: Job) -> Result<(), Job> {
+        let Some(tx) = &self.tx else { return Err(job) };
+        match tx.send(Request::Compile(job)) {
+            Ok(()) => Ok(()),
+            Err(std::sync::mpsc::SendError(Request::Compile(job))) => Err(job),
+            Err(_) => Ok(()),
         }
-        true
     }
 
     /// Has the thread answered something not yet collected by [`Self::finished`]?
@@ -200,10 +231,10 @@ impl CompileThread {
 
     fn note(&mut self, resp: Response, done: &mut Vec<Done>) {
         match resp {
-            Response::Compiled { idx, id, hot, result, full, stats } => {
+            Response::Compiled { idx, id, hot, region, result, full, stats } => {
                 self.full = full;
                 self.stats = stats;
-                done.push(Done { idx, id, hot, result: result.map(|(code, size)| Compiled { code: code.0, size }) });
+                done.push(Done { idx, id, hot, region, result: result.map(|(code, size)| Compiled { code: code.0, size }) });
             }
             Response::Flushed { stats, .. } => self.stats = stats,
         }
@@ -263,12 +294,13 @@ mod tests {
     use super::*;
 
     fn compile(idx: u32, hot: bool) -> Request {
-        Request::Compile { idx, id: idx as u64, hot, block: Box::new(Block::new(0)), slots: SendPtr(std::ptr::null()) }
+        let block = Box::new(Block::new(0));
+        Request::Compile(Job { idx, id: idx as u64, hot, block, slots: std::ptr::null(), region: Vec::new(), edges: Vec::new() })
     }
 
     fn order(q: &mut Pending) -> Vec<(u32, bool)> {
         std::iter::from_fn(|| match q.next()? {
-            Request::Compile { idx, hot, .. } => Some((idx, hot)),
+            Request::Compile(Job { idx, hot, .. }) => Some((idx, hot)),
             Request::Flush => Some((u32::MAX, false)),
         })
         .collect()

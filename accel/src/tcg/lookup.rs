@@ -110,14 +110,19 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         if !self.tbs.needs_check(idx) {
             return true;
         }
-        if self.bytes_unchanged(idx) {
-            self.tbs.mark_checked(idx);
-            true
-        } else {
-            self.tbs.invalidate(idx);
-            self.stats.stale_blocks += 1;
-            false
+        // A region's code is also its members' code.
+        let members = self.tbs.get(idx).region.clone();
+        for i in std::iter::once(idx).chain(members.iter().copied()) {
+            if !self.tbs.get(i).valid || !self.bytes_unchanged(i) {
+                // Invalidating a member invalidates the region too.
+                self.tbs.invalidate(i);
+                self.tbs.invalidate(idx);
+                self.stats.stale_blocks += 1;
+                return false;
+            }
         }
+        self.tbs.mark_checked(idx);
+        true
     }
 
     /// An instruction-fetch fence: code written behind the softmmu (device DMA, page-table

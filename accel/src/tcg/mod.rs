@@ -111,6 +111,11 @@ pub const DEFAULT_JIT_THRESHOLD: u32 = 500;
 /// (with 10% more CPU), 30 -> 3.9 s (the compile thread falls behind).
 pub const BACKGROUND_JIT_THRESHOLD: u32 = 200;
 
+/// Limits of a region compiled by the optimising tier (see `TcgVcpu::compile`): blocks and guest
+/// instructions. Cranelift's time grows with the function; hot loops are small.
+const REGION_MAX_BLOCKS: usize = 8;
+const REGION_MAX_INSNS: u32 = 160;
+
 /// Default [`TcgOptions::hot_samples`].
 pub const DEFAULT_HOT_SAMPLES: u32 = 3;
 
@@ -493,35 +498,58 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             if !tb.valid || !wanted {
                 continue;
             }
-            self.finish_compile(done.idx, done.hot, done.result);
+            self.finish_compile(done.idx, done.hot, &done.region, done.result);
         }
     }
 
     /// Compile block `idx` with the quick tier, or with the optimising one if `hot` (then the
-    /// chains into the block are moved to the new code).
+    /// chains into the block are moved to the new code). An optimised compile takes the blocks
+    /// `idx` is chained to on its page along (a region, see `TbCache::region_from`), so a hot
+    /// loop of several blocks runs inside one function.
     fn compile(&mut self, idx: u32, hot: bool) {
         let t0 = Instant::now();
-        let id = self.core.tbs.block_id(idx);
-        let tb = self.core.tbs.get_mut(idx);
-        let slots = tb.slots.as_ptr();
+        let tbs = &self.core.tbs;
+        let (members, edges) = if hot { tbs.region_from(idx, REGION_MAX_BLOCKS, REGION_MAX_INSNS) } else { (vec![idx], Vec::new()) };
+        let member = |i: u32| {
+            let tb = tbs.get(i);
+            (i, tbs.block_id(i), tb.block.clone(), tb.slots.as_ptr())
+        };
+        let (_, id, block, slots) = member(idx);
+        let region = members[1..].iter().map(|&i| member(i)).collect();
+        let mut job = compile_thread::Job { idx, id, hot, block, slots, region, edges };
         if let Some(c) = self.compiler.as_mut() {
-            if c.request(idx, id, hot, tb.block.clone(), slots) {
-                tb.compiling = true;
-                return;
+            match c.request(job) {
+                Ok(()) => {
+                    self.core.tbs.get_mut(idx).compiling = true;
+                    return;
+                }
+                // The thread is gone: compile here.
+                Err(j) => job = j,
             }
         }
         let jit = match (&mut self.jit_hot, hot) {
             (Some(j), true) => j,
             _ => &mut self.jit,
         };
-        let result = jit.compile(&tb.block, id, slots);
-        self.finish_compile(idx, hot, result);
+        let result = compile_thread::compile(jit, &job);
+        self.finish_compile(idx, hot, &members[1..], result);
         log::trace!("compile took {:?}", t0.elapsed());
     }
 
     /// Give block `idx` the code compiled for it (by tier `hot`), or handle the JIT's refusal.
-    fn finish_compile(&mut self, idx: u32, hot: bool, result: Result<mimic_translator::jit::Compiled, JitError>) {
+    /// `region`: the other blocks whose code the result contains.
+    fn finish_compile(&mut self, idx: u32, hot: bool, region: &[u32], result: Result<mimic_translator::jit::Compiled, JitError>) {
         let (tiered, full) = (self.tiered(), self.jit_full());
+        if result.is_ok() && region.iter().any(|&m| !self.core.tbs.get(m).valid) {
+            // A member changed while the region compiled: its code must not run. The block
+            // keeps its quick code and may be sampled hot again.
+            let tb = self.core.tbs.get_mut(idx);
+            tb.samples = 0;
+            return;
+        }
+        if result.is_ok() && !region.is_empty() {
+            self.core.tbs.set_region(idx, region);
+        }
         let tb = self.core.tbs.get_mut(idx);
         match result {
             Ok(c) => {

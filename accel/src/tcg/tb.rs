@@ -58,6 +58,14 @@ pub struct Tb {
     pub slots: Box<[AtomicPtr<u8>]>,
     /// Exit slots of other blocks chained to this one (source index, slot), to unlink them.
     pub incoming: Vec<(u32, u8)>,
+    /// Chains made from this block's exits (slot, target) since the last fence; a chain cut since
+    /// has its cell no longer pointing at the target's code. Regions are formed along them.
+    pub outgoing: Vec<(u8, u32)>,
+    /// Other blocks whose code `code` contains (a region, see `Jit::compile_region`): it must
+    /// not run once any of them changes.
+    pub region: Box<[u32]>,
+    /// Blocks whose code contains this one's (their `region` lists it).
+    pub in_regions: Vec<u32>,
     pub valid: bool,
     /// The guest code bytes the block was translated from (both pages, in order).
     pub bytes: Box<[u8]>,
@@ -196,6 +204,9 @@ impl TbCache {
                 // Every chain into it is in `linked`, so all of them are cut now.
                 t.incoming.clear();
             }
+            if let Some(t) = self.tbs.get_mut(src as usize) {
+                t.outgoing.clear();
+            }
         }
     }
 
@@ -212,7 +223,17 @@ impl TbCache {
     /// Record chain `src.slot -> dst` (made by the caller) so a fence or invalidation can cut it.
     pub fn link(&mut self, src: u32, slot: u8, dst: u32) {
         self.tbs[dst as usize].incoming.push((src, slot));
+        self.tbs[src as usize].outgoing.push((slot, dst));
         self.linked.push((src, slot, dst));
+    }
+
+    /// Block `head`'s code now contains the code of `members` too (a region): an invalidation
+    /// of any of them invalidates `head`.
+    pub fn set_region(&mut self, head: u32, members: &[u32]) {
+        for &m in members {
+            self.tbs[m as usize].in_regions.push(head);
+        }
+        self.tbs[head as usize].region = members.into();
     }
 
     pub fn len(&self) -> usize {
@@ -322,6 +343,9 @@ impl TbCache {
             code: std::ptr::null(),
             slots,
             incoming: Vec::new(),
+            outgoing: Vec::new(),
+            region: Box::new([]),
+            in_regions: Vec::new(),
             valid: true,
             bytes,
             checked_epoch: self.fence_epoch,
@@ -355,12 +379,67 @@ impl TbCache {
             .unwrap_or_default()
     }
 
+    /// The region to compile with `head` (see `Jit::compile_region`): `head` first, then the
+    /// blocks its exits are chained to, transitively, while they are compiled, valid, on
+    /// `head`'s page, under `head`'s flags and within the limits; and the edges `(member,
+    /// Goto slot, member)` between them. Chains record where each exit actually went under the
+    /// flags it leaves (see `try_chain`), so the edges are right; a chain cut since (its cell no
+    /// longer holds the target's code) is not followed.
+    pub fn region_from(&self, head: u32, max_blocks: usize, max_insns: u32) -> (Vec<u32>, Vec<(usize, usize, usize)>) {
+        let h = &self.tbs[head as usize];
+        let mut members = vec![head];
+        let mut edges = Vec::new();
+        let mut insns = h.block.insn_count;
+        let mut k = 0;
+        while k < members.len() {
+            let src = &self.tbs[members[k] as usize];
+            let gotos = mimic_translator::interp::goto_count(&src.block);
+            for &(slot, dst) in &src.outgoing {
+                let (slot, Some(d)) = (slot as usize, self.tbs.get(dst as usize)) else { continue };
+                let cell = src.slots.get(slot).map_or(std::ptr::null_mut(), |c| c.load(Ordering::Relaxed));
+                let fits = slot < gotos
+                    && d.valid
+                    && !d.no_jit
+                    && !d.code.is_null()
+                    && std::ptr::eq(cell, d.code)
+                    && !d.spans_two_pages()
+                    && (d.pc ^ h.pc) & PAGE_MASK == 0
+                    && d.flags == h.flags
+                    && d.block.code_mmu_idx == h.block.code_mmu_idx;
+                if !fits || edges.iter().any(|&(a, b, _)| a == k && b == slot) {
+                    continue;
+                }
+                let j = match members.iter().position(|&m| m == dst) {
+                    Some(j) => j,
+                    None if members.len() < max_blocks && insns + d.block.insn_count <= max_insns => {
+                        insns += d.block.insn_count;
+                        members.push(dst);
+                        members.len() - 1
+                    }
+                    None => continue,
+                };
+                edges.push((k, slot, j));
+            }
+            k += 1;
+        }
+        (members, edges)
+    }
+
     pub fn is_code_page(&self, page: u64) -> bool {
         self.code_pages.contains_key(&(page & PAGE_MASK))
     }
 
-    /// Mark a block dead and unlink every chained jump into it.
+    /// Mark a block dead and unlink every chained jump into it; so too every block whose code
+    /// contains its code (regions).
     pub fn invalidate(&mut self, idx: u32) {
+        let heads = std::mem::take(&mut self.tbs[idx as usize].in_regions);
+        self.invalidate_one(idx);
+        for h in heads {
+            self.invalidate(h);
+        }
+    }
+
+    fn invalidate_one(&mut self, idx: u32) {
         let tb = &mut self.tbs[idx as usize];
         if !tb.valid {
             return;
@@ -491,6 +570,56 @@ mod tests {
         c.jc_mark_current(0x1000, 0);
         c.fence();
         assert!(c.jc_current(0x1000, 0).is_none(), "a full fence");
+    }
+
+    /// A block at `pc` ending in gotos to `targets` (one exit slot each), compiled (fake code).
+    fn goto_block(c: &mut TbCache, pc: u64, targets: &[u64], code: usize) -> u32 {
+        let mut b = mimic_translator::ir::Builder::new(pc);
+        b.insn_start(pc, 4);
+        for (i, &t) in targets.iter().enumerate() {
+            if i + 1 < targets.len() {
+                let one = b.konst(1);
+                let l = b.new_label();
+                b.br_cond(one, l);
+                b.goto(t);
+                b.label(l);
+            } else {
+                b.goto(t);
+            }
+        }
+        let idx = c.insert(pc, 0, [(0x8000_0000 + pc, 4), (0, 0)], b.finish(), targets.len(), Box::new([])).0;
+        c.get_mut(idx).code = code as *const u8;
+        idx
+    }
+
+    fn chain(c: &mut TbCache, src: u32, slot: u8, dst: u32) {
+        c.get(src).slots[slot as usize].store(c.get(dst).code as *mut u8, Ordering::Relaxed);
+        c.link(src, slot, dst);
+    }
+
+    #[test]
+    fn regions_follow_live_chains_on_the_head_page() {
+        let mut c = TbCache::new();
+        let a = goto_block(&mut c, 0x1000, &[0x1100, 0x1200], 0x10);
+        let b = goto_block(&mut c, 0x1100, &[0x1000], 0x20);
+        let d = goto_block(&mut c, 0x1200, &[0x2000], 0x30);
+        let far = goto_block(&mut c, 0x2000, &[0x1000], 0x40);
+        chain(&mut c, a, 0, b);
+        chain(&mut c, a, 1, d);
+        chain(&mut c, b, 0, a);
+        chain(&mut c, d, 0, far);
+        let (members, edges) = c.region_from(a, 8, 100);
+        assert_eq!(members, [a, b, d], "the block on another page stays out");
+        assert_eq!(edges, [(0, 0, 1), (0, 1, 2), (1, 0, 0)]);
+        // A cut chain is not followed; nor past the limits.
+        c.get(a).slots[1].store(std::ptr::null_mut(), Ordering::Relaxed);
+        assert_eq!(c.region_from(a, 8, 100).0, [a, b]);
+        assert_eq!(c.region_from(a, 1, 100), (vec![a], vec![]));
+        assert_eq!(c.region_from(a, 8, 1).0, [a], "no room for another instruction");
+        // A member's invalidation takes the region's head along.
+        c.set_region(a, &[b]);
+        c.invalidate(b);
+        assert!(!c.get(a).valid);
     }
 
     #[test]
