@@ -10,11 +10,13 @@
 //! the `Runtime` hooks as slow path, precise PCs, and chaining through the caller-owned exit
 //! cells by tail jumps. Baseline and Cranelift blocks therefore chain into each other both ways.
 //!
-//! Register use is deliberately trivial: `env` lives in rbx (saved in the frame, restored before
+//! Register use is deliberately simple: `env` lives in rbx (saved in the frame, restored before
 //! every exit or tail jump), every temp has a stack slot, each op loads its operands into scratch
-//! registers, computes and stores its result. Nothing is live in a caller-saved register across an
-//! op, so helpers and slow paths are called with the plain SystemV ABI. Constants are not given
-//! slots: they are folded into the instructions that use them.
+//! registers and computes its result in rax. The one thing remembered between ops is which temp
+//! rax holds: the next op takes it from there, and its store to the slot is deferred and dropped
+//! when no use is left (most temps feed only the next op). Nothing else is live across an op, so
+//! helpers and slow paths are called with the plain SystemV ABI. Constants are not given slots:
+//! they become immediates or are loaded where used.
 
 use crate::env::{self, pack_exit, ExitCode};
 use crate::helpers::{HelperTable, MAX_HELPER_ARGS};
@@ -171,6 +173,9 @@ impl Baseline {
             goto_idx: 0,
             ptr_idx: crate::interp::goto_count(block),
             consts: vec![None; block.temp_count() as usize],
+            uses: vec![0; block.temp_count() as usize],
+            cached: None,
+            dirty: false,
             labels: Vec::new(),
             insn_pc: block.pc,
             exc: None,
@@ -253,6 +258,12 @@ extern "sysv64" fn rt_div(a: u64, b: u64, op_width: u64) -> u64 {
     crate::interp::eval_bin(op, width, a, b)
 }
 
+/// Ops with an x86 form taking a constant second operand as an immediate.
+fn bin_takes_imm(op: BinOp) -> bool {
+    use BinOp::*;
+    matches!(op, Add | Sub | And | Or | Xor | Shl | Shr | Sar | Rotl | Rotr | Mul)
+}
+
 extern "sysv64" fn rt_popcnt(a: u64) -> u64 {
     a.count_ones() as u64
 }
@@ -269,6 +280,13 @@ struct Emitter<'a> {
     ptr_idx: usize,
     /// Temps defined by `Const` (they get no stack slot).
     consts: Vec<Option<u64>>,
+    /// Uses of each temp not emitted yet: a temp without any left need not be stored.
+    uses: Vec<u32>,
+    /// The temp rax holds (the last op's result, or an operand just loaded), and whether its
+    /// stack slot still lacks it: the store is deferred until rax is needed for something else,
+    /// and skipped if no use is left by then (most temps feed only the next op).
+    cached: Option<Temp>,
+    dirty: bool,
     labels: Vec<DynamicLabel>,
     insn_pc: u64,
     /// The shared exit returning `Exception`.
@@ -293,21 +311,68 @@ impl Emitter<'_> {
         }
     }
 
-    /// Load temp `t` into register `r`.
+    fn konst(&self, t: Temp) -> Option<u64> {
+        self.consts.get(t.0 as usize).copied().flatten()
+    }
+
+    /// A constant temp that fits an instruction's sign-extended 32-bit immediate.
+    fn imm32(&self, t: Temp) -> Option<i32> {
+        self.konst(t).and_then(|v| i32::try_from(v as i64).ok())
+    }
+
+    /// Count one use of `t` as emitted.
+    fn use_temp(&mut self, t: Temp) {
+        if let Some(n) = self.uses.get_mut(t.0 as usize) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Store the temp rax holds if its slot lacks it and it has uses left.
+    fn flush(&mut self) {
+        if let (Some(t), true) = (self.cached, self.dirty) {
+            if self.uses.get(t.0 as usize).is_some_and(|&n| n > 0) {
+                let off = self.slot(t);
+                asm!(self.a ; mov [rsp + off], rax);
+            }
+        }
+        self.dirty = false;
+    }
+
+    /// rax is about to be overwritten.
+    fn forget(&mut self) {
+        self.flush();
+        self.cached = None;
+    }
+
+    /// Load temp `t` into register `r` (ops fetch their rax operand last: fetching it may store
+    /// what rax held).
     fn get(&mut self, r: Rq, t: Temp) {
-        match self.consts.get(t.0 as usize).copied().flatten() {
+        self.use_temp(t);
+        if self.cached == Some(t) {
+            if r != RAX {
+                asm!(self.a ; mov Rq(r), rax);
+            }
+            return;
+        }
+        if r == RAX {
+            self.forget();
+        }
+        match self.konst(t) {
             Some(v) => self.mov_imm(r, v),
             None => {
                 let off = self.slot(t);
                 asm!(self.a ; mov Rq(r), [rsp + off]);
             }
         }
+        if r == RAX {
+            self.cached = Some(t);
+        }
     }
 
-    /// Store register `r` as temp `t`.
-    fn put(&mut self, t: Temp, r: Rq) {
-        let off = self.slot(t);
-        asm!(self.a ; mov [rsp + off], Rq(r));
+    /// The op's result is in rax (stored later if needed, see `cached`).
+    fn put(&mut self, t: Temp) {
+        self.cached = Some(t);
+        self.dirty = true;
     }
 
     fn frame_size(&self) -> i32 {
@@ -372,6 +437,11 @@ impl Emitter<'_> {
             if let Op::Const { dst, value } = op {
                 if let Some(c) = self.consts.get_mut(dst.0 as usize) {
                     *c = Some(*value);
+                }
+            }
+            for t in op.uses() {
+                if let Some(n) = self.uses.get_mut(t.0 as usize) {
+                    *n += 1;
                 }
             }
         }
@@ -461,14 +531,16 @@ impl Emitter<'_> {
             Op::Const { .. } => {}
             Op::GetReg { dst, reg } => {
                 let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
+                self.forget();
                 asm!(self.a ; mov rax, [rbx + off]);
-                self.put(*dst, RAX);
+                self.put(*dst);
             }
             Op::SetReg { reg, src } => {
                 let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
-                match self.consts.get(src.0 as usize).copied().flatten() {
-                    Some(v) if v as i64 >= i32::MIN as i64 && v as i64 <= i32::MAX as i64 => {
-                        asm!(self.a ; mov QWORD [rbx + off], v as i32);
+                match self.imm32(*src) {
+                    Some(v) if self.cached != Some(*src) => {
+                        self.use_temp(*src);
+                        asm!(self.a ; mov QWORD [rbx + off], v);
                     }
                     _ => {
                         self.get(RAX, *src);
@@ -477,20 +549,43 @@ impl Emitter<'_> {
                 }
             }
             Op::Bin { op, width, dst, a, b } => {
-                self.get(RAX, *a);
-                self.get(RCX, *b);
-                self.bin(*op, *width);
-                self.put(*dst, RAX);
+                match self.imm32(*b).filter(|_| bin_takes_imm(*op)) {
+                    Some(imm) => {
+                        self.use_temp(*b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        self.bin_imm(*op, *width, imm);
+                    }
+                    None => {
+                        self.get(RCX, *b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        self.bin(*op, *width);
+                    }
+                }
+                self.put(*dst);
             }
             Op::Un { op, width, dst, a } => {
                 self.get(RAX, *a);
+                self.forget();
                 self.un(*op, *width);
-                self.put(*dst, RAX);
+                self.put(*dst);
             }
             Op::Cmp { cond, dst, a, b } => {
-                self.get(RAX, *a);
-                self.get(RCX, *b);
-                asm!(self.a ; cmp rax, rcx);
+                match self.imm32(*b) {
+                    Some(imm) => {
+                        self.use_temp(*b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        asm!(self.a ; cmp rax, imm);
+                    }
+                    None => {
+                        self.get(RCX, *b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        asm!(self.a ; cmp rax, rcx);
+                    }
+                }
                 match cond {
                     Cond::Eq => asm!(self.a ; sete al),
                     Cond::Ne => asm!(self.a ; setne al),
@@ -500,34 +595,46 @@ impl Emitter<'_> {
                     Cond::Geu => asm!(self.a ; setae al),
                 }
                 asm!(self.a ; movzx eax, al);
-                self.put(*dst, RAX);
+                self.put(*dst);
             }
             Op::Select { dst, cond, a, b } => {
                 self.get(RDX, *cond);
-                self.get(RAX, *a);
                 self.get(RCX, *b);
+                self.get(RAX, *a);
+                self.forget();
                 asm!(self.a
                     ; test rdx, rdx
                     ; cmovz rax, rcx
                 );
-                self.put(*dst, RAX);
+                self.put(*dst);
             }
             Op::Load { dst, addr, mem } => {
                 self.get(RSI, *addr);
+                self.forget();
                 self.load(*mem);
-                self.put(*dst, RAX);
+                self.put(*dst);
             }
             Op::Store { addr, src, mem } => {
                 self.get(RSI, *addr);
                 self.get(RDX, *src);
+                self.forget();
                 self.store(*mem);
             }
             Op::Call { helper, dst, args } => self.call(helper.0 as usize, *dst, args),
             Op::BrCond { cond, label } => {
                 let Some(l) = self.label(*label) else { return };
-                match self.consts.get(cond.0 as usize).copied().flatten() {
+                self.use_temp(*cond);
+                // The fall-through path may still use what rax holds.
+                self.flush();
+                match self.konst(*cond) {
                     Some(0) => {}
                     Some(_) => asm!(self.a ; jmp =>l),
+                    None if self.cached == Some(*cond) => {
+                        asm!(self.a
+                            ; test rax, rax
+                            ; jnz =>l
+                        );
+                    }
                     None => {
                         let off = self.slot(*cond);
                         asm!(self.a
@@ -543,6 +650,9 @@ impl Emitter<'_> {
                 }
             }
             Op::Label { label } => {
+                // Temps do not live across labels, and paths that meet here agree on nothing.
+                self.cached = None;
+                self.dirty = false;
                 if let Some(l) = self.label(*label) {
                     asm!(self.a ; =>l);
                 }
@@ -554,6 +664,7 @@ impl Emitter<'_> {
                     self.cross_page_goto(*pc, slot);
                 } else {
                     // Follow the chain if the run loop made one, else return the slot to it.
+                    self.forget();
                     let unchained = self.a.new_dynamic_label();
                     let cell = self.cells.wrapping_add(8 * slot as u64);
                     self.mov_imm(RAX, cell);
@@ -570,6 +681,7 @@ impl Emitter<'_> {
             }
             Op::GotoPtr { target } => {
                 self.get(RSI, *target);
+                self.forget();
                 self.goto_ptr();
             }
             Op::Exit { reason, pc } => {
@@ -657,6 +769,41 @@ impl Emitter<'_> {
             (BinOp::Max, false) => asm!(self.a ; cmp eax, ecx ; cmovl eax, ecx),
             (BinOp::MaxU, true) => asm!(self.a ; cmp rax, rcx ; cmovb rax, rcx),
             (BinOp::MaxU, false) => asm!(self.a ; cmp eax, ecx ; cmovb eax, ecx),
+        }
+    }
+
+    /// rax = rax op imm (for the ops [`bin_takes_imm`] accepts).
+    fn bin_imm(&mut self, op: BinOp, width: Width, imm: i32) {
+        // Shift counts: x86 masks immediates like register counts.
+        let sh = (imm & 63) as i8;
+        match (op, width == Width::W64) {
+            (BinOp::Add, true) => asm!(self.a ; add rax, imm),
+            (BinOp::Add, false) => asm!(self.a ; add eax, imm),
+            (BinOp::Sub, true) => asm!(self.a ; sub rax, imm),
+            (BinOp::Sub, false) => asm!(self.a ; sub eax, imm),
+            (BinOp::And, true) => asm!(self.a ; and rax, imm),
+            (BinOp::And, false) => asm!(self.a ; and eax, imm),
+            (BinOp::Or, true) => asm!(self.a ; or rax, imm),
+            (BinOp::Or, false) => asm!(self.a ; or eax, imm),
+            (BinOp::Xor, true) => asm!(self.a ; xor rax, imm),
+            (BinOp::Xor, false) => asm!(self.a ; xor eax, imm),
+            (BinOp::Shl, true) => asm!(self.a ; shl rax, sh),
+            (BinOp::Shl, false) => asm!(self.a ; shl eax, sh),
+            (BinOp::Shr, true) => asm!(self.a ; shr rax, sh),
+            (BinOp::Shr, false) => asm!(self.a ; shr eax, sh),
+            (BinOp::Sar, true) => asm!(self.a ; sar rax, sh),
+            (BinOp::Sar, false) => asm!(self.a ; sar eax, sh),
+            (BinOp::Rotl, true) => asm!(self.a ; rol rax, sh),
+            (BinOp::Rotl, false) => asm!(self.a ; rol eax, sh),
+            (BinOp::Rotr, true) => asm!(self.a ; ror rax, sh),
+            (BinOp::Rotr, false) => asm!(self.a ; ror eax, sh),
+            (BinOp::Mul, true) => asm!(self.a ; imul rax, rax, imm),
+            (BinOp::Mul, false) => asm!(self.a ; imul eax, eax, imm),
+            // Not reached (see bin_takes_imm); the register form stays correct.
+            _ => {
+                self.mov_imm(RCX, imm as i64 as u64);
+                self.bin(op, width);
+            }
         }
     }
 
@@ -773,9 +920,10 @@ impl Emitter<'_> {
     fn call(&mut self, helper: usize, dst: Option<Temp>, args: &[Temp]) {
         let Some(info) = self.helpers.get(helper).copied() else {
             // Unreachable for verified blocks.
+            self.forget();
             if let Some(d) = dst {
                 asm!(self.a ; xor eax, eax);
-                self.put(d, RAX);
+                self.put(d);
             }
             return;
         };
@@ -788,6 +936,7 @@ impl Emitter<'_> {
                 None => asm!(self.a ; xor Rd(r), Rd(r)),
             }
         }
+        self.forget();
         asm!(self.a ; mov rdi, rbx);
         self.mov_imm(RAX, info.func as usize as u64);
         asm!(self.a ; call rax);
@@ -795,7 +944,7 @@ impl Emitter<'_> {
             self.check_exception();
         }
         if let Some(d) = dst {
-            self.put(d, RAX);
+            self.put(d);
         }
     }
 
