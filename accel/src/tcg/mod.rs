@@ -117,7 +117,11 @@ pub const DEFAULT_JIT_THRESHOLD: u32 = 500;
 /// (with 10% more CPU), 30 -> 3.9 s (the compile thread falls behind).
 pub const BACKGROUND_JIT_THRESHOLD: u32 = 200;
 
-/// Default [`TcgOptions::baseline`] threshold (to be tuned).
+/// Default [`TcgOptions::baseline`] threshold. A baseline compile costs about as much as 30
+/// interpreted executions, but most blocks that run twice run many more times. Boot to init plus
+/// `seq | md5sum` on `-M virt`, wall / user time (3 runs each, median): 0 -> 2.46 / 2.59 s (73k
+/// blocks compiled), 2 -> 2.39 / 2.51 s (46k), 5 -> 2.44 / 2.62 s, 10 -> 2.43 / 2.58 s,
+/// 30 -> 2.53 / 2.67 s (23k; a million interpreted executions); without the baseline 3.0 / 4.3 s.
 pub const DEFAULT_BASELINE_THRESHOLD: u32 = 2;
 
 /// Default [`TcgOptions::hot_samples`].
