@@ -173,6 +173,19 @@ impl Baseline {
         exit_slots: *const AtomicPtr<u8>,
     ) -> Result<Compiled, BaselineError> {
         crate::verify::verify(block, self.helpers)?;
+        self.compile_verified(block, block_id, exit_slots)
+    }
+
+    /// [`Baseline::compile`] for a block the caller has verified already (the run loop verifies
+    /// every block it translates; a second pass showed in boot profiles). Code emitted for
+    /// unverified IR is still safe for the host (temps, labels and helpers out of range are
+    /// clamped, dropped or refused) but its guest semantics are unspecified.
+    pub fn compile_verified(
+        &mut self,
+        block: &Block,
+        block_id: u64,
+        exit_slots: *const AtomicPtr<u8>,
+    ) -> Result<Compiled, BaselineError> {
         let start = crate::jit::thread_cpu_ns();
         let mut sc = std::mem::take(&mut self.scratch);
         let n = block.temp_count() as usize;

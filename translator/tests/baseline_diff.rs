@@ -530,3 +530,51 @@ fn refuses_invalid_blocks() {
     let s = slots(&blk);
     assert!(j.compile(&blk, 1, s.as_ptr()).is_err());
 }
+
+/// Unverified IR must never take the host down: what the emitter cannot place it refuses, the
+/// rest (temps and helpers out of range, a missing terminator, use before definition) runs.
+#[test]
+fn compile_verified_survives_invalid_ir() {
+    let mut j = base();
+    let mut blocks = Vec::new();
+    // A temp out of range, a helper out of range, no terminator.
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    b.set_reg(Reg(1), Temp(999));
+    b.push(Op::Call { helper: HelperId(77), dst: Some(Temp(5)), args: vec![Temp(3)].into() });
+    b.push(Op::Call { helper: HelperId(H_ADD3), dst: None, args: vec![].into() });
+    b.set_reg(Reg(2), Temp(5));
+    blocks.push(b.finish());
+    // A branch to a label never placed; a label placed twice.
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let c = b.konst(1);
+    let l = b.new_label();
+    b.br_cond(c, l);
+    b.goto(0x1004);
+    blocks.push(b.finish());
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let l = b.new_label();
+    b.label(l);
+    b.label(l);
+    b.goto(0x1004);
+    blocks.push(b.finish());
+    // Ops after a terminator, a label out of range.
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    b.exit(ExitReason::Halt, 0x1004);
+    b.konst(3);
+    b.push(Op::Br { label: Label(40) });
+    blocks.push(b.finish());
+    for blk in &blocks {
+        assert!(verify(blk, HELPERS).is_err());
+        let s = slots(blk);
+        if let Ok(c) = j.compile_verified(blk, 1, s.as_ptr()) {
+            let mut w = World::new(1);
+            // SAFETY: valid env; the code is host-safe whatever the IR (the property tested).
+            unsafe { j.enter(c.code, &mut *w.env) };
+        }
+    }
+    assert!(j.compile_verified(&blocks[1], 1, slots(&blocks[1]).as_ptr()).is_err(), "an unplaced label");
+}

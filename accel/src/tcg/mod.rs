@@ -533,8 +533,9 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let slots = tb.slots.as_ptr();
         if !hot {
             if let Some(b) = self.base.as_mut() {
-                // A few µs: not worth a round trip to the compile thread.
-                let result = backend::baseline_result(b.compile(&tb.block, id, slots));
+                // A few µs: not worth a round trip to the compile thread. (Blocks that failed
+                // the verifier at translation are `no_jit` and never get here.)
+                let result = backend::baseline_result(b.compile_verified(&tb.block, id, slots));
                 if result.is_ok() {
                     self.core.stats.baseline_blocks += 1;
                 }
