@@ -12,11 +12,13 @@
 //!
 //! Register use is deliberately simple: `env` lives in rbx (saved in the frame, restored before
 //! every exit or tail jump), every temp has a stack slot, each op loads its operands into scratch
-//! registers and computes its result in rax. The one thing remembered between ops is which temp
-//! rax holds: the next op takes it from there, and its store to the slot is deferred and dropped
-//! when no use is left (most temps feed only the next op). Nothing else is live across an op, so
-//! helpers and slow paths are called with the plain SystemV ABI. Constants are not given slots:
-//! they become immediates or are loaded where used.
+//! registers and computes its result in rax. Two things are remembered between ops: which temp
+//! rax holds (the next op takes it from there; its store to the slot is deferred, and dropped
+//! when no use is left: most temps feed only the next op), and which temps are guest registers
+//! read and not written since (their uses load them from `Env`; they are copied to their slots
+//! only before the register changes). Nothing else is live across an op, so helpers and slow
+//! paths are called with the plain SystemV ABI. Constants are not given slots: they become
+//! immediates or are loaded where used.
 
 use crate::env::{self, pack_exit, ExitCode};
 use crate::helpers::{HelperTable, MAX_HELPER_ARGS};
@@ -80,6 +82,8 @@ struct Scratch {
     slow: Vec<SlowPath>,
     consts: Vec<Option<u64>>,
     uses: Vec<u32>,
+    alias: Vec<Option<i32>>,
+    aliased: Vec<Temp>,
     labels: Vec<DynamicLabel>,
     perf_line: String,
 }
@@ -194,6 +198,9 @@ impl Baseline {
         sc.consts.resize(n, None);
         sc.uses.clear();
         sc.uses.resize(n, 0);
+        sc.alias.clear();
+        sc.alias.resize(n, None);
+        sc.aliased.clear();
         sc.labels.clear();
         let mut e = Emitter {
             a: sc.asm.take().unwrap_or_else(|| Asm::new(0)),
@@ -208,14 +215,16 @@ impl Baseline {
             uses: std::mem::take(&mut sc.uses),
             cached: None,
             dirty: false,
+            alias: std::mem::take(&mut sc.alias),
+            aliased: std::mem::take(&mut sc.aliased),
             labels: std::mem::take(&mut sc.labels),
             insn_pc: block.pc,
             exc: None,
             slow: std::mem::take(&mut sc.slow),
         };
         e.emit();
-        let Emitter { mut a, slow, consts, uses, labels, .. } = e;
-        (sc.slow, sc.consts, sc.uses, sc.labels) = (slow, consts, uses, labels);
+        let Emitter { mut a, slow, consts, uses, alias, aliased, labels, .. } = e;
+        (sc.slow, sc.consts, sc.uses, sc.alias, sc.aliased, sc.labels) = (slow, consts, uses, alias, aliased, labels);
         sc.code.clear();
         let drained = a.drain().map(|bytes| sc.code.extend(bytes));
         // An assembler that failed may keep half its state: start the next block afresh.
@@ -331,6 +340,12 @@ struct Emitter<'a> {
     /// and skipped if no use is left by then (most temps feed only the next op).
     cached: Option<Temp>,
     dirty: bool,
+    /// Temps read by `GetReg` whose guest register has not changed since: they are loaded from
+    /// `Env` where used instead of being copied to a slot (and do not disturb rax). A write to
+    /// the register, or a helper call (helpers may write any), first copies them to their slots.
+    alias: Vec<Option<i32>>,
+    /// The temps with an `alias`.
+    aliased: Vec<Temp>,
     labels: Vec<DynamicLabel>,
     insn_pc: u64,
     /// The shared exit returning `Exception`.
@@ -401,15 +416,43 @@ impl Emitter<'_> {
         if r == RAX {
             self.forget();
         }
-        match self.konst(t) {
-            Some(v) => self.mov_imm(r, v),
-            None => {
+        match (self.konst(t), self.alias.get(t.0 as usize).copied().flatten()) {
+            (Some(v), _) => self.mov_imm(r, v),
+            (None, Some(env_off)) => asm!(self.a ; mov Rq(r), [rbx + env_off]),
+            (None, None) => {
                 let off = self.slot(t);
                 asm!(self.a ; mov Rq(r), [rsp + off]);
             }
         }
         if r == RAX {
             self.cached = Some(t);
+        }
+    }
+
+    /// Copy the aliased temps of guest register slot `env_off` (all of them if None) that still
+    /// have uses to their slots, before the register changes. (Through r11: rax may hold a
+    /// pending result and the argument registers an upcoming call's arguments.)
+    fn materialize(&mut self, env_off: Option<i32>) {
+        let mut i = 0;
+        while i < self.aliased.len() {
+            let t = self.aliased[i];
+            let Some(off) = self.alias.get(t.0 as usize).copied().flatten() else {
+                self.aliased.swap_remove(i);
+                continue;
+            };
+            if env_off.is_some_and(|o| o != off) {
+                i += 1;
+                continue;
+            }
+            if self.uses.get(t.0 as usize).is_some_and(|&n| n > 0) {
+                let slot = self.slot(t);
+                asm!(self.a
+                    ; mov r11, [rbx + off]
+                    ; mov [rsp + slot], r11
+                );
+            }
+            self.alias[t.0 as usize] = None;
+            self.aliased.swap_remove(i);
         }
     }
 
@@ -578,19 +621,22 @@ impl Emitter<'_> {
             Op::Const { .. } => {}
             Op::GetReg { dst, reg } => {
                 let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
-                self.forget();
-                asm!(self.a ; mov rax, [rbx + off]);
-                self.put(*dst);
+                if let Some(a) = self.alias.get_mut(dst.0 as usize) {
+                    *a = Some(off);
+                    self.aliased.push(*dst);
+                }
             }
             Op::SetReg { reg, src } => {
                 let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
                 match self.imm32(*src) {
                     Some(v) if self.cached != Some(*src) => {
                         self.use_temp(*src);
+                        self.materialize(Some(off));
                         asm!(self.a ; mov QWORD [rbx + off], v);
                     }
                     _ => {
                         self.get(RAX, *src);
+                        self.materialize(Some(off));
                         asm!(self.a ; mov [rbx + off], rax);
                     }
                 }
@@ -700,6 +746,11 @@ impl Emitter<'_> {
                 // Temps do not live across labels, and paths that meet here agree on nothing.
                 self.cached = None;
                 self.dirty = false;
+                for t in self.aliased.drain(..) {
+                    if let Some(a) = self.alias.get_mut(t.0 as usize) {
+                        *a = None;
+                    }
+                }
                 if let Some(l) = self.label(*label) {
                     asm!(self.a ; =>l);
                 }
@@ -974,6 +1025,8 @@ impl Emitter<'_> {
             }
             return;
         };
+        // Helpers may write any guest register.
+        self.materialize(None);
         if info.may_raise {
             self.store_pc_const(self.insn_pc);
         }

@@ -578,3 +578,52 @@ fn compile_verified_survives_invalid_ir() {
     }
     assert!(j.compile_verified(&blocks[1], 1, slots(&blocks[1]).as_ptr()).is_err(), "an unplaced label");
 }
+
+/// A register read, then written, then the value read before used (also after a helper that
+/// writes registers, and across a branch): the old value, as the interpreter gives.
+#[test]
+fn register_reads_survive_later_writes() {
+    let mut j = base();
+    for variant in 0..4 {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        let x = b.get_reg(Reg(1));
+        let y = b.get_reg(Reg(2));
+        let k = b.konst(0x55);
+        match variant {
+            0 => b.set_reg(Reg(1), k),
+            1 => {
+                let s = b.bin64(BinOp::Add, y, k);
+                b.set_reg(Reg(1), s);
+            }
+            2 => b.call_void(HelperId(H_CLOBBER), &[y, y, k, k]),
+            _ => {
+                let l = b.new_label();
+                b.br_cond(y, l);
+                b.set_reg(Reg(1), y);
+                b.goto(0x1008);
+                b.label(l);
+                let z = b.get_reg(Reg(1));
+                b.set_reg(Reg(2), z);
+                let k2 = b.konst(0x66);
+                b.set_reg(Reg(1), k2);
+                b.goto(0x100c);
+                let blk = b.finish();
+                for seed in 0..4 {
+                    check(&mut j, &blk, seed, 10);
+                }
+                continue;
+            }
+        }
+        let s = b.bin64(BinOp::Sub, x, y);
+        b.set_reg(Reg(3), s);
+        b.set_reg(Reg(4), x);
+        let x2 = b.get_reg(Reg(1));
+        b.set_reg(Reg(5), x2);
+        b.goto(0x1004);
+        let blk = b.finish();
+        for seed in 0..4 {
+            check(&mut j, &blk, seed, 10);
+        }
+    }
+}
