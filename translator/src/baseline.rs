@@ -702,16 +702,18 @@ impl Emitter<'_> {
                 self.put(*dst);
             }
             Op::Load { dst, addr, mem } => {
+                let in_rax = self.cached == Some(*addr);
                 self.get(RSI, *addr);
                 self.forget();
-                self.load(*mem);
+                self.load(*mem, in_rax);
                 self.put(*dst);
             }
             Op::Store { addr, src, mem } => {
+                let in_rax = self.cached == Some(*addr);
                 self.get(RSI, *addr);
                 self.get(RDX, *src);
                 self.forget();
-                self.store(*mem);
+                self.store(*mem, in_rax);
             }
             Op::Call { helper, dst, args } => self.call(helper.0 as usize, *dst, args),
             Op::BrCond { cond, label } => {
@@ -874,6 +876,17 @@ impl Emitter<'_> {
     fn bin_imm(&mut self, op: BinOp, width: Width, imm: i32) {
         // Shift counts: x86 masks immediates like register counts.
         let sh = (imm & 63) as i8;
+        let count_mask = if width == Width::W64 { 63 } else { 31 };
+        let identity = (matches!(op, BinOp::Add | BinOp::Sub | BinOp::Or | BinOp::Xor) && imm == 0)
+            || (matches!(op, BinOp::Shl | BinOp::Shr | BinOp::Sar | BinOp::Rotl | BinOp::Rotr)
+                && (sh & count_mask) == 0);
+        if identity {
+            // (Frontends add 0 for loads without an offset; a 32-bit op still zero-extends.)
+            if width == Width::W32 {
+                asm!(self.a ; mov eax, eax);
+            }
+            return;
+        }
         match (op, width == Width::W64) {
             (BinOp::Add, true) => asm!(self.a ; add rax, imm),
             (BinOp::Add, false) => asm!(self.a ; add eax, imm),
@@ -960,9 +973,10 @@ impl Emitter<'_> {
         }
     }
 
-    /// TLB probe for the address in rsi: leaves rax = the entry's byte offset in its TLB and
-    /// jumps to a new slow path unless the comparator matches; returns that slow path's labels.
-    fn tlb_check(&mut self, m: MemOp, write: bool) -> (DynamicLabel, DynamicLabel) {
+    /// TLB probe for the address in rsi (and in rax too if `in_rax`): leaves rax = the entry's
+    /// byte offset in its TLB and jumps to a new slow path unless the comparator matches;
+    /// returns that slow path's labels.
+    fn tlb_check(&mut self, m: MemOp, write: bool, in_rax: bool) -> (DynamicLabel, DynamicLabel) {
         // Entries are 32 bytes: shift the page number straight to a byte offset and mask.
         const _: () = assert!(env::TLB_ENTRY_SIZE == 1 << 5 && env::PAGE_BITS >= 5);
         let mmu = (m.mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
@@ -973,8 +987,10 @@ impl Emitter<'_> {
         let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
         let entry = self.a.new_dynamic_label();
         let join = self.a.new_dynamic_label();
+        if !in_rax {
+            asm!(self.a ; mov rax, rsi);
+        }
         asm!(self.a
-            ; mov rax, rsi
             ; shr rax, (env::PAGE_BITS - 5) as i8
             ; and eax, index_mask
             ; mov rcx, rsi
@@ -987,8 +1003,8 @@ impl Emitter<'_> {
     }
 
     /// rax = the value loaded from the guest address in rsi.
-    fn load(&mut self, m: MemOp) {
-        let (entry, join) = self.tlb_check(m, m.rmw);
+    fn load(&mut self, m: MemOp, in_rax: bool) {
+        let (entry, join) = self.tlb_check(m, m.rmw, in_rax);
         match (m.size, m.signed) {
             (MemSize::B1, false) => asm!(self.a ; movzx eax, BYTE [rsi]),
             (MemSize::B1, true) => asm!(self.a ; movsx rax, BYTE [rsi]),
@@ -1003,8 +1019,8 @@ impl Emitter<'_> {
     }
 
     /// Store rdx to the guest address in rsi.
-    fn store(&mut self, m: MemOp) {
-        let (entry, join) = self.tlb_check(m, true);
+    fn store(&mut self, m: MemOp, in_rax: bool) {
+        let (entry, join) = self.tlb_check(m, true, in_rax);
         match m.size {
             MemSize::B1 => asm!(self.a ; mov [rsi], dl),
             MemSize::B2 => asm!(self.a ; mov [rsi], dx),
