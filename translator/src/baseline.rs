@@ -229,9 +229,7 @@ impl Baseline {
         let drained = a.drain().map(|bytes| sc.code.extend(bytes));
         // An assembler that failed may keep half its state: start the next block afresh.
         sc.asm = drained.is_ok().then_some(a);
-        let result = drained
-            .map_err(|err| BaselineError::Asm(err.to_string()))
-            .and_then(|()| self.install(&sc.code));
+        let result = drained.map_err(|err| BaselineError::Asm(err.to_string())).and_then(|()| self.install(&sc.code));
         let size = sc.code.len();
         self.scratch = sc;
         let ptr = result?;

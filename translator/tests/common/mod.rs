@@ -3,11 +3,11 @@
 //! mapped through the TLB onto a host buffer, and a runner for interpreter and JIT.
 #![allow(dead_code)]
 
+use mimic_translator::baseline::Baseline;
 use mimic_translator::env::{self, Env, Runtime, TlbEntry, PAGE_MASK};
 use mimic_translator::helpers::HelperInfo;
 use mimic_translator::interp;
 use mimic_translator::ir::*;
-use mimic_translator::baseline::Baseline;
 use mimic_translator::jit::Jit;
 use std::cell::RefCell;
 use std::sync::atomic::AtomicPtr;
@@ -381,4 +381,3 @@ pub fn random_block(seed: u64) -> Block {
     blk.ops.retain(|op| !matches!(op, Op::Label { label } if label.0 == 0));
     blk
 }
-
