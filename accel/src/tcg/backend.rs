@@ -7,8 +7,8 @@ pub use mimic_translator::interp::interpret;
 pub fn goto_count(block: &mimic_translator::ir::Block) -> usize {
     mimic_translator::interp::exit_slot_count(block)
 }
-pub use mimic_translator::jit::{Jit, JitConfig, JitError};
 pub use mimic_translator::baseline::{Baseline, BaselineError};
+pub use mimic_translator::jit::{Jit, JitConfig, JitError};
 
 /// A baseline compile's outcome in the JIT's terms, so both tiers' results take one path in the
 /// run loop (a full code region is a `Memory` error there too: it asks for a flush).

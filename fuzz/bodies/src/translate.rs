@@ -12,11 +12,11 @@ use mimic_hw::address_space::MemRegionSpec;
 use mimic_hw::clock::Clock;
 use mimic_hw::irq::PendingBits;
 use mimic_hw::AddressSpace;
+use mimic_translator::baseline::Baseline;
 use mimic_translator::env::{unpack_exit, Env, ExitCode, Runtime};
 use mimic_translator::guest::{CodeFetch, Frontend, GuestCpu};
 use mimic_translator::interp::{exit_slot_count, interpret};
 use mimic_translator::ir::{Block, Op};
-use mimic_translator::baseline::Baseline;
 use mimic_translator::jit::{Jit, JitConfig};
 use mimic_translator::verify::verify;
 
@@ -207,8 +207,9 @@ pub fn riscv_jit(data: &[u8]) {
             // SAFETY: as for the JIT above.
             unsafe { base.flush_all() }.expect("new code generation");
         }
-        let compiled =
-            base.compile(&block, 0, slots.as_ptr()).unwrap_or_else(|e| panic!("the baseline refused a verified block: {e}"));
+        let compiled = base
+            .compile(&block, 0, slots.as_ptr())
+            .unwrap_or_else(|e| panic!("the baseline refused a verified block: {e}"));
         let env: *mut Env = &mut base_twin.env;
         // SAFETY: as for the JIT above (the baseline keeps the same contract).
         unsafe { base.enter(compiled.code, env) }
