@@ -493,10 +493,11 @@ fn a_region_stops_running_a_member_the_guest_overwrote() {
     ];
     // Budget periods of different lengths end at different blocks, so each block becomes a
     // region's head in some run and a member in others.
-    for budget in [50, 51, 52, 53] {
-        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, ..opts() };
+    // With either quick tier (Cranelift or the baseline) under the optimised regions.
+    for (budget, base) in [50, 51, 52, 53].into_iter().flat_map(|b| [(b, None), (b, Some(0))]) {
+        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, baseline: base, ..opts() };
         let mut m = machine(&prog, &[], o);
-        assert_eq!(run(&mut m), (N as i32 / 2) * 101, "budget {budget}");
+        assert_eq!(run(&mut m), (N as i32 / 2) * 101, "budget {budget}, baseline {base:?}");
         let s = m.vcpu.stats();
         assert!(s.optimized_blocks >= 1 && s.smc_invalidations >= 1, "{s:?}");
     }
@@ -907,4 +908,95 @@ fn bench_hot_loop() {
         let dt = t0.elapsed().as_secs_f64();
         println!("threshold {threshold}: {:.0} MIPS, {:?}", 90e6 / dt / 1e6, m.vcpu.stats());
     }
+}
+
+fn baseline(threshold: u32) -> TcgOptions {
+    TcgOptions { baseline: Some(threshold), ..opts() }
+}
+
+#[test]
+fn baseline_tier_compiles_chains_and_is_promoted() {
+    // The two-block loop and the hot nested loop: baseline code first (no Cranelift quick
+    // compile), chained, and the hot loop recompiled optimised from budget-exit samples.
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 200),   // 0x00 r3 = outer count
+        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
+        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
+        ins(op::ADDI, 2, 2, -1),    // 0x0c
+        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
+        ins(op::ADDI, 3, 3, -1),    // 0x14
+        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
+        exit_with(1),               // 0x1c
+    ];
+    for background_compile in [false, true] {
+        for threshold in [0, 2] {
+            let o = TcgOptions { budget: 1000, background_compile, ..baseline(threshold) };
+            let mut m = machine(&prog, &[], o);
+            assert_eq!(run(&mut m), 6_000_000);
+            let s = m.vcpu.stats();
+            assert!(s.baseline_blocks >= 3, "{s:?}");
+            assert_eq!(s.compiled_blocks, s.baseline_blocks, "the quick tier is the baseline: {s:?}");
+            assert!(s.interp_execs <= 10 * threshold as u64, "{s:?}");
+            assert!(s.chains_made >= 2, "{s:?}");
+            assert!(s.optimized_blocks >= 1, "the hot loop is promoted: {s:?}");
+            assert!(s.loop_iterations < 100_000, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn baseline_tier_keeps_faults_precise_and_handles_smc_and_flushes() {
+    let prog = vec![
+        ins(op::ADDI, 3, 0, 1),    // 0x00
+        ins(op::LUI, 5, 0, -4096), // 0x04 r5 = 0xf000_0000 (HOLE)
+        ins(op::LD, 4, 5, 8),      // 0x08 faults
+        ins(op::ADDI, 3, 0, 99),   // 0x0c must not run
+        exit_with(3),
+    ];
+    let trap = vec![exit_with(3)];
+    for threshold in [0, 1] {
+        let mut m = machine(&prog, &trap, baseline(threshold));
+        assert_eq!(run(&mut m), 1);
+        let cpu = m.vcpu.cpu();
+        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+        // (Each block runs once: only threshold 0 compiles them.)
+        assert!(threshold > 0 || m.vcpu.stats().baseline_blocks >= 1);
+
+        let mut m = machine(&smc_program(), &[], baseline(threshold));
+        assert_eq!(run(&mut m), 201, "threshold {threshold}");
+        assert!(m.vcpu.stats().smc_invalidations >= 1);
+    }
+    // A baseline code region far too small: it fills and everything is flushed and rebuilt.
+    let n = 300;
+    let mut m = machine(&many_blocks(n), &[], TcgOptions { max_code_bytes: 16 << 10, ..baseline(0) });
+    assert_eq!(run(&mut m), 5 * n);
+    let s = m.vcpu.stats();
+    assert!(s.code_flushes > 0 && s.baseline_blocks > 300, "{s:?}");
+}
+
+#[test]
+fn out_asm_shows_baseline_code() {
+    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let o = TcgOptions {
+        log: mimic_accel::tcg::LogMask::parse("out_asm").unwrap(),
+        log_sink: Box::new(Sink(buf.clone())),
+        ..baseline(0)
+    };
+    let mut m = machine(&counting_loop(10), &[], o);
+    assert_eq!(run(&mut m), 10);
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("OUT: [pc=0x80000000"), "{text}");
+    // The baseline's budget check opens every block.
+    assert!(text.contains("sub rax,") || text.contains("sub rax"), "{text}");
+    assert!(m.vcpu.stats().baseline_blocks >= 1);
 }

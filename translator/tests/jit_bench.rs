@@ -1,5 +1,5 @@
 //! Compile-time measurement of a typical block (12 guest-instruction-like groups, ~60 IR ops) at
-//! opt_level speed vs none, and a dump of its machine code for inspection
+//! opt_level speed vs none and in the baseline tier, and a dump of its machine code for inspection
 //! (`cargo test -p mimic-translator --release --test jit_bench -- --nocapture`).
 
 mod common;
@@ -71,4 +71,23 @@ fn compile_time_speed_vs_none() {
         }
         assert_eq!(j.code_bytes(&c).len(), c.size);
     }
+}
+
+#[test]
+fn baseline_compile_time() {
+    let blk = typical_block();
+    let mut j = mimic_translator::baseline::Baseline::new(HELPERS, 32 << 20).unwrap();
+    let s = slots(&blk);
+    let n = 2000;
+    let mut last = None;
+    for id in 0..n {
+        last = Some(j.compile(&blk, id, s.as_ptr()).unwrap());
+    }
+    let st = j.stats();
+    let c = last.unwrap();
+    println!("baseline: {:.2} us/block, {} code bytes/block", st.compile_ns as f64 / n as f64 / 1000.0, c.size);
+    if std::env::var_os("DUMP_ASM").is_some() {
+        std::fs::write("/tmp/mimic_block_base.bin", j.code_bytes(&c)).unwrap();
+    }
+    assert_eq!(j.code_bytes(&c).len(), c.size);
 }

@@ -12,6 +12,7 @@ use mimic_hw::address_space::MemRegionSpec;
 use mimic_hw::clock::Clock;
 use mimic_hw::irq::PendingBits;
 use mimic_hw::AddressSpace;
+use mimic_translator::baseline::Baseline;
 use mimic_translator::env::{unpack_exit, Env, ExitCode, Runtime};
 use mimic_translator::guest::{CodeFetch, Frontend, GuestCpu};
 use mimic_translator::interp::{exit_slot_count, interpret};
@@ -124,6 +125,20 @@ pub fn riscv_translate(data: &[u8]) {
 thread_local! {
     /// The two JIT tiers, kept across inputs (creating a Cranelift module per input is slow).
     static JITS: RefCell<Option<[Jit; 2]>> = const { RefCell::new(None) };
+    /// The baseline tier, likewise.
+    static BASELINE: RefCell<Option<Baseline>> = const { RefCell::new(None) };
+}
+
+/// A second hart in `cpu`'s state, to run the same block from the same start.
+fn twin_of(cpu: &RiscvCpu) -> Box<RiscvCpu> {
+    let mut twin = RiscvCpu::new(0, cpu.mem.clone(), PendingBits::new(), Arc::new(Clock::new(10_000_000)));
+    twin.priv_mode = cpu.priv_mode;
+    twin.csr = cpu.csr.clone();
+    twin.env.regs = cpu.env.regs;
+    twin.env.pc = cpu.env.pc;
+    twin.env.budget = cpu.env.budget;
+    twin.env.runtime = &RUNTIME;
+    twin
 }
 
 /// The guest-visible outcome of one block run.
@@ -150,19 +165,14 @@ fn outcome(cpu: &RiscvCpu, packed: u64) -> Outcome {
 }
 
 /// The block compiled by Cranelift (quick or optimising tier, as the input's first byte says)
-/// must compile, and running it must leave the hart as the IR interpreter does (differential:
-/// the two tiers run every guest block). Blocks reading CSRs are only compiled and run: `time`
+/// and by the baseline emitter must compile, and running each must leave the hart as the IR
+/// interpreter does (differential: the compiled tiers run every guest block). Blocks reading CSRs are only compiled and run: `time`
 /// follows the host clock, so the two runs may see different values.
 pub fn riscv_jit(data: &[u8]) {
     let tier = usize::from(data.first().copied().unwrap_or(0) >> 7);
     let Some(Case { mut cpu, block }) = translate_case(data) else { return };
-    let mut twin = RiscvCpu::new(0, cpu.mem.clone(), PendingBits::new(), Arc::new(Clock::new(10_000_000)));
-    twin.priv_mode = cpu.priv_mode;
-    twin.csr = cpu.csr.clone();
-    twin.env.regs = cpu.env.regs;
-    twin.env.pc = cpu.env.pc;
-    twin.env.budget = cpu.env.budget;
-    twin.env.runtime = &RUNTIME;
+    let mut twin = twin_of(&cpu);
+    let mut base_twin = twin_of(&cpu);
     let env: *mut Env = &mut cpu.env;
     // SAFETY: as in `riscv_translate`.
     let interp_exit = unsafe { interpret(&block, 0, env, helper_table()) };
@@ -190,9 +200,29 @@ pub fn riscv_jit(data: &[u8]) {
         // (see riscv_translate), which is what compiled code requires too.
         unsafe { jit.enter(compiled.code, twin_env) }
     });
+    let base_exit = BASELINE.with(|b| {
+        let mut b = b.borrow_mut();
+        let base = b.get_or_insert_with(|| Baseline::new(helper_table(), 8 << 20).expect("baseline set-up"));
+        if base.is_full() {
+            // SAFETY: as for the JIT above.
+            unsafe { base.flush_all() }.expect("new code generation");
+        }
+        let compiled = base
+            .compile(&block, 0, slots.as_ptr())
+            .unwrap_or_else(|e| panic!("the baseline refused a verified block: {e}"));
+        let env: *mut Env = &mut base_twin.env;
+        // SAFETY: as for the JIT above (the baseline keeps the same contract).
+        unsafe { base.enter(compiled.code, env) }
+    });
     if reads_csr {
         return;
     }
+    // The baseline has no internal loops: it must match the interpreter exactly.
+    assert_eq!(
+        outcome(&cpu, interp_exit),
+        outcome(&base_twin, base_exit),
+        "interpreter and baseline disagree on block\n{block:?}"
+    );
     let (mut a, mut b) = (outcome(&cpu, interp_exit), outcome(&twin, jit_exit));
     // A block looping to its own start ends in the compiled form's budget check, which the
     // interpreter reports as the Goto that takes the loop.

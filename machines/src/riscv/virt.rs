@@ -234,6 +234,7 @@ impl Virt {
             // The host usually has a core to spare for Cranelift while the guest keeps running.
             background_compile: true,
             jit_threshold: mimic_accel::tcg::BACKGROUND_JIT_THRESHOLD,
+            baseline: Some(mimic_accel::tcg::DEFAULT_BASELINE_THRESHOLD),
             ..TcgOptions::default()
         };
         let vcpu = TcgVcpu::new_smp(cpus, RiscvFrontend, mem, power, opts)?;

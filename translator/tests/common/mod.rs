@@ -3,10 +3,11 @@
 //! mapped through the TLB onto a host buffer, and a runner for interpreter and JIT.
 #![allow(dead_code)]
 
+use mimic_translator::baseline::Baseline;
 use mimic_translator::env::{self, Env, Runtime, TlbEntry, PAGE_MASK};
 use mimic_translator::helpers::HelperInfo;
 use mimic_translator::interp;
-use mimic_translator::ir::Block;
+use mimic_translator::ir::*;
 use mimic_translator::jit::Jit;
 use std::cell::RefCell;
 use std::sync::atomic::AtomicPtr;
@@ -193,4 +194,190 @@ pub fn run_jit(jit: &mut Jit, block: &Block, seed: u64, budget: i64) -> Outcome 
     // SAFETY: code from this generation; env valid as above.
     let exit = unsafe { jit.enter(c.code, &mut *w.env) };
     outcome(&w, exit)
+}
+
+pub fn run_baseline(base: &mut Baseline, block: &Block, seed: u64, budget: i64) -> Outcome {
+    let s = slots(block);
+    let c = base.compile(block, 7, s.as_ptr()).expect("baseline compile");
+    let mut w = World::new(seed);
+    w.env.budget = budget;
+    SLOW_LOG.with(|l| l.borrow_mut().clear());
+    // SAFETY: code from this generation; env valid as above.
+    let exit = unsafe { base.enter(c.code, &mut *w.env) };
+    outcome(&w, exit)
+}
+
+pub const BINS: [BinOp; 25] = [
+    BinOp::Add,
+    BinOp::Sub,
+    BinOp::And,
+    BinOp::Or,
+    BinOp::Xor,
+    BinOp::AndNot,
+    BinOp::OrNot,
+    BinOp::XorNot,
+    BinOp::Shl,
+    BinOp::Shr,
+    BinOp::Sar,
+    BinOp::Rotl,
+    BinOp::Rotr,
+    BinOp::Mul,
+    BinOp::MulHs,
+    BinOp::MulHu,
+    BinOp::MulHsu,
+    BinOp::Div,
+    BinOp::DivU,
+    BinOp::Rem,
+    BinOp::RemU,
+    BinOp::Min,
+    BinOp::MinU,
+    BinOp::Max,
+    BinOp::MaxU,
+];
+pub const UNS: [UnOp; 12] = [
+    UnOp::Not,
+    UnOp::Neg,
+    UnOp::Sext8,
+    UnOp::Sext16,
+    UnOp::Sext32,
+    UnOp::Zext8,
+    UnOp::Zext16,
+    UnOp::Zext32,
+    UnOp::Clz,
+    UnOp::Ctz,
+    UnOp::Popcnt,
+    UnOp::Bswap,
+];
+pub const CONDS: [Cond; 6] = [Cond::Eq, Cond::Ne, Cond::Lt, Cond::Ge, Cond::Ltu, Cond::Geu];
+pub const INTERESTING: [u64; 12] =
+    [0, 1, 2, u64::MAX, i64::MIN as u64, i64::MAX as u64, 0x8000_0000, 0x7fff_ffff, 0xffff_ffff, 31, 63, 64];
+
+pub fn mem_block(addr: u64, size: MemSize, signed: bool, rmw: bool, store: bool) -> Block {
+    let mut b = Builder::new(0x2000);
+    b.insn_start(0x2000, 4);
+    let x = b.get_reg(Reg(3));
+    b.set_reg(Reg(4), x);
+    b.insn_start(0x2004, 4);
+    let a = b.konst(addr);
+    let m = MemOp { size, signed, mmu_idx: 1, align: false, rmw };
+    if store {
+        let v = b.get_reg(Reg(5));
+        b.store(a, v, m);
+    } else {
+        let v = b.load(a, m);
+        b.set_reg(Reg(6), v);
+    }
+    b.insn_start(0x2008, 4);
+    let y = b.get_reg(Reg(6));
+    b.set_reg(Reg(7), y);
+    b.goto(0x200c);
+    b.finish()
+}
+
+pub fn counting_block(pc: u64, next: u64, halt: bool) -> Block {
+    let mut b = Builder::new(pc);
+    b.insn_start(pc, 4);
+    b.call_void(HelperId(H_COUNT), &[]);
+    if halt {
+        b.exit(ExitReason::Halt, next);
+    } else {
+        b.goto(next);
+    }
+    b.finish()
+}
+
+/// Random straight-line and branching blocks over every op kind.
+pub fn random_block(seed: u64) -> Block {
+    let mut x = seed;
+    let mut rnd = |n: u64| {
+        x = lcg(x);
+        (x >> 33) % n
+    };
+    let pc = 0x8000_1000u64;
+    let mut b = Builder::new(pc);
+    let mut ipc = pc;
+    let segments = 1 + rnd(3);
+    let labels: Vec<Label> = (0..segments).map(|_| b.new_label()).collect();
+    for seg in 0..segments {
+        let mut live: Vec<Temp> = Vec::new();
+        for _ in 0..(2 + rnd(6)) {
+            b.insn_start(ipc, 4);
+            ipc += 4;
+            for _ in 0..(1 + rnd(5)) {
+                let pick = |live: &Vec<Temp>, r: u64| live[(r % live.len() as u64) as usize];
+                let t = match rnd(12) {
+                    0 | 1 => b.get_reg(Reg(rnd(12) as u16)),
+                    2 => b.konst(INTERESTING[rnd(12) as usize]),
+                    _ if live.len() < 2 => b.konst(rnd(1 << 20).wrapping_mul(0x1_0000_0001)),
+                    3..=5 => {
+                        let op = BINS[rnd(25) as usize];
+                        let w = if matches!(op, BinOp::MulHs | BinOp::MulHu | BinOp::MulHsu) || rnd(2) == 0 {
+                            Width::W64
+                        } else {
+                            Width::W32
+                        };
+                        let (p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.bin(op, w, p, q)
+                    }
+                    6 => {
+                        let w = if rnd(2) == 0 { Width::W64 } else { Width::W32 };
+                        let p = pick(&live, rnd(99));
+                        b.un(UNS[rnd(12) as usize], w, p)
+                    }
+                    7 => {
+                        let (p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.cmp(CONDS[rnd(6) as usize], p, q)
+                    }
+                    8 => {
+                        let (c, p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.select(c, p, q)
+                    }
+                    9 => {
+                        let off = b.konst((RAM_VA + rnd(RAM_SIZE as u64 - 8)) & !(rnd(2) * 7));
+                        let size = [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8][rnd(4) as usize];
+                        let m =
+                            MemOp { size, signed: rnd(2) == 0, mmu_idx: rnd(4) as u8, align: false, rmw: rnd(4) == 0 };
+                        if rnd(2) == 0 {
+                            let v = pick(&live, rnd(99));
+                            b.store(off, v, m);
+                            continue;
+                        }
+                        b.load(off, m)
+                    }
+                    10 => {
+                        let (p, q) = (pick(&live, rnd(99)), pick(&live, rnd(99)));
+                        b.call(HelperId(H_ADD3), &[p, q, p])
+                    }
+                    _ => {
+                        let p = pick(&live, rnd(99));
+                        b.set_reg(Reg(rnd(12) as u16), p);
+                        continue;
+                    }
+                };
+                live.push(t);
+            }
+        }
+        if let Some(&t) = live.last() {
+            b.set_reg(Reg(20 + seg as u16), t);
+            if seg + 1 < segments {
+                b.br_cond(t, labels[seg as usize + 1]);
+            }
+        }
+        match rnd(3) {
+            0 => b.goto(ipc + 0x100 * seg),
+            1 if seg + 1 < segments => {}
+            _ => b.exit(ExitReason::Reevaluate, ipc),
+        }
+        if seg + 1 < segments {
+            b.label(labels[seg as usize + 1]);
+        }
+    }
+    let last_is_term = b.block().ops.last().is_some_and(Op::is_terminator);
+    if !last_is_term {
+        b.goto(ipc);
+    }
+    let mut blk = b.finish();
+    // Label 0 is never used; keep labels dense anyway by not caring (verifier allows unused ones).
+    blk.ops.retain(|op| !matches!(op, Op::Label { label } if label.0 == 0));
+    blk
 }

@@ -1,0 +1,1156 @@
+//! The baseline tier: a single-pass x86-64 code emitter for verified IR blocks. It compiles a
+//! block in microseconds where Cranelift needs ~100 µs, so code that runs only a few hundred
+//! times (most of a Linux boot) stops being interpreted much sooner; blocks found hot are still
+//! recompiled by Cranelift at `opt_level=speed`.
+//!
+//! The generated code has exactly the contract of [`crate::jit`]'s (and the semantics of
+//! [`crate::interp::interpret`], the reference): entered as a Cranelift `tail` function
+//! `fn(env) -> packed exit` (on x86-64: `env` in rdi, the result in rax, rbx/rbp/r12-r15
+//! callee-saved, no stack arguments), budget check on entry, inline softmmu TLB fast path with
+//! the `Runtime` hooks as slow path, precise PCs, and chaining through the caller-owned exit
+//! cells by tail jumps. Baseline and Cranelift blocks therefore chain into each other both ways.
+//!
+//! Register use is deliberately simple: `env` lives in rbx (saved in the frame, restored before
+//! every exit or tail jump), every temp has a stack slot, each op loads its operands into scratch
+//! registers and computes its result in rax. Two things are remembered between ops: which temp
+//! rax holds (the next op takes it from there; its store to the slot is deferred, and dropped
+//! when no use is left: most temps feed only the next op), and which temps are guest registers
+//! read and not written since (their uses load them from `Env`; they are copied to their slots
+//! only before the register changes). Nothing else is live across an op, so helpers and slow
+//! paths are called with the plain SystemV ABI. Constants are not given slots: they become
+//! immediates or are loaded where used.
+
+use crate::env::{self, pack_exit, ExitCode};
+use crate::helpers::{HelperTable, MAX_HELPER_ARGS};
+use crate::ir::{BinOp, Block, Cond, ExitReason, MemOp, MemSize, Op, Temp, UnOp, Width};
+use crate::jit::{Compiled, JitStats};
+use dynasmrt::x64::{Rq, X64Relocation};
+use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::AtomicPtr;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BaselineError {
+    #[error("invalid block: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
+    #[error("assembler: {0}")]
+    Asm(String),
+    #[error("code cache memory: {0}")]
+    Memory(String),
+}
+
+// The registers ops name dynamically.
+const RAX: Rq = Rq::RAX;
+const RCX: Rq = Rq::RCX;
+const RDX: Rq = Rq::RDX;
+const RSI: Rq = Rq::RSI;
+const R8: Rq = Rq::R8;
+
+/// Where helpers get their arguments (SystemV, after `env` in rdi).
+const ARG_REGS: [Rq; MAX_HELPER_ARGS] = [RSI, RDX, RCX, R8];
+
+/// One code generation: a single RWX mapping, bump-allocated, freed whole by `flush_all`.
+///
+/// RWX rather than a double mapping (split W^X as QEMU offers): the Cranelift tier's arena in the
+/// same process is RWX already, so a split mapping here would buy no protection, and TCG mode is
+/// outside Mimic's security guarantee. x86-64 keeps instruction fetch coherent with stores.
+struct Region {
+    alloc: region::Allocation,
+    used: usize,
+}
+
+pub struct Baseline {
+    helpers: HelperTable,
+    max_code_bytes: usize,
+    region: Option<Region>,
+    /// A sysv `fn(code, env) -> u64` calling a block with the tail convention (see `enter`).
+    trampoline: *const u8,
+    stats: JitStats,
+    /// Under `perf record` (PERF_BUILDID_DIR set), the perf map blocks are listed in.
+    perf_map: Option<std::fs::File>,
+    /// Buffers reused between compiles (allocations showed in boot profiles: a Linux boot
+    /// compiles tens of thousands of blocks).
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    asm: Option<Asm>,
+    code: Vec<u8>,
+    slow: Vec<SlowPath>,
+    consts: Vec<Option<u64>>,
+    uses: Vec<u32>,
+    alias: Vec<Option<i32>>,
+    aliased: Vec<Temp>,
+    labels: Vec<DynamicLabel>,
+    perf_line: String,
+}
+
+/// An out-of-line memory slow path, emitted after the block's main body.
+struct SlowPath {
+    entry: DynamicLabel,
+    /// Where the fast path continues (the loaded value in rax).
+    join: DynamicLabel,
+    store: bool,
+    pc: u64,
+    memop: u64,
+}
+
+type Asm = VecAssembler<X64Relocation>;
+
+/// dynasm with the architecture named once.
+macro_rules! asm {
+    ($ops:expr; $($t:tt)*) => {
+        dynasm!($ops ; .arch x64 ; $($t)*)
+    };
+}
+
+impl Baseline {
+    /// `max_code_bytes`: per generation, after which [`Baseline::is_full`] reports true.
+    pub fn new(helpers: HelperTable, max_code_bytes: usize) -> Result<Self, BaselineError> {
+        let mut b = Baseline {
+            helpers,
+            max_code_bytes,
+            region: None,
+            trampoline: std::ptr::null(),
+            stats: JitStats::default(),
+            perf_map: None,
+            scratch: Scratch::default(),
+        };
+        if std::env::var_os("PERF_BUILDID_DIR").is_some() {
+            b.perf_map = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(format!("/tmp/perf-{}.map", std::process::id()))
+                .ok();
+        }
+        b.new_generation()?;
+        Ok(b)
+    }
+
+    fn new_generation(&mut self) -> Result<(), BaselineError> {
+        // Headroom past the soft limit so the block that crosses it still fits.
+        let size = self.max_code_bytes.saturating_add(1 << 20);
+        let alloc = region::alloc(size, region::Protection::READ_WRITE_EXECUTE)
+            .map_err(|e| BaselineError::Memory(e.to_string()))?;
+        self.region = Some(Region { alloc, used: 0 });
+        let mut a = Asm::new(0);
+        // Entered with rsp = 8 mod 16; the push realigns it for the call.
+        asm!(a
+            ; push rbp
+            ; mov rbp, rsp
+            ; mov rax, rdi
+            ; mov rdi, rsi
+            ; call rax
+            ; pop rbp
+            ; ret
+        );
+        let code = a.finalize().map_err(|e| BaselineError::Asm(e.to_string()))?;
+        self.trampoline = self.install(&code)?;
+        Ok(())
+    }
+
+    /// Copy finished code into the current generation; returns its address.
+    fn install(&mut self, code: &[u8]) -> Result<*const u8, BaselineError> {
+        let r = self.region.as_mut().ok_or_else(|| BaselineError::Memory("no code generation".into()))?;
+        let start = r.used.next_multiple_of(16);
+        if start + code.len() > r.alloc.len() {
+            return Err(BaselineError::Memory("baseline code region exhausted".into()));
+        }
+        // SAFETY: [start, start + len) lies inside the mapping (checked above) and no code there
+        // has been handed out yet (bump allocation).
+        let dst = unsafe { r.alloc.as_mut_ptr::<u8>().add(start) };
+        // SAFETY: as above; the source is a separate Vec.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), dst, code.len()) };
+        r.used = start + code.len();
+        Ok(dst)
+    }
+
+    /// Compile `block` (same contract as [`crate::jit::Jit::compile`]): `exit_slots` points at
+    /// `env::exit_cells(exit_slot_count(block))` caller-owned cells, valid until `flush_all`.
+    pub fn compile(
+        &mut self,
+        block: &Block,
+        block_id: u64,
+        exit_slots: *const AtomicPtr<u8>,
+    ) -> Result<Compiled, BaselineError> {
+        crate::verify::verify(block, self.helpers)?;
+        self.compile_verified(block, block_id, exit_slots)
+    }
+
+    /// [`Baseline::compile`] for a block the caller has verified already (the run loop verifies
+    /// every block it translates; a second pass showed in boot profiles). Code emitted for
+    /// unverified IR is still safe for the host (temps, labels and helpers out of range are
+    /// clamped, dropped or refused) but its guest semantics are unspecified.
+    pub fn compile_verified(
+        &mut self,
+        block: &Block,
+        block_id: u64,
+        exit_slots: *const AtomicPtr<u8>,
+    ) -> Result<Compiled, BaselineError> {
+        let start = crate::jit::thread_cpu_ns();
+        let mut sc = std::mem::take(&mut self.scratch);
+        let n = block.temp_count() as usize;
+        sc.slow.clear();
+        sc.consts.clear();
+        sc.consts.resize(n, None);
+        sc.uses.clear();
+        sc.uses.resize(n, 0);
+        sc.alias.clear();
+        sc.alias.resize(n, None);
+        sc.aliased.clear();
+        sc.labels.clear();
+        let mut e = Emitter {
+            a: sc.asm.take().unwrap_or_else(|| Asm::new(0)),
+            helpers: self.helpers,
+            block,
+            block_id,
+            cells: exit_slots as u64,
+            nslots: crate::interp::exit_slot_count(block),
+            goto_idx: 0,
+            ptr_idx: crate::interp::goto_count(block),
+            consts: std::mem::take(&mut sc.consts),
+            uses: std::mem::take(&mut sc.uses),
+            cached: None,
+            dirty: false,
+            alias: std::mem::take(&mut sc.alias),
+            aliased: std::mem::take(&mut sc.aliased),
+            labels: std::mem::take(&mut sc.labels),
+            insn_pc: block.pc,
+            exc: None,
+            slow: std::mem::take(&mut sc.slow),
+        };
+        e.emit();
+        let Emitter { mut a, slow, consts, uses, alias, aliased, labels, .. } = e;
+        (sc.slow, sc.consts, sc.uses, sc.alias, sc.aliased, sc.labels) = (slow, consts, uses, alias, aliased, labels);
+        sc.code.clear();
+        let drained = a.drain().map(|bytes| sc.code.extend(bytes));
+        // An assembler that failed may keep half its state: start the next block afresh.
+        sc.asm = drained.is_ok().then_some(a);
+        let result = drained.map_err(|err| BaselineError::Asm(err.to_string())).and_then(|()| self.install(&sc.code));
+        let size = sc.code.len();
+        self.scratch = sc;
+        let ptr = result?;
+        self.stats.blocks += 1;
+        self.stats.code_bytes += size as u64;
+        self.stats.compile_ns += crate::jit::thread_cpu_ns().saturating_sub(start);
+        if let Some(f) = self.perf_map.as_mut() {
+            // One write per line: formatting straight into the file costs a syscall per piece.
+            let line = &mut self.scratch.perf_line;
+            line.clear();
+            let _ = writeln!(line, "{:x} {:x} guest_{:x}_base_{}", ptr as usize, size, block.pc, self.stats.blocks);
+            let _ = f.write_all(line.as_bytes());
+        }
+        Ok(Compiled { code: ptr, size })
+    }
+
+    /// Run baseline (or any tail-convention block) code; see [`crate::jit::Jit::enter`].
+    ///
+    /// # Safety
+    /// `code` must be live block code and `env` must satisfy its requirements (see
+    /// [`crate::interp::interpret`]).
+    pub unsafe fn enter(&self, code: *const u8, env: *mut env::Env) -> u64 {
+        // SAFETY: the trampoline was emitted as sysv fn(code, env) -> u64 in `new_generation`.
+        unsafe {
+            let f: unsafe extern "sysv64" fn(*const u8, *mut env::Env) -> u64 = std::mem::transmute(self.trampoline);
+            f(code, env)
+        }
+    }
+
+    /// Bytes used by the current generation.
+    #[inline]
+    pub fn generation_bytes(&self) -> usize {
+        self.region.as_ref().map_or(0, |r| r.used)
+    }
+
+    /// The generation has used its `max_code_bytes`: flush before compiling more.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.generation_bytes() >= self.max_code_bytes
+    }
+
+    /// Drop every compiled block and start a fresh generation.
+    ///
+    /// # Safety
+    /// No baseline code may be running, and every code pointer handed out before must be
+    /// forgotten by the caller.
+    pub unsafe fn flush_all(&mut self) -> Result<(), BaselineError> {
+        self.region = None;
+        self.stats.flushes += 1;
+        self.new_generation()
+    }
+
+    /// The machine code of a compiled block (for `-d out_asm`).
+    pub fn code_bytes(&self, c: &Compiled) -> &[u8] {
+        if c.code.is_null() {
+            return &[];
+        }
+        // SAFETY: `c` came from this generation (caller), which stays mapped until flush_all.
+        unsafe { std::slice::from_raw_parts(c.code, c.size) }
+    }
+
+    pub fn stats(&self) -> JitStats {
+        self.stats
+    }
+}
+
+/// Division and remainder: rare in guest code and fiddly inline (host traps on /0 and MIN/-1);
+/// the interpreter's definitions, called out of line.
+extern "sysv64" fn rt_div(a: u64, b: u64, op_width: u64) -> u64 {
+    let op = match op_width & 0xff {
+        0 => BinOp::Div,
+        1 => BinOp::DivU,
+        2 => BinOp::Rem,
+        _ => BinOp::RemU,
+    };
+    let width = if op_width >> 8 == 32 { Width::W32 } else { Width::W64 };
+    crate::interp::eval_bin(op, width, a, b)
+}
+
+/// Ops with an x86 form taking a constant second operand as an immediate.
+fn bin_takes_imm(op: BinOp) -> bool {
+    use BinOp::*;
+    matches!(op, Add | Sub | And | Or | Xor | Shl | Shr | Sar | Rotl | Rotr | Mul)
+}
+
+extern "sysv64" fn rt_popcnt(a: u64) -> u64 {
+    a.count_ones() as u64
+}
+
+struct Emitter<'a> {
+    a: Asm,
+    helpers: HelperTable,
+    block: &'a Block,
+    block_id: u64,
+    /// Address of the block's exit cells.
+    cells: u64,
+    nslots: usize,
+    goto_idx: usize,
+    ptr_idx: usize,
+    /// Temps defined by `Const` (they get no stack slot).
+    consts: Vec<Option<u64>>,
+    /// Uses of each temp not emitted yet: a temp without any left need not be stored.
+    uses: Vec<u32>,
+    /// The temp rax holds (the last op's result, or an operand just loaded), and whether its
+    /// stack slot still lacks it: the store is deferred until rax is needed for something else,
+    /// and skipped if no use is left by then (most temps feed only the next op).
+    cached: Option<Temp>,
+    dirty: bool,
+    /// Temps read by `GetReg` whose guest register has not changed since: they are loaded from
+    /// `Env` where used instead of being copied to a slot (and do not disturb rax). A write to
+    /// the register, or a helper call (helpers may write any), first copies them to their slots.
+    alias: Vec<Option<i32>>,
+    /// The temps with an `alias`.
+    aliased: Vec<Temp>,
+    labels: Vec<DynamicLabel>,
+    insn_pc: u64,
+    /// The shared exit returning `Exception`.
+    exc: Option<DynamicLabel>,
+    slow: Vec<SlowPath>,
+}
+
+impl Emitter<'_> {
+    /// Stack offset of temp `t`'s slot.
+    fn slot(&self, t: Temp) -> i32 {
+        8 * (t.0.min(self.block.temp_count().saturating_sub(1)) as i32)
+    }
+
+    /// Load a 64-bit constant into `r` with the shortest encoding.
+    fn mov_imm(&mut self, r: Rq, v: u64) {
+        if v <= u32::MAX as u64 {
+            asm!(self.a ; mov Rd(r), v as i32);
+        } else if v as i64 >= i32::MIN as i64 && v as i64 <= i32::MAX as i64 {
+            asm!(self.a ; mov Rq(r), v as i32);
+        } else {
+            asm!(self.a ; mov Rq(r), QWORD v as i64);
+        }
+    }
+
+    fn konst(&self, t: Temp) -> Option<u64> {
+        self.consts.get(t.0 as usize).copied().flatten()
+    }
+
+    /// A constant temp that fits an instruction's sign-extended 32-bit immediate.
+    fn imm32(&self, t: Temp) -> Option<i32> {
+        self.konst(t).and_then(|v| i32::try_from(v as i64).ok())
+    }
+
+    /// Count one use of `t` as emitted.
+    fn use_temp(&mut self, t: Temp) {
+        if let Some(n) = self.uses.get_mut(t.0 as usize) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Store the temp rax holds if its slot lacks it and it has uses left.
+    fn flush(&mut self) {
+        if let (Some(t), true) = (self.cached, self.dirty) {
+            if self.uses.get(t.0 as usize).is_some_and(|&n| n > 0) {
+                let off = self.slot(t);
+                asm!(self.a ; mov [rsp + off], rax);
+            }
+        }
+        self.dirty = false;
+    }
+
+    /// rax is about to be overwritten.
+    fn forget(&mut self) {
+        self.flush();
+        self.cached = None;
+    }
+
+    /// Load temp `t` into register `r` (ops fetch their rax operand last: fetching it may store
+    /// what rax held).
+    fn get(&mut self, r: Rq, t: Temp) {
+        self.use_temp(t);
+        if self.cached == Some(t) {
+            if r != RAX {
+                asm!(self.a ; mov Rq(r), rax);
+            }
+            return;
+        }
+        if r == RAX {
+            self.forget();
+        }
+        match (self.konst(t), self.alias.get(t.0 as usize).copied().flatten()) {
+            (Some(v), _) => self.mov_imm(r, v),
+            (None, Some(env_off)) => asm!(self.a ; mov Rq(r), [rbx + env_off]),
+            (None, None) => {
+                let off = self.slot(t);
+                asm!(self.a ; mov Rq(r), [rsp + off]);
+            }
+        }
+        if r == RAX {
+            self.cached = Some(t);
+        }
+    }
+
+    /// Copy the aliased temps of guest register slot `env_off` (all of them if None) that still
+    /// have uses to their slots, before the register changes. (Through r11: rax may hold a
+    /// pending result and the argument registers an upcoming call's arguments.)
+    fn materialize(&mut self, env_off: Option<i32>) {
+        let mut i = 0;
+        while i < self.aliased.len() {
+            let t = self.aliased[i];
+            let Some(off) = self.alias.get(t.0 as usize).copied().flatten() else {
+                self.aliased.swap_remove(i);
+                continue;
+            };
+            if env_off.is_some_and(|o| o != off) {
+                i += 1;
+                continue;
+            }
+            if self.uses.get(t.0 as usize).is_some_and(|&n| n > 0) {
+                let slot = self.slot(t);
+                asm!(self.a
+                    ; mov r11, [rbx + off]
+                    ; mov [rsp + slot], r11
+                );
+            }
+            self.alias[t.0 as usize] = None;
+            self.aliased.swap_remove(i);
+        }
+    }
+
+    /// The op's result is in rax (stored later if needed, see `cached`).
+    fn put(&mut self, t: Temp) {
+        self.cached = Some(t);
+        self.dirty = true;
+    }
+
+    fn frame_size(&self) -> i32 {
+        // Entry leaves rsp = 8 mod 16, the pushes of rbp and rbx keep it so: an odd number of
+        // slots realigns it for calls.
+        8 * (self.block.temp_count() as i32 | 1)
+    }
+
+    /// Undo the prologue (rbx restored, the frame popped): the state to return or tail-jump in.
+    fn epilogue(&mut self) {
+        asm!(self.a
+            ; mov rbx, [rbp - 8]
+            ; leave
+        );
+    }
+
+    fn ret_exit(&mut self, code: ExitCode, slot: u8) {
+        let v = pack_exit(code, self.block_id, slot);
+        self.mov_imm(RAX, v);
+        self.epilogue();
+        asm!(self.a ; ret);
+    }
+
+    /// Tail-jump to the block code in rax.
+    fn tail_jump_rax(&mut self) {
+        asm!(self.a ; mov rdi, rbx);
+        self.epilogue();
+        asm!(self.a ; jmp rax);
+    }
+
+    fn store_pc_const(&mut self, pc: u64) {
+        if pc as i64 >= i32::MIN as i64 && pc as i64 <= i32::MAX as i64 {
+            asm!(self.a ; mov QWORD [rbx + env::ENV_PC_OFFSET], pc as i32);
+        } else {
+            self.mov_imm(RCX, pc);
+            asm!(self.a ; mov [rbx + env::ENV_PC_OFFSET], rcx);
+        }
+    }
+
+    fn exception_label(&mut self) -> DynamicLabel {
+        match self.exc {
+            Some(l) => l,
+            None => {
+                let l = self.a.new_dynamic_label();
+                self.exc = Some(l);
+                l
+            }
+        }
+    }
+
+    fn check_exception(&mut self) {
+        let exc = self.exception_label();
+        asm!(self.a
+            ; cmp DWORD [rbx + env::ENV_EXCEPTION_OFFSET], 0
+            ; jne =>exc
+        );
+    }
+
+    fn emit(&mut self) {
+        let block = self.block;
+        for op in &block.ops {
+            if let Op::Const { dst, value } = op {
+                if let Some(c) = self.consts.get_mut(dst.0 as usize) {
+                    *c = Some(*value);
+                }
+            }
+            for t in op.uses() {
+                if let Some(n) = self.uses.get_mut(t.0 as usize) {
+                    *n += 1;
+                }
+            }
+        }
+        for _ in 0..block.label_count() {
+            let l = self.a.new_dynamic_label();
+            self.labels.push(l);
+        }
+
+        // Budget check before the frame exists: a block that cannot pay returns at once and
+        // leaves `Env::budget` untouched.
+        let out = self.a.new_dynamic_label();
+        let count = block.insn_count as i32;
+        asm!(self.a
+            ; mov rax, [rdi + env::ENV_BUDGET_OFFSET]
+            ; sub rax, count
+            ; jl =>out
+            ; mov [rdi + env::ENV_BUDGET_OFFSET], rax
+            ; push rbp
+            ; mov rbp, rsp
+            ; push rbx
+            ; mov rbx, rdi
+        );
+        let frame = self.frame_size();
+        asm!(self.a ; sub rsp, frame);
+
+        let mut terminated = false;
+        for op in &block.ops {
+            if terminated && !matches!(op, Op::Label { .. }) {
+                // Unreachable (the verifier rejects it).
+                continue;
+            }
+            terminated = op.is_terminator();
+            self.op(op);
+        }
+        if !terminated {
+            self.store_pc_const(self.insn_pc);
+            self.ret_exit(ExitCode::Reevaluate, 0);
+        }
+
+        // Cold code after the body.
+        let pc = block.pc;
+        asm!(self.a ; =>out);
+        if pc as i64 >= i32::MIN as i64 && pc as i64 <= i32::MAX as i64 {
+            asm!(self.a ; mov QWORD [rdi + env::ENV_PC_OFFSET], pc as i32);
+        } else {
+            self.mov_imm(RCX, pc);
+            asm!(self.a ; mov [rdi + env::ENV_PC_OFFSET], rcx);
+        }
+        self.mov_imm(RAX, pack_exit(ExitCode::Budget, self.block_id, 0));
+        asm!(self.a ; ret);
+
+        for s in std::mem::take(&mut self.slow) {
+            let entry = s.entry;
+            asm!(self.a ; =>entry);
+            self.store_pc_const(s.pc);
+            // rsi holds the address (and rdx a store's value) from the fast path.
+            if s.store {
+                self.mov_imm(RCX, s.memop);
+                asm!(self.a
+                    ; mov rdi, rbx
+                    ; mov rax, [rbx + env::ENV_RUNTIME_OFFSET]
+                    ; call QWORD [rax + env::RUNTIME_STORE_OFFSET]
+                );
+            } else {
+                self.mov_imm(RDX, s.memop);
+                asm!(self.a
+                    ; mov rdi, rbx
+                    ; mov rax, [rbx + env::ENV_RUNTIME_OFFSET]
+                    ; call QWORD [rax + env::RUNTIME_LOAD_OFFSET]
+                );
+            }
+            self.check_exception();
+            let join = s.join;
+            asm!(self.a ; jmp =>join);
+            self.slow.push(s);
+        }
+        if let Some(exc) = self.exc {
+            asm!(self.a ; =>exc);
+            self.ret_exit(ExitCode::Exception, 0);
+        }
+    }
+
+    fn label(&self, l: crate::ir::Label) -> Option<DynamicLabel> {
+        self.labels.get(l.0 as usize).copied()
+    }
+
+    fn op(&mut self, op: &Op) {
+        match op {
+            Op::InsnStart { pc, .. } => self.insn_pc = *pc,
+            Op::Const { .. } => {}
+            Op::GetReg { dst, reg } => {
+                let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
+                if let Some(a) = self.alias.get_mut(dst.0 as usize) {
+                    *a = Some(off);
+                    self.aliased.push(*dst);
+                }
+            }
+            Op::SetReg { reg, src } => {
+                let off = env::reg_offset(reg.0.min(env::NUM_REGS as u16 - 1));
+                match self.imm32(*src) {
+                    Some(v) if self.cached != Some(*src) => {
+                        self.use_temp(*src);
+                        self.materialize(Some(off));
+                        asm!(self.a ; mov QWORD [rbx + off], v);
+                    }
+                    _ => {
+                        self.get(RAX, *src);
+                        self.materialize(Some(off));
+                        asm!(self.a ; mov [rbx + off], rax);
+                    }
+                }
+            }
+            Op::Bin { op, width, dst, a, b } => {
+                match self.imm32(*b).filter(|_| bin_takes_imm(*op)) {
+                    Some(imm) => {
+                        self.use_temp(*b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        self.bin_imm(*op, *width, imm);
+                    }
+                    None => {
+                        self.get(RCX, *b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        self.bin(*op, *width);
+                    }
+                }
+                self.put(*dst);
+            }
+            Op::Un { op, width, dst, a } => {
+                self.get(RAX, *a);
+                self.forget();
+                self.un(*op, *width);
+                self.put(*dst);
+            }
+            Op::Cmp { cond, dst, a, b } => {
+                match self.imm32(*b) {
+                    Some(imm) => {
+                        self.use_temp(*b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        asm!(self.a ; cmp rax, imm);
+                    }
+                    None => {
+                        self.get(RCX, *b);
+                        self.get(RAX, *a);
+                        self.forget();
+                        asm!(self.a ; cmp rax, rcx);
+                    }
+                }
+                match cond {
+                    Cond::Eq => asm!(self.a ; sete al),
+                    Cond::Ne => asm!(self.a ; setne al),
+                    Cond::Lt => asm!(self.a ; setl al),
+                    Cond::Ge => asm!(self.a ; setge al),
+                    Cond::Ltu => asm!(self.a ; setb al),
+                    Cond::Geu => asm!(self.a ; setae al),
+                }
+                asm!(self.a ; movzx eax, al);
+                self.put(*dst);
+            }
+            Op::Select { dst, cond, a, b } => {
+                self.get(RDX, *cond);
+                self.get(RCX, *b);
+                self.get(RAX, *a);
+                self.forget();
+                asm!(self.a
+                    ; test rdx, rdx
+                    ; cmovz rax, rcx
+                );
+                self.put(*dst);
+            }
+            Op::Load { dst, addr, mem } => {
+                let in_rax = self.cached == Some(*addr);
+                self.get(RSI, *addr);
+                self.forget();
+                self.load(*mem, in_rax);
+                self.put(*dst);
+            }
+            Op::Store { addr, src, mem } => {
+                let in_rax = self.cached == Some(*addr);
+                self.get(RSI, *addr);
+                self.get(RDX, *src);
+                self.forget();
+                self.store(*mem, in_rax);
+            }
+            Op::Call { helper, dst, args } => self.call(helper.0 as usize, *dst, args),
+            Op::BrCond { cond, label } => {
+                let Some(l) = self.label(*label) else { return };
+                self.use_temp(*cond);
+                // The fall-through path may still use what rax holds.
+                self.flush();
+                match self.konst(*cond) {
+                    Some(0) => {}
+                    Some(_) => asm!(self.a ; jmp =>l),
+                    None if self.cached == Some(*cond) => {
+                        asm!(self.a
+                            ; test rax, rax
+                            ; jnz =>l
+                        );
+                    }
+                    None => {
+                        let off = self.slot(*cond);
+                        asm!(self.a
+                            ; cmp QWORD [rsp + off], 0
+                            ; jne =>l
+                        );
+                    }
+                }
+            }
+            Op::Br { label } => {
+                if let Some(l) = self.label(*label) {
+                    asm!(self.a ; jmp =>l);
+                }
+            }
+            Op::Label { label } => {
+                // Temps do not live across labels, and paths that meet here agree on nothing.
+                self.cached = None;
+                self.dirty = false;
+                for t in self.aliased.drain(..) {
+                    if let Some(a) = self.alias.get_mut(t.0 as usize) {
+                        *a = None;
+                    }
+                }
+                if let Some(l) = self.label(*label) {
+                    asm!(self.a ; =>l);
+                }
+            }
+            Op::Goto { pc } => {
+                let slot = self.goto_idx;
+                self.goto_idx += 1;
+                if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {
+                    self.cross_page_goto(*pc, slot);
+                } else {
+                    // Follow the chain if the run loop made one, else return the slot to it.
+                    self.forget();
+                    let unchained = self.a.new_dynamic_label();
+                    let cell = self.cells.wrapping_add(8 * slot as u64);
+                    self.mov_imm(RAX, cell);
+                    asm!(self.a
+                        ; mov rax, [rax]
+                        ; test rax, rax
+                        ; jz =>unchained
+                    );
+                    self.tail_jump_rax();
+                    asm!(self.a ; =>unchained);
+                    self.store_pc_const(*pc);
+                    self.ret_exit(ExitCode::Goto, slot as u8);
+                }
+            }
+            Op::GotoPtr { target } => {
+                self.get(RSI, *target);
+                self.forget();
+                self.goto_ptr();
+            }
+            Op::Exit { reason, pc } => {
+                if *reason != ExitReason::Exception {
+                    self.store_pc_const(*pc);
+                }
+                self.ret_exit((*reason).into(), 0);
+            }
+        }
+    }
+
+    /// rax = rax op rcx (the IR's total semantics; `W32` ops zero-extend, as x86's 32-bit ops do).
+    fn bin(&mut self, op: BinOp, width: Width) {
+        let w64 = width == Width::W64;
+        match (op, w64) {
+            (BinOp::Add, true) => asm!(self.a ; add rax, rcx),
+            (BinOp::Add, false) => asm!(self.a ; add eax, ecx),
+            (BinOp::Sub, true) => asm!(self.a ; sub rax, rcx),
+            (BinOp::Sub, false) => asm!(self.a ; sub eax, ecx),
+            (BinOp::And, true) => asm!(self.a ; and rax, rcx),
+            (BinOp::And, false) => asm!(self.a ; and eax, ecx),
+            (BinOp::Or, true) => asm!(self.a ; or rax, rcx),
+            (BinOp::Or, false) => asm!(self.a ; or eax, ecx),
+            (BinOp::Xor, true) => asm!(self.a ; xor rax, rcx),
+            (BinOp::Xor, false) => asm!(self.a ; xor eax, ecx),
+            (BinOp::AndNot, true) => asm!(self.a ; not rcx ; and rax, rcx),
+            (BinOp::AndNot, false) => asm!(self.a ; not ecx ; and eax, ecx),
+            (BinOp::OrNot, true) => asm!(self.a ; not rcx ; or rax, rcx),
+            (BinOp::OrNot, false) => asm!(self.a ; not ecx ; or eax, ecx),
+            (BinOp::XorNot, true) => asm!(self.a ; xor rax, rcx ; not rax),
+            (BinOp::XorNot, false) => asm!(self.a ; xor eax, ecx ; not eax),
+            // x86 masks shift and rotate counts to 6 (5 for 32-bit operands) bits, like the IR.
+            (BinOp::Shl, true) => asm!(self.a ; shl rax, cl),
+            (BinOp::Shl, false) => asm!(self.a ; shl eax, cl),
+            (BinOp::Shr, true) => asm!(self.a ; shr rax, cl),
+            (BinOp::Shr, false) => asm!(self.a ; shr eax, cl),
+            (BinOp::Sar, true) => asm!(self.a ; sar rax, cl),
+            (BinOp::Sar, false) => asm!(self.a ; sar eax, cl),
+            (BinOp::Rotl, true) => asm!(self.a ; rol rax, cl),
+            (BinOp::Rotl, false) => asm!(self.a ; rol eax, cl),
+            (BinOp::Rotr, true) => asm!(self.a ; ror rax, cl),
+            (BinOp::Rotr, false) => asm!(self.a ; ror eax, cl),
+            (BinOp::Mul, true) => asm!(self.a ; imul rax, rcx),
+            (BinOp::Mul, false) => asm!(self.a ; imul eax, ecx),
+            (BinOp::MulHs, true) => asm!(self.a ; imul rcx ; mov rax, rdx),
+            (BinOp::MulHu, true) => asm!(self.a ; mul rcx ; mov rax, rdx),
+            (BinOp::MulHsu, true) => {
+                // signed(a) * b = a_u * b - 2^64 * b * [a < 0]
+                asm!(self.a
+                    ; mov rsi, rax
+                    ; mul rcx
+                    ; sar rsi, 63
+                    ; and rsi, rcx
+                    ; sub rdx, rsi
+                    ; mov rax, rdx
+                );
+            }
+            // Not valid IR (the verifier rejects it); the interpreter's result anyway.
+            (BinOp::MulHs | BinOp::MulHu | BinOp::MulHsu, false) => {
+                // The 64-bit product of the extended halves, high word taken.
+                match op {
+                    BinOp::MulHs => asm!(self.a ; movsxd rax, eax ; movsxd rcx, ecx),
+                    BinOp::MulHu => asm!(self.a ; mov eax, eax ; mov ecx, ecx),
+                    _ => asm!(self.a ; movsxd rax, eax ; mov ecx, ecx),
+                }
+                asm!(self.a ; imul rax, rcx ; shr rax, 32);
+            }
+            (BinOp::Div | BinOp::DivU | BinOp::Rem | BinOp::RemU, _) => {
+                let code = match op {
+                    BinOp::Div => 0u64,
+                    BinOp::DivU => 1,
+                    BinOp::Rem => 2,
+                    _ => 3,
+                } | if w64 { 64 << 8 } else { 32 << 8 };
+                asm!(self.a ; mov rdi, rax ; mov rsi, rcx);
+                self.mov_imm(RDX, code);
+                self.mov_imm(RAX, rt_div as *const () as u64);
+                asm!(self.a ; call rax);
+            }
+            (BinOp::Min, true) => asm!(self.a ; cmp rax, rcx ; cmovg rax, rcx),
+            (BinOp::Min, false) => asm!(self.a ; cmp eax, ecx ; cmovg eax, ecx),
+            (BinOp::MinU, true) => asm!(self.a ; cmp rax, rcx ; cmova rax, rcx),
+            (BinOp::MinU, false) => asm!(self.a ; cmp eax, ecx ; cmova eax, ecx),
+            (BinOp::Max, true) => asm!(self.a ; cmp rax, rcx ; cmovl rax, rcx),
+            (BinOp::Max, false) => asm!(self.a ; cmp eax, ecx ; cmovl eax, ecx),
+            (BinOp::MaxU, true) => asm!(self.a ; cmp rax, rcx ; cmovb rax, rcx),
+            (BinOp::MaxU, false) => asm!(self.a ; cmp eax, ecx ; cmovb eax, ecx),
+        }
+    }
+
+    /// rax = rax op imm (for the ops [`bin_takes_imm`] accepts).
+    fn bin_imm(&mut self, op: BinOp, width: Width, imm: i32) {
+        // Shift counts: x86 masks immediates like register counts.
+        let sh = (imm & 63) as i8;
+        let count_mask = if width == Width::W64 { 63 } else { 31 };
+        let identity = (matches!(op, BinOp::Add | BinOp::Sub | BinOp::Or | BinOp::Xor) && imm == 0)
+            || (matches!(op, BinOp::Shl | BinOp::Shr | BinOp::Sar | BinOp::Rotl | BinOp::Rotr)
+                && (sh & count_mask) == 0);
+        if identity {
+            // (Frontends add 0 for loads without an offset; a 32-bit op still zero-extends.)
+            if width == Width::W32 {
+                asm!(self.a ; mov eax, eax);
+            }
+            return;
+        }
+        match (op, width == Width::W64) {
+            (BinOp::Add, true) => asm!(self.a ; add rax, imm),
+            (BinOp::Add, false) => asm!(self.a ; add eax, imm),
+            (BinOp::Sub, true) => asm!(self.a ; sub rax, imm),
+            (BinOp::Sub, false) => asm!(self.a ; sub eax, imm),
+            (BinOp::And, true) => asm!(self.a ; and rax, imm),
+            (BinOp::And, false) => asm!(self.a ; and eax, imm),
+            (BinOp::Or, true) => asm!(self.a ; or rax, imm),
+            (BinOp::Or, false) => asm!(self.a ; or eax, imm),
+            (BinOp::Xor, true) => asm!(self.a ; xor rax, imm),
+            (BinOp::Xor, false) => asm!(self.a ; xor eax, imm),
+            (BinOp::Shl, true) => asm!(self.a ; shl rax, sh),
+            (BinOp::Shl, false) => asm!(self.a ; shl eax, sh),
+            (BinOp::Shr, true) => asm!(self.a ; shr rax, sh),
+            (BinOp::Shr, false) => asm!(self.a ; shr eax, sh),
+            (BinOp::Sar, true) => asm!(self.a ; sar rax, sh),
+            (BinOp::Sar, false) => asm!(self.a ; sar eax, sh),
+            (BinOp::Rotl, true) => asm!(self.a ; rol rax, sh),
+            (BinOp::Rotl, false) => asm!(self.a ; rol eax, sh),
+            (BinOp::Rotr, true) => asm!(self.a ; ror rax, sh),
+            (BinOp::Rotr, false) => asm!(self.a ; ror eax, sh),
+            (BinOp::Mul, true) => asm!(self.a ; imul rax, rax, imm),
+            (BinOp::Mul, false) => asm!(self.a ; imul eax, eax, imm),
+            // Not reached (see bin_takes_imm); the register form stays correct.
+            _ => {
+                self.mov_imm(RCX, imm as i64 as u64);
+                self.bin(op, width);
+            }
+        }
+    }
+
+    /// rax = op rax.
+    fn un(&mut self, op: UnOp, width: Width) {
+        let w64 = width == Width::W64;
+        match (op, w64) {
+            (UnOp::Not, true) => asm!(self.a ; not rax),
+            (UnOp::Not, false) => asm!(self.a ; not eax),
+            (UnOp::Neg, true) => asm!(self.a ; neg rax),
+            (UnOp::Neg, false) => asm!(self.a ; neg eax),
+            (UnOp::Sext8, true) => asm!(self.a ; movsx rax, al),
+            (UnOp::Sext8, false) => asm!(self.a ; movsx eax, al),
+            (UnOp::Sext16, true) => asm!(self.a ; movsx rax, ax),
+            (UnOp::Sext16, false) => asm!(self.a ; movsx eax, ax),
+            (UnOp::Sext32, true) => asm!(self.a ; movsxd rax, eax),
+            (UnOp::Sext32 | UnOp::Zext32, false) | (UnOp::Zext32, true) => asm!(self.a ; mov eax, eax),
+            (UnOp::Zext8, _) => asm!(self.a ; movzx eax, al),
+            (UnOp::Zext16, _) => asm!(self.a ; movzx eax, ax),
+            // bsr/bsf set ZF for a zero input (and leave the destination undefined).
+            (UnOp::Clz, true) => asm!(self.a
+                ; mov rcx, -1
+                ; bsr rax, rax
+                ; cmovz rax, rcx
+                ; neg rax
+                ; add rax, 63
+            ),
+            (UnOp::Clz, false) => asm!(self.a
+                ; mov ecx, -1
+                ; bsr eax, eax
+                ; cmovz eax, ecx
+                ; neg eax
+                ; add eax, 31
+            ),
+            (UnOp::Ctz, true) => asm!(self.a
+                ; mov ecx, 64
+                ; bsf rax, rax
+                ; cmovz rax, rcx
+            ),
+            (UnOp::Ctz, false) => asm!(self.a
+                ; mov ecx, 32
+                ; bsf eax, eax
+                ; cmovz eax, ecx
+            ),
+            (UnOp::Popcnt, _) => {
+                if w64 {
+                    asm!(self.a ; mov rdi, rax);
+                } else {
+                    asm!(self.a ; mov edi, eax);
+                }
+                self.mov_imm(RAX, rt_popcnt as *const () as u64);
+                asm!(self.a ; call rax);
+            }
+            (UnOp::Bswap, true) => asm!(self.a ; bswap rax),
+            (UnOp::Bswap, false) => asm!(self.a ; bswap eax),
+        }
+    }
+
+    /// TLB probe for the address in rsi (and in rax too if `in_rax`): leaves rax = the entry's
+    /// byte offset in its TLB and jumps to a new slow path unless the comparator matches;
+    /// returns that slow path's labels.
+    fn tlb_check(&mut self, m: MemOp, write: bool, in_rax: bool) -> (DynamicLabel, DynamicLabel) {
+        // Entries are 32 bytes: shift the page number straight to a byte offset and mask.
+        const _: () = assert!(env::TLB_ENTRY_SIZE == 1 << 5 && env::PAGE_BITS >= 5);
+        let mmu = (m.mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let base = env::ENV_TLB_OFFSET + mmu * env::TLB_SIZE as i32 * env::TLB_ENTRY_SIZE;
+        let field = base + if write { env::TLB_ADDR_WRITE_OFFSET } else { env::TLB_ADDR_READ_OFFSET };
+        let addend = base + env::TLB_ADDEND_OFFSET;
+        let mask = (env::PAGE_MASK | (m.size.bytes() - 1)) as i64 as i32;
+        let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
+        let entry = self.a.new_dynamic_label();
+        let join = self.a.new_dynamic_label();
+        if !in_rax {
+            asm!(self.a ; mov rax, rsi);
+        }
+        asm!(self.a
+            ; shr rax, (env::PAGE_BITS - 5) as i8
+            ; and eax, index_mask
+            ; mov rcx, rsi
+            ; and rcx, mask
+            ; cmp rcx, [rbx + rax + field]
+            ; jne =>entry
+            ; add rsi, [rbx + rax + addend]
+        );
+        (entry, join)
+    }
+
+    /// rax = the value loaded from the guest address in rsi.
+    fn load(&mut self, m: MemOp, in_rax: bool) {
+        let (entry, join) = self.tlb_check(m, m.rmw, in_rax);
+        match (m.size, m.signed) {
+            (MemSize::B1, false) => asm!(self.a ; movzx eax, BYTE [rsi]),
+            (MemSize::B1, true) => asm!(self.a ; movsx rax, BYTE [rsi]),
+            (MemSize::B2, false) => asm!(self.a ; movzx eax, WORD [rsi]),
+            (MemSize::B2, true) => asm!(self.a ; movsx rax, WORD [rsi]),
+            (MemSize::B4, false) => asm!(self.a ; mov eax, [rsi]),
+            (MemSize::B4, true) => asm!(self.a ; movsxd rax, DWORD [rsi]),
+            (MemSize::B8, _) => asm!(self.a ; mov rax, [rsi]),
+        }
+        asm!(self.a ; =>join);
+        self.slow.push(SlowPath { entry, join, store: false, pc: self.insn_pc, memop: env::encode_memop(m) });
+    }
+
+    /// Store rdx to the guest address in rsi.
+    fn store(&mut self, m: MemOp, in_rax: bool) {
+        let (entry, join) = self.tlb_check(m, true, in_rax);
+        match m.size {
+            MemSize::B1 => asm!(self.a ; mov [rsi], dl),
+            MemSize::B2 => asm!(self.a ; mov [rsi], dx),
+            MemSize::B4 => asm!(self.a ; mov [rsi], edx),
+            MemSize::B8 => asm!(self.a ; mov [rsi], rdx),
+        }
+        asm!(self.a ; =>join);
+        self.slow.push(SlowPath { entry, join, store: true, pc: self.insn_pc, memop: env::encode_memop(m) });
+    }
+
+    fn call(&mut self, helper: usize, dst: Option<Temp>, args: &[Temp]) {
+        let Some(info) = self.helpers.get(helper).copied() else {
+            // Unreachable for verified blocks.
+            self.forget();
+            if let Some(d) = dst {
+                asm!(self.a ; xor eax, eax);
+                self.put(d);
+            }
+            return;
+        };
+        // Helpers may write any guest register.
+        self.materialize(None);
+        if info.may_raise {
+            self.store_pc_const(self.insn_pc);
+        }
+        for (i, &r) in ARG_REGS.iter().enumerate() {
+            match args.get(i) {
+                Some(t) => self.get(r, *t),
+                None => asm!(self.a ; xor Rd(r), Rd(r)),
+            }
+        }
+        self.forget();
+        asm!(self.a ; mov rdi, rbx);
+        self.mov_imm(RAX, info.func as usize as u64);
+        asm!(self.a ; call rax);
+        if info.may_raise {
+            self.check_exception();
+        }
+        if let Some(d) = dst {
+            self.put(d);
+        }
+    }
+
+    /// Ask the runtime's `lookup` hook for code at `Env::pc` (already stored) and tail-jump to
+    /// it; without code, return `miss`. `link`: for `Env::lookup_link`, if not 0.
+    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8, link: u64) {
+        if link != 0 {
+            self.mov_imm(RAX, link);
+            asm!(self.a ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax);
+        }
+        let none = self.a.new_dynamic_label();
+        asm!(self.a
+            ; mov rdi, rbx
+            ; mov rax, [rbx + env::ENV_RUNTIME_OFFSET]
+            ; call QWORD [rax + env::RUNTIME_LOOKUP_OFFSET]
+            ; test rax, rax
+            ; jz =>none
+        );
+        self.tail_jump_rax();
+        asm!(self.a ; =>none);
+        self.ret_exit(miss, slot);
+    }
+
+    /// As `jit`'s: the chain is taken only while the code TLB maps the target page with the
+    /// addend it had when the lookup hook chained this exit.
+    fn cross_page_goto(&mut self, pc: u64, slot: usize) {
+        let miss = self.a.new_dynamic_label();
+        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let i = env::tlb_index(pc) as i32;
+        let off = env::ENV_TLB_OFFSET + (mmu * env::TLB_SIZE as i32 + i) * env::TLB_ENTRY_SIZE;
+        let code_off = off + env::TLB_ADDR_CODE_OFFSET;
+        let addend_off = off + env::TLB_ADDEND_OFFSET;
+        let cell = 8 * slot as i32;
+        let guard = 8 * env::exit_slot_guard(self.nslots, slot) as i32;
+        self.mov_imm(RDX, self.cells);
+        asm!(self.a
+            ; mov rax, [rdx + cell]
+            ; test rax, rax
+            ; jz =>miss
+        );
+        self.mov_imm(RCX, pc & env::PAGE_MASK);
+        asm!(self.a
+            ; cmp rcx, [rbx + code_off]
+            ; jne =>miss
+            ; mov rcx, [rbx + addend_off]
+            ; cmp rcx, [rdx + guard]
+            ; jne =>miss
+        );
+        self.tail_jump_rax();
+        asm!(self.a ; =>miss);
+        self.store_pc_const(pc);
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
+    }
+
+    /// A computed jump to the PC in rsi (see `jit`'s `goto_ptr`: an inline cache of the first
+    /// target, guarded by the code TLB entry of its page).
+    fn goto_ptr(&mut self) {
+        let slot = self.ptr_idx;
+        self.ptr_idx += 1;
+        let miss = self.a.new_dynamic_label();
+        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
+        let base = env::ENV_TLB_OFFSET + mmu * env::TLB_SIZE as i32 * env::TLB_ENTRY_SIZE;
+        let code_off = base + env::TLB_ADDR_CODE_OFFSET;
+        let addend_off = base + env::TLB_ADDEND_OFFSET;
+        let cell = 8 * slot as i32;
+        let want_pc = 8 * env::exit_slot_pc(self.nslots, slot) as i32;
+        let guard = 8 * env::exit_slot_guard(self.nslots, slot) as i32;
+        let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
+        let page_mask = env::PAGE_MASK as i64 as i32;
+        self.mov_imm(R8, self.cells);
+        asm!(self.a
+            ; mov rax, [r8 + cell]
+            ; test rax, rax
+            ; jz =>miss
+            ; cmp rsi, [r8 + want_pc]
+            ; jne =>miss
+            ; mov rdx, rsi
+            ; shr rdx, (env::PAGE_BITS - 5) as i8
+            ; and edx, index_mask
+            ; mov rcx, rsi
+            ; and rcx, page_mask
+            ; cmp rcx, [rbx + rdx + code_off]
+            ; jne =>miss
+            ; mov rcx, [rbx + rdx + addend_off]
+            ; cmp rcx, [r8 + guard]
+            ; jne =>miss
+        );
+        self.tail_jump_rax();
+        asm!(self.a
+            ; =>miss
+            ; mov [rbx + env::ENV_PC_OFFSET], rsi
+        );
+        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8));
+    }
+}
