@@ -10,5 +10,6 @@ pub mod helpers;
 pub mod ir;
 pub mod interp;
 pub mod jit;
+pub mod opt;
 pub mod print;
 pub mod verify;

@@ -226,7 +226,9 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             npages: 0,
             faulted: false,
         };
-        let block = frontend.translate(&mut f, pc, flags, max_insns);
+        let mut block = frontend.translate(&mut f, pc, flags, max_insns);
+        // Fewer stores for the baseline and the interpreter (the optimising tier defers them).
+        mimic_translator::opt::drop_dead_reg_writes(&mut block);
         if f.faulted {
             if block.insn_count == 0 {
                 // The first instruction itself cannot be fetched: that is the guest's exception.
