@@ -324,6 +324,40 @@ fn counting_loop(n: i16) -> Vec<u32> {
     ]
 }
 
+/// r1 counts `outer` × 30000 iterations of an inner one-block loop, then exits with r1.
+fn nested_loop(outer: i16) -> Vec<u32> {
+    vec![
+        ins(op::ADDI, 3, 0, outer), // 0x00 r3 = outer count
+        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
+        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
+        ins(op::ADDI, 2, 2, -1),    // 0x0c
+        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
+        ins(op::ADDI, 3, 3, -1),    // 0x14
+        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
+        exit_with(1),               // 0x1c
+    ]
+}
+
+/// A log sink the test reads back afterwards.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 fn opts() -> TcgOptions {
     TcgOptions { log_sink: Box::new(std::io::sink()), ..Default::default() }
 }
@@ -816,16 +850,7 @@ fn background_compile_installs_code_while_the_block_keeps_running() {
     // 2000 x 30000 iterations of a one-block loop: interpreted until the compile thread's quick
     // code arrives, then compiled (the interpreter alone would need far more run-loop iterations).
     // Long enough (~0.1 s compiled) for the optimised code to come back even on a busy host.
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 2000),  // 0x00 r3 = outer count
-        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
-        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
-        ins(op::ADDI, 2, 2, -1),    // 0x0c
-        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
-        ins(op::ADDI, 3, 3, -1),    // 0x14
-        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
-        exit_with(1),               // 0x1c
-    ];
+    let prog = nested_loop(2000);
     // Budget exits every 1000 instructions sample the loop, which gets its optimised code from
     // the thread too.
     let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 50, budget: 1000, ..background() });
@@ -851,20 +876,10 @@ fn background_compile_copes_with_smc_and_cache_flushes() {
 
 #[test]
 fn illegal_instruction_traps_and_logging_does_not_disturb() {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let log = Captured::default();
     let o = TcgOptions {
         log: mimic_accel::tcg::LogMask::parse("in_asm,op,out_asm,int,exec,cpu").unwrap(),
-        log_sink: Box::new(Sink(buf.clone())),
+        log_sink: Box::new(log.clone()),
         jit_threshold: 0,
         ..opts()
     };
@@ -874,7 +889,7 @@ fn illegal_instruction_traps_and_logging_does_not_disturb() {
     assert_eq!(run(&mut m), 3);
     assert_eq!((m.vcpu.cpu().cause, m.vcpu.cpu().epc, m.vcpu.cpu().tval), (CAUSE_ILLEGAL, RAM + 4, 0xff));
     assert_eq!(m.vcpu.stats().chains_made, 0, "per-block logging must see every block");
-    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     for needle in [
         "IN: [pc=0x80000000",
         "OP: [pc=0x80000000",
@@ -891,16 +906,7 @@ fn illegal_instruction_traps_and_logging_does_not_disturb() {
 #[test]
 #[ignore]
 fn bench_hot_loop() {
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 1000),  // 0x00
-        ins(op::ADDI, 2, 0, 30000), // 0x04 outer
-        ins(op::ADDI, 1, 1, 1),     // 0x08 inner
-        ins(op::ADDI, 2, 2, -1),    // 0x0c
-        ins(op::BNE, 2, 0, -8),     // 0x10
-        ins(op::ADDI, 3, 3, -1),    // 0x14
-        ins(op::BNE, 3, 0, -20),    // 0x18
-        exit_with(1),               // 0x1c
-    ];
+    let prog = nested_loop(1000);
     for threshold in [0, 50, 1000] {
         let mut m = machine(&prog, &[], TcgOptions { jit_threshold: threshold, ..opts() });
         let t0 = std::time::Instant::now();
@@ -918,16 +924,7 @@ fn baseline(threshold: u32) -> TcgOptions {
 fn baseline_tier_compiles_chains_and_is_promoted() {
     // The two-block loop and the hot nested loop: baseline code first (no Cranelift quick
     // compile), chained, and the hot loop recompiled optimised from budget-exit samples.
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 200),   // 0x00 r3 = outer count
-        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
-        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
-        ins(op::ADDI, 2, 2, -1),    // 0x0c
-        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
-        ins(op::ADDI, 3, 3, -1),    // 0x14
-        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
-        exit_with(1),               // 0x1c
-    ];
+    let prog = nested_loop(200);
     for background_compile in [false, true] {
         for threshold in [0, 2] {
             let o = TcgOptions { budget: 1000, background_compile, ..baseline(threshold) };
@@ -976,25 +973,15 @@ fn baseline_tier_keeps_faults_precise_and_handles_smc_and_flushes() {
 
 #[test]
 fn out_asm_shows_baseline_code() {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let log = Captured::default();
     let o = TcgOptions {
         log: mimic_accel::tcg::LogMask::parse("out_asm").unwrap(),
-        log_sink: Box::new(Sink(buf.clone())),
+        log_sink: Box::new(log.clone()),
         ..baseline(0)
     };
     let mut m = machine(&counting_loop(10), &[], o);
     assert_eq!(run(&mut m), 10);
-    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     assert!(text.contains("OUT: [pc=0x80000000"), "{text}");
     // The baseline's budget check opens every block.
     assert!(text.contains("sub rax,") || text.contains("sub rax"), "{text}");
