@@ -10,7 +10,8 @@ use common::*;
 use mimic_translator::env::{self, unpack_exit, Env, ExitCode, TLB_INVALID};
 use mimic_translator::interp::goto_count;
 use mimic_translator::ir::*;
-use std::sync::atomic::Ordering;
+use mimic_translator::jit::Compiled;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 macro_rules! for_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -371,24 +372,52 @@ fn chaining_runs_without_returning<B: Backend>() {
 /// lookup hook instead; a miss returns an ordinary `Goto` exit for that slot.
 fn cross_page_goto_uses_lookup<B: Backend>() {
     let mut j = B::for_tests();
-    let a = counting_block(0x1000, 0x2000, false);
+    lookup_hit_and_miss(&mut j, &counting_block(0x1000, 0x2000, false), ExitCode::Goto, 1);
+}
+
+/// An unchained `GotoPtr` asks the lookup hook: a hit runs the block it answers, a miss returns
+/// a `Lookup` exit with the target PC.
+fn goto_ptr_uses_lookup<B: Backend>() {
+    let mut j = B::for_tests();
+    let gp = goto_ptr_block(0);
+    check(&mut j, &gp, 4, 10);
+    lookup_hit_and_miss(&mut j, &gp, ExitCode::Lookup, 0);
+}
+
+/// A block whose only exit is a `GotoPtr` to r1.
+fn goto_ptr_block(code_mmu_idx: u8) -> Block {
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let t = b.get_reg(Reg(1));
+    b.goto_ptr(t);
+    let mut gp = b.finish();
+    gp.code_mmu_idx = code_mmu_idx;
+    gp
+}
+
+/// Runs `source` (id 8, unchained, leaving for 0x2000 with r1 = 0x2000 and having counted
+/// `counted` times) with the lookup hook answering nothing, then answering a block at 0x2000
+/// (id 9) that counts once more and halts at 0x3000. A miss returns `miss` for exit 0 and tells
+/// the hook which exit to chain; a hit runs the answer.
+fn lookup_hit_and_miss<B: Backend>(j: &mut B, source: &Block, miss: ExitCode, counted: u64) {
     let target = counting_block(0x2000, 0x3000, true);
     let st = slots(&target);
     let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
-    let sa = slots(&a);
-    let ca = j.compile(&a, 8, sa.as_ptr()).unwrap();
+    let s = slots(source);
+    let cs = j.compile(source, 8, s.as_ptr()).unwrap();
     for hit in [false, true] {
         LOOKUP.with(|l| *l.borrow_mut() = if hit { ct.code as usize } else { 0 });
         let mut w = World::new(1);
+        w.env.regs[1] = 0x2000;
         w.env.regs[COUNT_REG] = 0;
         // SAFETY: valid env and code.
-        let exit = unsafe { j.enter(ca.code, &mut *w.env) };
+        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
         if hit {
             assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0));
-            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (2, 0x3000));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted + 1, 0x3000));
         } else {
-            assert_eq!(unpack_exit(exit), (ExitCode::Goto, 8, 0));
-            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, 0x2000));
+            assert_eq!(unpack_exit(exit), (miss, 8, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted, 0x2000));
             assert_eq!(w.env.lookup_link, env::pack_link(8, 0), "the hook is told which exit to chain");
         }
     }
@@ -405,37 +434,16 @@ fn cross_page_chain_is_guarded_by_the_code_tlb<B: Backend>() {
     let mut j = B::for_tests();
     let mut a = counting_block(0x1000, RAM_VA, false);
     a.code_mmu_idx = 1;
-    let target = counting_block(RAM_VA, 0x3000, true);
-    let st = slots(&target);
-    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
     let sa = slots(&a);
-    let ca = j.compile(&a, 8, sa.as_ptr()).unwrap();
-    LOOKUP.with(|l| *l.borrow_mut() = 0);
-    sa[0].store(ct.code as *mut u8, Ordering::Relaxed);
-    // (change to the TLB, is the chain taken)
-    let cases: [(TlbTweak, bool); 4] = [
-        (&|_| {}, true),
-        (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
-        (&|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+    // (jump target, change to the TLB, is the chain taken)
+    let cases: [(u64, TlbTweak, bool); 4] = [
+        (RAM_VA, &|_| {}, true),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
         // Other TLBs do not matter.
-        (&|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
+        (RAM_VA, &|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
     ];
-    for (i, (tweak, chained)) in cases.iter().enumerate() {
-        let mut w = World::new(1);
-        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
-        sa[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
-        tweak(&mut w.env);
-        w.env.regs[COUNT_REG] = 0;
-        // SAFETY: valid env and code.
-        let exit = unsafe { j.enter(ca.code, &mut *w.env) };
-        if *chained {
-            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
-            assert_eq!(w.env.regs[COUNT_REG], 2, "case {i}");
-        } else {
-            assert_eq!(unpack_exit(exit), (ExitCode::Goto, 8, 0), "case {i}");
-            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, RAM_VA), "case {i}");
-        }
-    }
+    guarded_chain(&mut j, &a, &sa, &cases, ExitCode::Goto, 1);
 }
 
 /// A `GotoPtr` whose slot the lookup hook chained follows the chain only for the same target PC
@@ -443,46 +451,17 @@ fn cross_page_chain_is_guarded_by_the_code_tlb<B: Backend>() {
 /// jumps to what the hook answers.
 fn goto_ptr_chain_is_an_inline_cache<B: Backend>() {
     let mut j = B::for_tests();
-    let mut b = Builder::new(0x1000);
-    b.insn_start(0x1000, 4);
-    let t = b.get_reg(Reg(1));
-    b.goto_ptr(t);
-    let mut gp = b.finish();
-    gp.code_mmu_idx = 1;
+    let gp = goto_ptr_block(1);
     check(&mut j, &gp, 4, 10);
-    let target = counting_block(RAM_VA, 0x3000, true);
-    let st = slots(&target);
-    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
     let s = slots(&gp);
-    let cg = j.compile(&gp, 8, s.as_ptr()).unwrap();
-    LOOKUP.with(|l| *l.borrow_mut() = 0);
-    s[0].store(ct.code as *mut u8, Ordering::Relaxed);
     s[env::exit_slot_pc(1, 0)].store(RAM_VA as *mut u8, Ordering::Relaxed);
-    // (jump target, change to the TLB, is the chain taken)
     let cases: [(u64, TlbTweak, bool); 4] = [
         (RAM_VA, &|_| {}, true),
         (RAM_VA + 4, &|_| {}, false),
         (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
         (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
     ];
-    for (i, (pc, tweak, chained)) in cases.iter().enumerate() {
-        let mut w = World::new(1);
-        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
-        s[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
-        tweak(&mut w.env);
-        w.env.regs[1] = *pc;
-        w.env.regs[COUNT_REG] = 0;
-        // SAFETY: valid env and code.
-        let exit = unsafe { j.enter(cg.code, &mut *w.env) };
-        if *chained {
-            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
-            assert_eq!(w.env.regs[COUNT_REG], 1, "case {i}");
-        } else {
-            assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 8, 0), "case {i}");
-            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (0, *pc), "case {i}");
-            assert_eq!(w.env.lookup_link, env::pack_link(8, 0));
-        }
-    }
+    let (cg, ct) = guarded_chain(&mut j, &gp, &s, &cases, ExitCode::Lookup, 0);
     LOOKUP.with(|l| *l.borrow_mut() = ct.code as usize);
     let mut w = World::new(1);
     w.env.regs[1] = 0x2000;
@@ -493,37 +472,44 @@ fn goto_ptr_chain_is_an_inline_cache<B: Backend>() {
     LOOKUP.with(|l| *l.borrow_mut() = 0);
 }
 
-/// An unchained `GotoPtr` asks the lookup hook: a hit runs the block it answers, a miss returns
-/// a `Lookup` exit with the target PC.
-fn goto_ptr_uses_lookup<B: Backend>() {
-    let mut j = B::for_tests();
-    let mut b = Builder::new(0x1000);
-    b.insn_start(0x1000, 4);
-    let t = b.get_reg(Reg(1));
-    b.goto_ptr(t);
-    let gp = b.finish();
-    check(&mut j, &gp, 4, 10);
-    let target = counting_block(0x2000, 0x3000, true);
+/// Compiles `source` (id 8, code TLB 1, having counted `counted` times when it leaves) into
+/// `cells`, chains its exit 0 to a block at RAM_VA (id 9) that counts once and halts, guarded
+/// by the code TLB's addend, and runs it once per case with r1 = the case's PC after its TLB
+/// change: the chain is taken exactly when the case says so, otherwise the lookup hook (which
+/// answers nothing) is asked and `miss` returned. Gives back the source's and target's code.
+fn guarded_chain<B: Backend>(
+    j: &mut B,
+    source: &Block,
+    cells: &[AtomicPtr<u8>],
+    cases: &[(u64, TlbTweak, bool)],
+    miss: ExitCode,
+    counted: u64,
+) -> (Compiled, Compiled) {
+    let target = counting_block(RAM_VA, 0x3000, true);
     let st = slots(&target);
     let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
-    let s = slots(&gp);
-    let cg = j.compile(&gp, 8, s.as_ptr()).unwrap();
-    for hit in [false, true] {
-        LOOKUP.with(|l| *l.borrow_mut() = if hit { ct.code as usize } else { 0 });
+    let cs = j.compile(source, 8, cells.as_ptr()).unwrap();
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    cells[0].store(ct.code as *mut u8, Ordering::Relaxed);
+    for (i, (pc, tweak, chained)) in cases.iter().enumerate() {
         let mut w = World::new(1);
-        w.env.regs[1] = 0x2000;
+        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        cells[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
+        tweak(&mut w.env);
+        w.env.regs[1] = *pc;
         w.env.regs[COUNT_REG] = 0;
         // SAFETY: valid env and code.
-        let exit = unsafe { j.enter(cg.code, &mut *w.env) };
-        if hit {
-            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0));
-            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (1, 0x3000));
+        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
+        if *chained {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
+            assert_eq!(w.env.regs[COUNT_REG], counted + 1, "case {i}");
         } else {
-            assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 8, 0));
-            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (0, 0x2000));
+            assert_eq!(unpack_exit(exit), (miss, 8, 0), "case {i}");
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted, *pc), "case {i}");
+            assert_eq!(w.env.lookup_link, env::pack_link(8, 0), "case {i}");
         }
     }
-    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    (cs, ct)
 }
 
 fn flush_and_recompile<B: Backend>() {
