@@ -576,8 +576,9 @@ fn mmio_is_routed_to_the_device() {
     assert_eq!(*m.recorded.lock().unwrap(), vec![77, 0x1234]);
 }
 
-#[test]
-fn data_fault_is_precise() {
+/// A program whose load at 0x08 faults between two writes of r3, and a trap handler that exits
+/// with r3.
+fn data_fault_program() -> (Vec<u32>, Vec<u32>) {
     let prog = vec![
         ins(op::ADDI, 3, 0, 1),    // 0x00
         ins(op::LUI, 5, 0, -4096), // 0x04 r5 = 0xf000_0000 (HOLE)
@@ -585,12 +586,22 @@ fn data_fault_is_precise() {
         ins(op::ADDI, 3, 0, 99),   // 0x0c must not run
         exit_with(3),
     ];
-    let trap = vec![exit_with(3)];
+    (prog, vec![exit_with(3)])
+}
+
+/// Runs `data_fault_program`: the trap names the load and the write after it never happened.
+fn assert_fault_precise(m: &mut Machine) {
+    assert_eq!(run(m), 1);
+    let cpu = m.vcpu.cpu();
+    assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+}
+
+#[test]
+fn data_fault_is_precise() {
+    let (prog, trap) = data_fault_program();
     for threshold in [0, 50] {
         let mut m = machine(&prog, &trap, TcgOptions { jit_threshold: threshold, ..opts() });
-        assert_eq!(run(&mut m), 1);
-        let cpu = m.vcpu.cpu();
-        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+        assert_fault_precise(&mut m);
     }
 }
 
@@ -943,19 +954,10 @@ fn baseline_tier_compiles_chains_and_is_promoted() {
 
 #[test]
 fn baseline_tier_keeps_faults_precise_and_handles_smc_and_flushes() {
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 1),    // 0x00
-        ins(op::LUI, 5, 0, -4096), // 0x04 r5 = 0xf000_0000 (HOLE)
-        ins(op::LD, 4, 5, 8),      // 0x08 faults
-        ins(op::ADDI, 3, 0, 99),   // 0x0c must not run
-        exit_with(3),
-    ];
-    let trap = vec![exit_with(3)];
+    let (prog, trap) = data_fault_program();
     for threshold in [0, 1] {
         let mut m = machine(&prog, &trap, baseline(threshold));
-        assert_eq!(run(&mut m), 1);
-        let cpu = m.vcpu.cpu();
-        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+        assert_fault_precise(&mut m);
         // (Each block runs once: only threshold 0 compiles them.)
         assert!(threshold > 0 || m.vcpu.stats().baseline_blocks >= 1);
 
