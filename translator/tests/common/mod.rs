@@ -208,10 +208,42 @@ pub trait Backend: Sized {
     unsafe fn flush_all(&mut self);
     fn is_full(&self) -> bool;
     fn stats(&self) -> JitStats;
+    fn code_bytes(&self, c: &Compiled) -> &[u8];
 }
 
-// The trait methods call the inherent ones by path: an inherent method wins over a trait method
-// of the same name, so these do not recurse.
+/// The trait methods that each backend has itself under the same name (only the error types
+/// differ). They call the inherent ones by path: an inherent method wins over a trait method of
+/// the same name, so these do not recurse.
+macro_rules! same_named_methods {
+    ($t:ident) => {
+        fn compile(
+            &mut self,
+            block: &Block,
+            block_id: u64,
+            exit_slots: *const AtomicPtr<u8>,
+        ) -> Result<Compiled, String> {
+            $t::compile(self, block, block_id, exit_slots).map_err(|e| e.to_string())
+        }
+        unsafe fn enter(&self, code: *const u8, env: *mut Env) -> u64 {
+            // SAFETY: the caller upholds the backend's own `enter` contract.
+            unsafe { $t::enter(self, code, env) }
+        }
+        unsafe fn flush_all(&mut self) {
+            // SAFETY: the caller upholds the backend's own `flush_all` contract.
+            unsafe { $t::flush_all(self).expect("flush") }
+        }
+        fn is_full(&self) -> bool {
+            $t::is_full(self)
+        }
+        fn stats(&self) -> JitStats {
+            $t::stats(self)
+        }
+        fn code_bytes(&self, c: &Compiled) -> &[u8] {
+            $t::code_bytes(self, c)
+        }
+    };
+}
+
 impl Backend for Jit {
     const NAME: &'static str = "jit";
     const RANDOM_BLOCKS: u64 = 400;
@@ -221,23 +253,7 @@ impl Backend for Jit {
     fn with_code_bytes(max_code_bytes: usize) -> Self {
         Jit::new(HELPERS, JitConfig { max_code_bytes, ..Default::default() }).expect("jit")
     }
-    fn compile(&mut self, block: &Block, block_id: u64, exit_slots: *const AtomicPtr<u8>) -> Result<Compiled, String> {
-        Jit::compile(self, block, block_id, exit_slots).map_err(|e| e.to_string())
-    }
-    unsafe fn enter(&self, code: *const u8, env: *mut Env) -> u64 {
-        // SAFETY: the caller upholds Jit::enter's contract.
-        unsafe { Jit::enter(self, code, env) }
-    }
-    unsafe fn flush_all(&mut self) {
-        // SAFETY: the caller upholds Jit::flush_all's contract.
-        unsafe { Jit::flush_all(self).expect("jit flush") }
-    }
-    fn is_full(&self) -> bool {
-        Jit::is_full(self)
-    }
-    fn stats(&self) -> JitStats {
-        Jit::stats(self)
-    }
+    same_named_methods!(Jit);
 }
 
 impl Backend for Baseline {
@@ -249,23 +265,7 @@ impl Backend for Baseline {
     fn with_code_bytes(max_code_bytes: usize) -> Self {
         Baseline::new(HELPERS, max_code_bytes).expect("baseline")
     }
-    fn compile(&mut self, block: &Block, block_id: u64, exit_slots: *const AtomicPtr<u8>) -> Result<Compiled, String> {
-        Baseline::compile(self, block, block_id, exit_slots).map_err(|e| e.to_string())
-    }
-    unsafe fn enter(&self, code: *const u8, env: *mut Env) -> u64 {
-        // SAFETY: the caller upholds Baseline::enter's contract.
-        unsafe { Baseline::enter(self, code, env) }
-    }
-    unsafe fn flush_all(&mut self) {
-        // SAFETY: the caller upholds Baseline::flush_all's contract.
-        unsafe { Baseline::flush_all(self).expect("baseline flush") }
-    }
-    fn is_full(&self) -> bool {
-        Baseline::is_full(self)
-    }
-    fn stats(&self) -> JitStats {
-        Baseline::stats(self)
-    }
+    same_named_methods!(Baseline);
 }
 
 pub fn run<B: Backend>(backend: &mut B, block: &Block, seed: u64, budget: i64) -> Outcome {
