@@ -324,6 +324,40 @@ fn counting_loop(n: i16) -> Vec<u32> {
     ]
 }
 
+/// r1 counts `outer` × 30000 iterations of an inner one-block loop, then exits with r1.
+fn nested_loop(outer: i16) -> Vec<u32> {
+    vec![
+        ins(op::ADDI, 3, 0, outer), // 0x00 r3 = outer count
+        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
+        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
+        ins(op::ADDI, 2, 2, -1),    // 0x0c
+        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
+        ins(op::ADDI, 3, 3, -1),    // 0x14
+        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
+        exit_with(1),               // 0x1c
+    ]
+}
+
+/// A log sink the test reads back afterwards.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 fn opts() -> TcgOptions {
     TcgOptions { log_sink: Box::new(std::io::sink()), ..Default::default() }
 }
@@ -542,8 +576,9 @@ fn mmio_is_routed_to_the_device() {
     assert_eq!(*m.recorded.lock().unwrap(), vec![77, 0x1234]);
 }
 
-#[test]
-fn data_fault_is_precise() {
+/// A program whose load at 0x08 faults between two writes of r3, and a trap handler that exits
+/// with r3.
+fn data_fault_program() -> (Vec<u32>, Vec<u32>) {
     let prog = vec![
         ins(op::ADDI, 3, 0, 1),    // 0x00
         ins(op::LUI, 5, 0, -4096), // 0x04 r5 = 0xf000_0000 (HOLE)
@@ -551,12 +586,22 @@ fn data_fault_is_precise() {
         ins(op::ADDI, 3, 0, 99),   // 0x0c must not run
         exit_with(3),
     ];
-    let trap = vec![exit_with(3)];
+    (prog, vec![exit_with(3)])
+}
+
+/// Runs `data_fault_program`: the trap names the load and the write after it never happened.
+fn assert_fault_precise(m: &mut Machine) {
+    assert_eq!(run(m), 1);
+    let cpu = m.vcpu.cpu();
+    assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+}
+
+#[test]
+fn data_fault_is_precise() {
+    let (prog, trap) = data_fault_program();
     for threshold in [0, 50] {
         let mut m = machine(&prog, &trap, TcgOptions { jit_threshold: threshold, ..opts() });
-        assert_eq!(run(&mut m), 1);
-        let cpu = m.vcpu.cpu();
-        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+        assert_fault_precise(&mut m);
     }
 }
 
@@ -816,16 +861,7 @@ fn background_compile_installs_code_while_the_block_keeps_running() {
     // 2000 x 30000 iterations of a one-block loop: interpreted until the compile thread's quick
     // code arrives, then compiled (the interpreter alone would need far more run-loop iterations).
     // Long enough (~0.1 s compiled) for the optimised code to come back even on a busy host.
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 2000),  // 0x00 r3 = outer count
-        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
-        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
-        ins(op::ADDI, 2, 2, -1),    // 0x0c
-        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
-        ins(op::ADDI, 3, 3, -1),    // 0x14
-        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
-        exit_with(1),               // 0x1c
-    ];
+    let prog = nested_loop(2000);
     // Budget exits every 1000 instructions sample the loop, which gets its optimised code from
     // the thread too.
     let mut m = machine(&prog, &[], TcgOptions { jit_threshold: 50, budget: 1000, ..background() });
@@ -851,20 +887,10 @@ fn background_compile_copes_with_smc_and_cache_flushes() {
 
 #[test]
 fn illegal_instruction_traps_and_logging_does_not_disturb() {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let log = Captured::default();
     let o = TcgOptions {
         log: mimic_accel::tcg::LogMask::parse("in_asm,op,out_asm,int,exec,cpu").unwrap(),
-        log_sink: Box::new(Sink(buf.clone())),
+        log_sink: Box::new(log.clone()),
         jit_threshold: 0,
         ..opts()
     };
@@ -874,7 +900,7 @@ fn illegal_instruction_traps_and_logging_does_not_disturb() {
     assert_eq!(run(&mut m), 3);
     assert_eq!((m.vcpu.cpu().cause, m.vcpu.cpu().epc, m.vcpu.cpu().tval), (CAUSE_ILLEGAL, RAM + 4, 0xff));
     assert_eq!(m.vcpu.stats().chains_made, 0, "per-block logging must see every block");
-    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     for needle in [
         "IN: [pc=0x80000000",
         "OP: [pc=0x80000000",
@@ -891,16 +917,7 @@ fn illegal_instruction_traps_and_logging_does_not_disturb() {
 #[test]
 #[ignore]
 fn bench_hot_loop() {
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 1000),  // 0x00
-        ins(op::ADDI, 2, 0, 30000), // 0x04 outer
-        ins(op::ADDI, 1, 1, 1),     // 0x08 inner
-        ins(op::ADDI, 2, 2, -1),    // 0x0c
-        ins(op::BNE, 2, 0, -8),     // 0x10
-        ins(op::ADDI, 3, 3, -1),    // 0x14
-        ins(op::BNE, 3, 0, -20),    // 0x18
-        exit_with(1),               // 0x1c
-    ];
+    let prog = nested_loop(1000);
     for threshold in [0, 50, 1000] {
         let mut m = machine(&prog, &[], TcgOptions { jit_threshold: threshold, ..opts() });
         let t0 = std::time::Instant::now();
@@ -918,16 +935,7 @@ fn baseline(threshold: u32) -> TcgOptions {
 fn baseline_tier_compiles_chains_and_is_promoted() {
     // The two-block loop and the hot nested loop: baseline code first (no Cranelift quick
     // compile), chained, and the hot loop recompiled optimised from budget-exit samples.
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 200),   // 0x00 r3 = outer count
-        ins(op::ADDI, 2, 0, 30000), // 0x04 outer: r2 = inner count
-        ins(op::ADDI, 1, 1, 1),     // 0x08 inner: r1 += 1
-        ins(op::ADDI, 2, 2, -1),    // 0x0c
-        ins(op::BNE, 2, 0, -8),     // 0x10 -> inner
-        ins(op::ADDI, 3, 3, -1),    // 0x14
-        ins(op::BNE, 3, 0, -20),    // 0x18 -> outer
-        exit_with(1),               // 0x1c
-    ];
+    let prog = nested_loop(200);
     for background_compile in [false, true] {
         for threshold in [0, 2] {
             let o = TcgOptions { budget: 1000, background_compile, ..baseline(threshold) };
@@ -946,19 +954,10 @@ fn baseline_tier_compiles_chains_and_is_promoted() {
 
 #[test]
 fn baseline_tier_keeps_faults_precise_and_handles_smc_and_flushes() {
-    let prog = vec![
-        ins(op::ADDI, 3, 0, 1),    // 0x00
-        ins(op::LUI, 5, 0, -4096), // 0x04 r5 = 0xf000_0000 (HOLE)
-        ins(op::LD, 4, 5, 8),      // 0x08 faults
-        ins(op::ADDI, 3, 0, 99),   // 0x0c must not run
-        exit_with(3),
-    ];
-    let trap = vec![exit_with(3)];
+    let (prog, trap) = data_fault_program();
     for threshold in [0, 1] {
         let mut m = machine(&prog, &trap, baseline(threshold));
-        assert_eq!(run(&mut m), 1);
-        let cpu = m.vcpu.cpu();
-        assert_eq!((cpu.epc, cpu.cause, cpu.tval), (RAM + 8, CAUSE_PAGE_FAULT, HOLE + 8));
+        assert_fault_precise(&mut m);
         // (Each block runs once: only threshold 0 compiles them.)
         assert!(threshold > 0 || m.vcpu.stats().baseline_blocks >= 1);
 
@@ -976,25 +975,15 @@ fn baseline_tier_keeps_faults_precise_and_handles_smc_and_flushes() {
 
 #[test]
 fn out_asm_shows_baseline_code() {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let log = Captured::default();
     let o = TcgOptions {
         log: mimic_accel::tcg::LogMask::parse("out_asm").unwrap(),
-        log_sink: Box::new(Sink(buf.clone())),
+        log_sink: Box::new(log.clone()),
         ..baseline(0)
     };
     let mut m = machine(&counting_loop(10), &[], o);
     assert_eq!(run(&mut m), 10);
-    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     assert!(text.contains("OUT: [pc=0x80000000"), "{text}");
     // The baseline's budget check opens every block.
     assert!(text.contains("sub rax,") || text.contains("sub rax"), "{text}");

@@ -284,11 +284,8 @@ impl Baseline {
 
     /// The machine code of a compiled block (for `-d out_asm`).
     pub fn code_bytes(&self, c: &Compiled) -> &[u8] {
-        if c.code.is_null() {
-            return &[];
-        }
         // SAFETY: `c` came from this generation (caller), which stays mapped until flush_all.
-        unsafe { std::slice::from_raw_parts(c.code, c.size) }
+        unsafe { c.bytes() }
     }
 
     pub fn stats(&self) -> JitStats {

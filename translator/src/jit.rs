@@ -68,6 +68,20 @@ pub struct Compiled {
     pub size: usize,
 }
 
+impl Compiled {
+    /// The block's machine code (empty for a null entry); shared by both tiers' `code_bytes`.
+    ///
+    /// # Safety
+    /// The generation that holds the code must stay mapped while the slice is used.
+    pub(crate) unsafe fn bytes<'a>(&self) -> &'a [u8] {
+        if self.code.is_null() {
+            return &[];
+        }
+        // SAFETY: `code..code + size` is the block's code, mapped as long as the caller says.
+        unsafe { std::slice::from_raw_parts(self.code, self.size) }
+    }
+}
+
 /// A block of a region being compiled (see [`Jit::compile_region`]): its IR, the id its exits
 /// report and its exit cells (`env::exit_cells(exit_slot_count(block))`, owned by the caller and
 /// valid until [`Jit::flush_all`]).
@@ -423,11 +437,8 @@ impl Jit {
 
     /// The machine code of a compiled block (for `-d out_asm`).
     pub fn code_bytes(&self, c: &Compiled) -> &[u8] {
-        if c.code.is_null() {
-            return &[];
-        }
         // SAFETY: `c` came from this generation (caller), whose memory stays mapped until flush_all.
-        unsafe { std::slice::from_raw_parts(c.code, c.size) }
+        unsafe { c.bytes() }
     }
 
     pub fn stats(&self) -> JitStats {

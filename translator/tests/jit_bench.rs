@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use mimic_translator::baseline::Baseline;
 use mimic_translator::ir::*;
 use mimic_translator::jit::{Jit, JitConfig};
 
@@ -47,47 +48,33 @@ pub fn typical_block() -> Block {
 
 #[test]
 fn compile_time_speed_vs_none() {
-    let blk = typical_block();
-    println!("block has {} ops", blk.ops.len());
+    println!("block has {} ops", typical_block().ops.len());
     for opt in ["speed", "none", "speed"] {
-        let mut j = Jit::new(HELPERS, JitConfig { opt_level: opt, ..Default::default() }).unwrap();
-        let s = slots(&blk);
-        let n = 200;
-        let mut last = None;
-        for id in 0..n {
-            last = Some(j.compile(&blk, id, s.as_ptr()).unwrap());
-        }
-        let st = j.stats();
-        let c = last.unwrap();
-        println!(
-            "opt_level={opt}: {:.1} us/block, {} code bytes/block",
-            st.compile_ns as f64 / n as f64 / 1000.0,
-            c.size
-        );
-        if std::env::var_os("DUMP_ASM").is_some() {
-            let path = format!("/tmp/mimic_block_{opt}.bin");
-            std::fs::write(&path, j.code_bytes(&c)).unwrap();
-            println!("code written to {path}");
-        }
-        assert_eq!(j.code_bytes(&c).len(), c.size);
+        let j = Jit::new(HELPERS, JitConfig { opt_level: opt, ..Default::default() }).unwrap();
+        measure(j, &format!("opt_level={opt}"), opt, 200);
     }
 }
 
 #[test]
 fn baseline_compile_time() {
+    measure(Baseline::for_tests(), "baseline", "base", 2000);
+}
+
+/// Compiles the typical block `n` times on `j`, prints the mean compile time and code size and,
+/// with `DUMP_ASM` set, writes the last copy's code to `/tmp/mimic_block_{file_tag}.bin`.
+fn measure<B: Backend>(mut j: B, label: &str, file_tag: &str, n: u64) {
     let blk = typical_block();
-    let mut j = mimic_translator::baseline::Baseline::new(HELPERS, 32 << 20).unwrap();
     let s = slots(&blk);
-    let n = 2000;
     let mut last = None;
     for id in 0..n {
         last = Some(j.compile(&blk, id, s.as_ptr()).unwrap());
     }
-    let st = j.stats();
     let c = last.unwrap();
-    println!("baseline: {:.2} us/block, {} code bytes/block", st.compile_ns as f64 / n as f64 / 1000.0, c.size);
+    println!("{label}: {:.2} us/block, {} code bytes/block", j.stats().compile_ns as f64 / n as f64 / 1000.0, c.size);
     if std::env::var_os("DUMP_ASM").is_some() {
-        std::fs::write("/tmp/mimic_block_base.bin", j.code_bytes(&c)).unwrap();
+        let path = format!("/tmp/mimic_block_{file_tag}.bin");
+        std::fs::write(&path, j.code_bytes(&c)).unwrap();
+        println!("code written to {path}");
     }
     assert_eq!(j.code_bytes(&c).len(), c.size);
 }

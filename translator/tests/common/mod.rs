@@ -1,6 +1,7 @@
 //! Shared fixtures for the translator integration tests: a fake runtime (slow-path memory that
 //! logs accesses and faults on one page, a settable lookup result), test helpers, a guest page
-//! mapped through the TLB onto a host buffer, and a runner for interpreter and JIT.
+//! mapped through the TLB onto a host buffer, a runner for the interpreter, and one [`Backend`]
+//! interface over the Cranelift and baseline tiers so a contract test is written once for both.
 #![allow(dead_code)]
 
 use mimic_translator::baseline::Baseline;
@@ -8,7 +9,8 @@ use mimic_translator::env::{self, Env, Runtime, TlbEntry, PAGE_MASK};
 use mimic_translator::helpers::HelperInfo;
 use mimic_translator::interp;
 use mimic_translator::ir::*;
-use mimic_translator::jit::Jit;
+use mimic_translator::jit::{Compiled, Jit, JitConfig, JitStats};
+use mimic_translator::verify::verify;
 use std::cell::RefCell;
 use std::sync::atomic::AtomicPtr;
 
@@ -185,26 +187,105 @@ pub fn slots(block: &Block) -> Vec<AtomicPtr<u8>> {
         .collect()
 }
 
-pub fn run_jit(jit: &mut Jit, block: &Block, seed: u64, budget: i64) -> Outcome {
+/// What the contract tests need of a block compiler: both tiers compile a block against
+/// caller-owned exit cells into a `fn(env) -> packed exit` entered through a trampoline, and
+/// drop their code in generations, so one test body serves both.
+pub trait Backend: Sized {
+    /// Names the backend in failure messages.
+    const NAME: &'static str;
+    /// How many random blocks `random_blocks_match` compiles: Cranelift is the slower compiler.
+    const RANDOM_BLOCKS: u64;
+    /// The backend as the tests use it by default.
+    fn for_tests() -> Self;
+    /// A backend whose generation holds `max_code_bytes` of code, to make flushes happen.
+    fn with_code_bytes(max_code_bytes: usize) -> Self;
+    fn compile(&mut self, block: &Block, block_id: u64, exit_slots: *const AtomicPtr<u8>) -> Result<Compiled, String>;
+    /// # Safety
+    /// As the backend's own `enter`: `code` is from its current generation and `env` is valid.
+    unsafe fn enter(&self, code: *const u8, env: *mut Env) -> u64;
+    /// # Safety
+    /// As the backend's own `flush_all`: nothing runs and old code pointers are forgotten.
+    unsafe fn flush_all(&mut self);
+    fn is_full(&self) -> bool;
+    fn stats(&self) -> JitStats;
+    fn code_bytes(&self, c: &Compiled) -> &[u8];
+}
+
+/// The trait methods that each backend has itself under the same name (only the error types
+/// differ). They call the inherent ones by path: an inherent method wins over a trait method of
+/// the same name, so these do not recurse.
+macro_rules! same_named_methods {
+    ($t:ident) => {
+        fn compile(
+            &mut self,
+            block: &Block,
+            block_id: u64,
+            exit_slots: *const AtomicPtr<u8>,
+        ) -> Result<Compiled, String> {
+            $t::compile(self, block, block_id, exit_slots).map_err(|e| e.to_string())
+        }
+        unsafe fn enter(&self, code: *const u8, env: *mut Env) -> u64 {
+            // SAFETY: the caller upholds the backend's own `enter` contract.
+            unsafe { $t::enter(self, code, env) }
+        }
+        unsafe fn flush_all(&mut self) {
+            // SAFETY: the caller upholds the backend's own `flush_all` contract.
+            unsafe { $t::flush_all(self).expect("flush") }
+        }
+        fn is_full(&self) -> bool {
+            $t::is_full(self)
+        }
+        fn stats(&self) -> JitStats {
+            $t::stats(self)
+        }
+        fn code_bytes(&self, c: &Compiled) -> &[u8] {
+            $t::code_bytes(self, c)
+        }
+    };
+}
+
+impl Backend for Jit {
+    const NAME: &'static str = "jit";
+    const RANDOM_BLOCKS: u64 = 400;
+    fn for_tests() -> Self {
+        Jit::new(HELPERS, JitConfig::default()).expect("jit")
+    }
+    fn with_code_bytes(max_code_bytes: usize) -> Self {
+        Jit::new(HELPERS, JitConfig { max_code_bytes, ..Default::default() }).expect("jit")
+    }
+    same_named_methods!(Jit);
+}
+
+impl Backend for Baseline {
+    const NAME: &'static str = "baseline";
+    const RANDOM_BLOCKS: u64 = 1000;
+    fn for_tests() -> Self {
+        Self::with_code_bytes(32 << 20)
+    }
+    fn with_code_bytes(max_code_bytes: usize) -> Self {
+        Baseline::new(HELPERS, max_code_bytes).expect("baseline")
+    }
+    same_named_methods!(Baseline);
+}
+
+pub fn run<B: Backend>(backend: &mut B, block: &Block, seed: u64, budget: i64) -> Outcome {
     let s = slots(block);
-    let c = jit.compile(block, 7, s.as_ptr()).expect("compile");
+    let c = backend.compile(block, 7, s.as_ptr()).expect("compile");
     let mut w = World::new(seed);
     w.env.budget = budget;
     SLOW_LOG.with(|l| l.borrow_mut().clear());
     // SAFETY: code from this generation; env valid as above.
-    let exit = unsafe { jit.enter(c.code, &mut *w.env) };
+    let exit = unsafe { backend.enter(c.code, &mut *w.env) };
     outcome(&w, exit)
 }
 
-pub fn run_baseline(base: &mut Baseline, block: &Block, seed: u64, budget: i64) -> Outcome {
-    let s = slots(block);
-    let c = base.compile(block, 7, s.as_ptr()).expect("baseline compile");
-    let mut w = World::new(seed);
-    w.env.budget = budget;
-    SLOW_LOG.with(|l| l.borrow_mut().clear());
-    // SAFETY: code from this generation; env valid as above.
-    let exit = unsafe { base.enter(c.code, &mut *w.env) };
-    outcome(&w, exit)
+/// Runs `block` in the interpreter and on `backend` from the same state; everything observable
+/// must match.
+pub fn check<B: Backend>(backend: &mut B, block: &Block, seed: u64, budget: i64) {
+    verify(block, HELPERS).expect("test block must verify");
+    let want = run_interp(block, seed, budget);
+    let got = run(backend, block, seed, budget);
+    assert_eq!(want, got, "interp vs {} differ for\n{}", B::NAME, mimic_translator::print::print_block(block, HELPERS));
 }
 
 pub const BINS: [BinOp; 25] = [

@@ -1,0 +1,589 @@
+//! The contract both code tiers (Cranelift `Jit` and the single-pass `Baseline`) share, tested
+//! once for both: every block runs in the interpreter and as compiled code from identical states
+//! and everything observable (exit, registers, PC, budget, exception flag, RAM, slow-path calls)
+//! must match; plus chaining through exit cells, cross-page chains guarded by the code TLB, the
+//! `GotoPtr` inline cache, the lookup hook and generation flushes. Each body is generic over
+//! [`Backend`]; `for_both_backends!` stamps out a `jit::` and a `baseline::` test of it.
+
+mod common;
+use common::*;
+use mimic_translator::env::{self, unpack_exit, Env, ExitCode, TLB_INVALID};
+use mimic_translator::interp::goto_count;
+use mimic_translator::ir::*;
+use mimic_translator::jit::Compiled;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+macro_rules! for_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod jit {
+            $(#[test]
+            fn $name() {
+                super::$name::<mimic_translator::jit::Jit>();
+            })*
+        }
+        mod baseline {
+            $(#[test]
+            fn $name() {
+                super::$name::<mimic_translator::baseline::Baseline>();
+            })*
+        }
+    };
+}
+
+for_both_backends!(
+    all_binops_match,
+    all_unops_cmps_selects_match,
+    memory_fast_slow_and_faults_match,
+    force_slow_entry_and_empty_tlb_go_slow,
+    helpers_and_may_raise_match,
+    control_flow_exit_slots_and_kinds_match,
+    budget_exit_matches,
+    random_blocks_match,
+    chaining_runs_without_returning,
+    cross_page_goto_uses_lookup,
+    cross_page_chain_is_guarded_by_the_code_tlb,
+    goto_ptr_chain_is_an_inline_cache,
+    goto_ptr_uses_lookup,
+    flush_and_recompile,
+    refuses_invalid_blocks,
+    register_reads_survive_later_writes,
+);
+
+/// Every binary op × width × interesting operand pair, as constants and through registers.
+fn all_binops_match<B: Backend>() {
+    let mut j = B::for_tests();
+    for &op in &BINS {
+        for w in [Width::W64, Width::W32] {
+            if w == Width::W32 && matches!(op, BinOp::MulHs | BinOp::MulHu | BinOp::MulHsu) {
+                continue;
+            }
+            let mut b = Builder::new(0x1000);
+            b.insn_start(0x1000, 4);
+            let mut reg = 1u16;
+            for &x in &INTERESTING {
+                for &y in &INTERESTING {
+                    let (tx, ty) = (b.konst(x), b.konst(y));
+                    let r = b.bin(op, w, tx, ty);
+                    b.set_reg(Reg(reg % 90), r);
+                    reg += 1;
+                }
+            }
+            // Operands from registers, so constant folding is not all that gets tested.
+            for r in 1..8u16 {
+                let x = b.get_reg(Reg(r));
+                let y = b.get_reg(Reg(r + 10));
+                let v = b.bin(op, w, x, y);
+                b.set_reg(Reg(r + 20), v);
+            }
+            for (i, &x) in INTERESTING.iter().enumerate() {
+                let tx = b.konst(x);
+                b.set_reg(Reg(40 + i as u16), tx);
+            }
+            for i in 0..INTERESTING.len() as u16 {
+                for k in 0..INTERESTING.len() as u16 {
+                    let x = b.get_reg(Reg(40 + i));
+                    let y = b.get_reg(Reg(40 + k));
+                    let v = b.bin(op, w, x, y);
+                    b.set_reg(Reg(60 + (i * 12 + k) % 30), v);
+                }
+            }
+            b.goto(0x1004);
+            check(&mut j, &b.finish(), op as u64, 100);
+        }
+    }
+}
+
+fn all_unops_cmps_selects_match<B: Backend>() {
+    let mut j = B::for_tests();
+    for w in [Width::W64, Width::W32] {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        let mut reg = 1u16;
+        let mut vals: Vec<Temp> = INTERESTING.iter().map(|&v| b.konst(v)).collect();
+        vals.extend((1..6).map(|r| b.get_reg(Reg(r))));
+        for (i, &v) in INTERESTING.iter().enumerate() {
+            let t = b.konst(v);
+            b.set_reg(Reg(50 + i as u16), t);
+        }
+        vals.extend((0..INTERESTING.len() as u16).map(|i| b.get_reg(Reg(50 + i))));
+        for &op in &UNS {
+            for &v in &vals {
+                let r = b.un(op, w, v);
+                b.set_reg(Reg(reg % 90), r);
+                reg += 1;
+            }
+        }
+        for &c in &CONDS {
+            for &x in &vals {
+                for &y in vals.iter().step_by(3) {
+                    let k = b.cmp(c, x, y);
+                    let s = b.select(k, x, y);
+                    let t = b.bin64(BinOp::Add, s, k);
+                    b.set_reg(Reg(reg % 90), t);
+                    reg += 1;
+                }
+            }
+        }
+        b.goto(0x1004);
+        check(&mut j, &b.finish(), 3, 100);
+    }
+}
+
+/// TLB hits, misaligned accesses (slow path), other pages (slow path) and faults (exception exit
+/// with the faulting instruction's PC), for every size, signedness and RMW, in every TLB.
+fn memory_fast_slow_and_faults_match<B: Backend>() {
+    let mut j = B::for_tests();
+    let addrs =
+        [RAM_VA, RAM_VA + 8, RAM_VA + 0xff8, RAM_VA + 4096 + 16, RAM_VA + 3, RAM_VA + 0xfff, 0x1234_5000, FAULT_VA + 8];
+    for &a in &addrs {
+        for size in [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8] {
+            for signed in [false, true] {
+                for (rmw, store) in [(false, false), (true, false), (false, true)] {
+                    let blk = mem_block(a, size, signed, rmw, store);
+                    check(&mut j, &blk, a ^ size as u64, 100);
+                }
+            }
+        }
+    }
+    // The fault case: exception exit, PC of the access, later register writes not done.
+    let o = run(&mut j, &mem_block(FAULT_VA, MemSize::B4, false, false, false), 1, 100);
+    assert_eq!(unpack_exit(o.exit).0, ExitCode::Exception);
+    assert_eq!(o.pc, 0x2004);
+    let w = World::new(1);
+    assert_eq!(o.regs[7], w.env.regs[7]);
+    assert_eq!(o.regs[4], w.env.regs[3]);
+    let o = run(&mut j, &mem_block(RAM_VA + 8, MemSize::B8, false, false, false), 1, 100);
+    assert_eq!(o.regs[6], u64::from_le_bytes(w.ram[8..16].try_into().unwrap()));
+    assert!(o.slow_log.is_empty(), "a TLB hit must not take the slow path");
+}
+
+/// An entry forcing the slow path is honoured even though the page matches, and an invalid
+/// entry misses; the interpreter agrees.
+fn force_slow_entry_and_empty_tlb_go_slow<B: Backend>() {
+    let mut j = B::for_tests();
+    let blk = mem_block(RAM_VA + 16, MemSize::B8, false, false, true);
+    let s = slots(&blk);
+    let c = j.compile(&blk, 1, s.as_ptr()).unwrap();
+    let i = env::tlb_index(RAM_VA);
+    let tweaks: [&dyn Fn(&mut Env); 2] =
+        [&|e| e.tlb[1][i].addr_write |= env::TLB_FORCE_SLOW, &|e| e.tlb[1][i].addr_write = TLB_INVALID];
+    for tweak in tweaks {
+        for compiled in [false, true] {
+            let mut w = World::new(5);
+            tweak(&mut w.env);
+            SLOW_LOG.with(|l| l.borrow_mut().clear());
+            // SAFETY: valid env and code.
+            let exit = unsafe {
+                if compiled {
+                    j.enter(c.code, &mut *w.env)
+                } else {
+                    mimic_translator::interp::interpret(&blk, 1, &mut *w.env, HELPERS)
+                }
+            };
+            assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
+            assert_eq!(SLOW_LOG.with(|l| l.borrow().len()), 1);
+        }
+    }
+}
+
+/// Helper calls see registers a helper wrote, and a raising helper exits with its instruction's
+/// PC, whether the raise flag is a constant or comes from a register.
+fn helpers_and_may_raise_match<B: Backend>() {
+    let mut j = B::for_tests();
+    for raise in [0u64, 1] {
+        for from_reg in [false, true] {
+            let mut b = Builder::new(0x3000);
+            b.insn_start(0x3000, 4);
+            let x = b.get_reg(Reg(1));
+            b.set_reg(Reg(2), x);
+            let c = b.konst(5);
+            b.call_void(HelperId(H_CLOBBER), &[x, x, c, c]);
+            let y = b.get_reg(Reg(1)); // must see the clobbered value
+            let s = b.call(HelperId(H_ADD3), &[x, y, c]);
+            b.set_reg(Reg(9), s);
+            let n = b.call(HelperId(H_COUNT), &[]);
+            b.set_reg(Reg(11), n);
+            b.insn_start(0x3004, 4);
+            let one = b.konst(raise);
+            let k = if from_reg {
+                let k = b.get_reg(Reg(12));
+                b.bin64(BinOp::And, k, one)
+            } else {
+                one
+            };
+            let r = b.call(HelperId(H_RAISE_IF), &[k]);
+            b.set_reg(Reg(10), r);
+            b.goto(0x3008);
+            let blk = b.finish();
+            for seed in 0..10 {
+                check(&mut j, &blk, seed, 100);
+            }
+            let mut w = World::new(9);
+            w.env.regs[12] = 1;
+            let s = slots(&blk);
+            let code = j.compile(&blk, 7, s.as_ptr()).unwrap();
+            // SAFETY: valid env and code.
+            let exit = unsafe { j.enter(code.code, &mut *w.env) };
+            if raise == 1 {
+                assert_eq!(unpack_exit(exit).0, ExitCode::Exception);
+                assert_eq!(w.env.pc, 0x3004);
+            } else {
+                assert_eq!(unpack_exit(exit), (ExitCode::Goto, 7, 0));
+                assert_eq!(w.env.pc, 0x3008);
+            }
+        }
+    }
+}
+
+/// Labels, BrCond on constants and on computed values, several Gotos (slot numbering), Exits of
+/// every reason.
+fn control_flow_exit_slots_and_kinds_match<B: Backend>() {
+    let mut j = B::for_tests();
+    for sel in 0..6u64 {
+        for through_reg in [false, true] {
+            let mut b = Builder::new(0x4000);
+            b.insn_start(0x4000, 4);
+            let (l1, l2, l3, l4) = (b.new_label(), b.new_label(), b.new_label(), b.new_label());
+            let s = if through_reg { b.get_reg(Reg(30)) } else { b.konst(sel) };
+            let z = b.konst(0);
+            let one = b.konst(1);
+            let c0 = b.cmp(Cond::Eq, s, z);
+            b.br_cond(c0, l1);
+            let c1 = b.cmp(Cond::Eq, s, one);
+            b.br_cond(c1, l2);
+            let two = b.konst(2);
+            let c2 = b.cmp(Cond::Eq, s, two);
+            b.set_reg(Reg(1), c2);
+            b.br_cond(c2, l3);
+            let three = b.konst(3);
+            let c3 = b.cmp(Cond::Eq, s, three);
+            b.br_cond(c3, l4);
+            let four = b.konst(4);
+            let c4 = b.cmp(Cond::Eq, s, four);
+            let skip = b.new_label();
+            b.br_cond(c4, skip);
+            b.exit(ExitReason::Halt, 0x4444);
+            b.label(skip);
+            b.exit(ExitReason::FlushCode, 0x4448);
+            b.label(l1);
+            b.goto(0x4800); // slot 0
+            b.label(l2);
+            let k = b.konst(0x99);
+            b.set_reg(Reg(2), k);
+            b.goto(0x4900); // slot 1
+            b.label(l3);
+            b.exit(ExitReason::Exception, 0x1);
+            b.label(l4);
+            b.exit(ExitReason::Reevaluate, 0x4004);
+            let blk = b.finish();
+            assert_eq!(goto_count(&blk), 2);
+            let expect = match sel {
+                0 => (ExitCode::Goto, 7, 0),
+                1 => (ExitCode::Goto, 7, 1),
+                2 => (ExitCode::Exception, 7, 0),
+                3 => (ExitCode::Reevaluate, 7, 0),
+                4 => (ExitCode::FlushCode, 7, 0),
+                _ => (ExitCode::Halt, 7, 0),
+            };
+            let mut w = World::new(1);
+            w.env.regs[30] = sel;
+            let s = slots(&blk);
+            let code = j.compile(&blk, 7, s.as_ptr()).unwrap();
+            // SAFETY: valid env and code.
+            let exit = unsafe { j.enter(code.code, &mut *w.env) };
+            assert_eq!(unpack_exit(exit), expect, "sel {sel}");
+            // `check` starts from random registers, so only the constant selector is predictable.
+            if !through_reg {
+                check(&mut j, &blk, 1, 100);
+                assert_eq!(unpack_exit(run_interp(&blk, 1, 100).exit), expect, "sel {sel}");
+            }
+        }
+    }
+}
+
+fn budget_exit_matches<B: Backend>() {
+    let mut j = B::for_tests();
+    let mut b = Builder::new(0x7000);
+    for i in 0..3 {
+        b.insn_start(0x7000 + 4 * i, 4);
+        let k = b.konst(i);
+        b.set_reg(Reg(1), k);
+    }
+    b.goto(0x700c);
+    let blk = b.finish();
+    for budget in [-5, 0, 2, 3, 10] {
+        check(&mut j, &blk, 2, budget);
+        let o = run(&mut j, &blk, 2, budget);
+        if budget < 3 {
+            assert_eq!(unpack_exit(o.exit).0, ExitCode::Budget);
+            assert_eq!((o.pc, o.budget), (0x7000, budget));
+        } else {
+            assert_eq!(o.budget, budget - 3);
+        }
+    }
+    // A block at a PC that needs a 64-bit immediate.
+    let mut b = Builder::new(0xffff_ffc0_0000_1000);
+    b.insn_start(0xffff_ffc0_0000_1000, 4);
+    b.goto(0xffff_ffc0_0000_1004);
+    let blk = b.finish();
+    for budget in [0, 1] {
+        check(&mut j, &blk, 2, budget);
+    }
+}
+
+fn random_blocks_match<B: Backend>() {
+    let mut j = B::for_tests();
+    for seed in 0..B::RANDOM_BLOCKS {
+        let blk = random_block(seed * 7919 + 1);
+        check(&mut j, &blk, seed, if seed % 17 == 0 { 1 } else { 1000 });
+    }
+}
+
+/// A filled exit slot makes the block tail-call the next one without returning; a self-loop runs
+/// until the budget is exhausted (and does not grow the stack).
+fn chaining_runs_without_returning<B: Backend>() {
+    let mut j = B::for_tests();
+    let (a, bb) = (counting_block(0x1000, 0x1800, false), counting_block(0x1800, 0x3000, true));
+    let sa = slots(&a);
+    let sb = slots(&bb);
+    let cb = j.compile(&bb, 2, sb.as_ptr()).unwrap();
+    let ca = j.compile(&a, 1, sa.as_ptr()).unwrap();
+    sa[0].store(cb.code as *mut u8, Ordering::Relaxed);
+    let mut w = World::new(1);
+    w.env.regs[COUNT_REG] = 0;
+    // SAFETY: valid env and code.
+    let exit = unsafe { j.enter(ca.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit), (ExitCode::Halt, 2, 0));
+    assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (2, 0x3000));
+
+    let lp = counting_block(0x1000, 0x1000, false);
+    let sl = slots(&lp);
+    let cl = j.compile(&lp, 3, sl.as_ptr()).unwrap();
+    sl[0].store(cl.code as *mut u8, Ordering::Relaxed);
+    w.env.regs[COUNT_REG] = 0;
+    w.env.budget = 1_000_000;
+    // SAFETY: as above.
+    let exit = unsafe { j.enter(cl.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit), (ExitCode::Budget, 3, 0));
+    assert_eq!((w.env.regs[COUNT_REG], w.env.pc, w.env.budget), (1_000_000, 0x1000, 0));
+}
+
+/// A goto to another page never gets its slot chained by the run loop, so compiled code asks the
+/// lookup hook instead; a miss returns an ordinary `Goto` exit for that slot.
+fn cross_page_goto_uses_lookup<B: Backend>() {
+    let mut j = B::for_tests();
+    lookup_hit_and_miss(&mut j, &counting_block(0x1000, 0x2000, false), ExitCode::Goto, 1);
+}
+
+/// An unchained `GotoPtr` asks the lookup hook: a hit runs the block it answers, a miss returns
+/// a `Lookup` exit with the target PC.
+fn goto_ptr_uses_lookup<B: Backend>() {
+    let mut j = B::for_tests();
+    let gp = goto_ptr_block(0);
+    check(&mut j, &gp, 4, 10);
+    lookup_hit_and_miss(&mut j, &gp, ExitCode::Lookup, 0);
+}
+
+/// A block whose only exit is a `GotoPtr` to r1.
+fn goto_ptr_block(code_mmu_idx: u8) -> Block {
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let t = b.get_reg(Reg(1));
+    b.goto_ptr(t);
+    let mut gp = b.finish();
+    gp.code_mmu_idx = code_mmu_idx;
+    gp
+}
+
+/// Runs `source` (id 8, unchained, leaving for 0x2000 with r1 = 0x2000 and having counted
+/// `counted` times) with the lookup hook answering nothing, then answering a block at 0x2000
+/// (id 9) that counts once more and halts at 0x3000. A miss returns `miss` for exit 0 and tells
+/// the hook which exit to chain; a hit runs the answer.
+fn lookup_hit_and_miss<B: Backend>(j: &mut B, source: &Block, miss: ExitCode, counted: u64) {
+    let target = counting_block(0x2000, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let s = slots(source);
+    let cs = j.compile(source, 8, s.as_ptr()).unwrap();
+    for hit in [false, true] {
+        LOOKUP.with(|l| *l.borrow_mut() = if hit { ct.code as usize } else { 0 });
+        let mut w = World::new(1);
+        w.env.regs[1] = 0x2000;
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
+        if hit {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted + 1, 0x3000));
+        } else {
+            assert_eq!(unpack_exit(exit), (miss, 8, 0));
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted, 0x2000));
+            assert_eq!(w.env.lookup_link, env::pack_link(8, 0), "the hook is told which exit to chain");
+        }
+    }
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+}
+
+/// A change made to a test's TLB before running a chained block.
+type TlbTweak<'a> = &'a dyn Fn(&mut Env);
+
+/// A cross-page exit chained by the lookup hook (code cell + guard cell) follows the chain only
+/// while the block's code TLB maps the target page with the guarded addend; otherwise it asks the
+/// hook again.
+fn cross_page_chain_is_guarded_by_the_code_tlb<B: Backend>() {
+    let mut j = B::for_tests();
+    let mut a = counting_block(0x1000, RAM_VA, false);
+    a.code_mmu_idx = 1;
+    let sa = slots(&a);
+    // (jump target, change to the TLB, is the chain taken)
+    let cases: [(u64, TlbTweak, bool); 4] = [
+        (RAM_VA, &|_| {}, true),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+        // Other TLBs do not matter.
+        (RAM_VA, &|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
+    ];
+    guarded_chain(&mut j, &a, &sa, &cases, ExitCode::Goto, 1);
+}
+
+/// A `GotoPtr` whose slot the lookup hook chained follows the chain only for the same target PC
+/// while the code TLB maps its page with the guarded addend; otherwise it asks the hook, and
+/// jumps to what the hook answers.
+fn goto_ptr_chain_is_an_inline_cache<B: Backend>() {
+    let mut j = B::for_tests();
+    let gp = goto_ptr_block(1);
+    check(&mut j, &gp, 4, 10);
+    let s = slots(&gp);
+    s[env::exit_slot_pc(1, 0)].store(RAM_VA as *mut u8, Ordering::Relaxed);
+    let cases: [(u64, TlbTweak, bool); 4] = [
+        (RAM_VA, &|_| {}, true),
+        (RAM_VA + 4, &|_| {}, false),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
+        (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+    ];
+    let (cg, ct) = guarded_chain(&mut j, &gp, &s, &cases, ExitCode::Lookup, 0);
+    LOOKUP.with(|l| *l.borrow_mut() = ct.code as usize);
+    let mut w = World::new(1);
+    w.env.regs[1] = 0x2000;
+    w.env.regs[COUNT_REG] = 0;
+    // SAFETY: valid env and code.
+    let exit = unsafe { j.enter(cg.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0));
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+}
+
+/// Compiles `source` (id 8, code TLB 1, having counted `counted` times when it leaves) into
+/// `cells`, chains its exit 0 to a block at RAM_VA (id 9) that counts once and halts, guarded
+/// by the code TLB's addend, and runs it once per case with r1 = the case's PC after its TLB
+/// change: the chain is taken exactly when the case says so, otherwise the lookup hook (which
+/// answers nothing) is asked and `miss` returned. Gives back the source's and target's code.
+fn guarded_chain<B: Backend>(
+    j: &mut B,
+    source: &Block,
+    cells: &[AtomicPtr<u8>],
+    cases: &[(u64, TlbTweak, bool)],
+    miss: ExitCode,
+    counted: u64,
+) -> (Compiled, Compiled) {
+    let target = counting_block(RAM_VA, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let cs = j.compile(source, 8, cells.as_ptr()).unwrap();
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    cells[0].store(ct.code as *mut u8, Ordering::Relaxed);
+    for (i, (pc, tweak, chained)) in cases.iter().enumerate() {
+        let mut w = World::new(1);
+        let good = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        cells[env::exit_slot_guard(1, 0)].store(good as *mut u8, Ordering::Relaxed);
+        tweak(&mut w.env);
+        w.env.regs[1] = *pc;
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
+        if *chained {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
+            assert_eq!(w.env.regs[COUNT_REG], counted + 1, "case {i}");
+        } else {
+            assert_eq!(unpack_exit(exit), (miss, 8, 0), "case {i}");
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted, *pc), "case {i}");
+            assert_eq!(w.env.lookup_link, env::pack_link(8, 0), "case {i}");
+        }
+    }
+    (cs, ct)
+}
+
+fn flush_and_recompile<B: Backend>() {
+    let mut j = B::with_code_bytes(16 << 10);
+    let mut flushes = 0;
+    for seed in 0..300u64 {
+        let blk = random_block(seed);
+        if j.is_full() {
+            // SAFETY: nothing runs; every pointer from the old generation is dropped.
+            unsafe { j.flush_all() };
+            flushes += 1;
+            assert!(!j.is_full());
+        }
+        check(&mut j, &blk, seed, 1000);
+    }
+    assert!(flushes > 0);
+    assert_eq!(j.stats().flushes, flushes);
+    assert_eq!(j.stats().blocks, 300);
+}
+
+fn refuses_invalid_blocks<B: Backend>() {
+    let mut j = B::for_tests();
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    b.konst(1);
+    let blk = b.finish();
+    let s = slots(&blk);
+    assert!(j.compile(&blk, 1, s.as_ptr()).is_err());
+}
+
+/// A register read, then written, then the value read before used (also after a helper that
+/// writes registers, and across a branch): the old value, as the interpreter gives.
+fn register_reads_survive_later_writes<B: Backend>() {
+    let mut j = B::for_tests();
+    for variant in 0..4 {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        let x = b.get_reg(Reg(1));
+        let y = b.get_reg(Reg(2));
+        let k = b.konst(0x55);
+        match variant {
+            0 => b.set_reg(Reg(1), k),
+            1 => {
+                let s = b.bin64(BinOp::Add, y, k);
+                b.set_reg(Reg(1), s);
+            }
+            2 => b.call_void(HelperId(H_CLOBBER), &[y, y, k, k]),
+            _ => {
+                let l = b.new_label();
+                b.br_cond(y, l);
+                b.set_reg(Reg(1), y);
+                b.goto(0x1008);
+                b.label(l);
+                let z = b.get_reg(Reg(1));
+                b.set_reg(Reg(2), z);
+                let k2 = b.konst(0x66);
+                b.set_reg(Reg(1), k2);
+                b.goto(0x100c);
+                let blk = b.finish();
+                for seed in 0..4 {
+                    check(&mut j, &blk, seed, 10);
+                }
+                continue;
+            }
+        }
+        let s = b.bin64(BinOp::Sub, x, y);
+        b.set_reg(Reg(3), s);
+        b.set_reg(Reg(4), x);
+        let x2 = b.get_reg(Reg(1));
+        b.set_reg(Reg(5), x2);
+        b.goto(0x1004);
+        let blk = b.finish();
+        for seed in 0..4 {
+            check(&mut j, &blk, seed, 10);
+        }
+    }
+}
