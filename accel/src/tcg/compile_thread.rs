@@ -117,6 +117,8 @@ pub(crate) struct CompileThread {
     /// Responses sent and not yet received: the run loop looks at this on every iteration, which
     /// is cheaper than polling the channel.
     ready: Arc<AtomicUsize>,
+    /// Compiles requested and not yet collected by [`Self::finished`].
+    outstanding: usize,
     handle: Option<JoinHandle<()>>,
     /// The thread's code generation has reached its size limit.
     full: bool,
@@ -198,7 +200,7 @@ impl CompileThread {
             })
             .map_err(|e| JitError::Memory(format!("cannot start the compile thread: {e}")))?;
         ready_rx.recv().map_err(|_| JitError::Memory("the compile thread died at start".into()))??;
-        Ok(Self { tx: Some(tx), rx, ready, handle: Some(handle), full: false, stats: JitStats::default() })
+        Ok(Self { tx: Some(tx), rx, ready, outstanding: 0, handle: Some(handle), full: false, stats: JitStats::default() })
     }
 
     /// Queue `job` for compiling by the quick or the optimising tier; its exit cells must stay
@@ -207,10 +209,18 @@ impl CompileThread {
     pub fn request(&mut self, job: Job) -> Result<(), Job> {
         let Some(tx) = &self.tx else { return Err(job) };
         match tx.send(Request::Compile(job)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.outstanding += 1;
+                Ok(())
+            }
             Err(std::sync::mpsc::SendError(Request::Compile(job))) => Err(job),
             Err(_) => Ok(()),
         }
+    }
+
+    /// Compiles waiting in the thread's queue or being compiled.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding
     }
 
     /// Has the thread answered something not yet collected by [`Self::finished`]?
@@ -232,6 +242,7 @@ impl CompileThread {
     fn note(&mut self, resp: Response, done: &mut Vec<Done>) {
         match resp {
             Response::Compiled { idx, id, hot, region, result, full, stats } => {
+                self.outstanding = self.outstanding.saturating_sub(1);
                 self.full = full;
                 self.stats = stats;
                 done.push(Done { idx, id, hot, region, result: result.map(|(code, size)| Compiled { code: code.0, size }) });
@@ -262,6 +273,8 @@ impl CompileThread {
                 Ok(Response::Flushed { result, stats }) => {
                     self.stats = stats;
                     self.full = false;
+                    // The thread answered or dropped everything queued before the flush.
+                    self.outstanding = 0;
                     return result;
                 }
                 Err(_) => return Err(JitError::Memory("the compile thread died".into())),
@@ -314,6 +327,29 @@ mod tests {
         }
         assert_eq!(order(&mut q), [(5, false), (3, false), (1, false), (2, true), (4, true)]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn outstanding_counts_compiles_until_their_answer_is_collected() {
+        let cfg = JitConfig::default();
+        let mut t = CompileThread::start(&[], JitConfig { opt_level: "none", ..cfg }, cfg).expect("thread");
+        for idx in 0..3 {
+            // An empty block fails verification: a quick answer is all this needs.
+            let job = Job { idx, id: 0, hot: true, block: Box::new(Block::new(0)), slots: std::ptr::null(), region: Vec::new(), edges: Vec::new() };
+            assert!(t.request(job).is_ok());
+        }
+        assert_eq!(t.outstanding(), 3);
+        let mut got = 0;
+        while got < 3 {
+            got += t.finished().len();
+            std::thread::yield_now();
+        }
+        assert_eq!(t.outstanding(), 0);
+        let job = Job { idx: 9, id: 0, hot: true, block: Box::new(Block::new(0)), slots: std::ptr::null(), region: Vec::new(), edges: Vec::new() };
+        assert!(t.request(job).is_ok());
+        // SAFETY: no compiled code exists or runs.
+        unsafe { t.flush() }.expect("flush");
+        assert_eq!(t.outstanding(), 0, "a flush answers or drops everything before it");
     }
 
     #[test]
