@@ -529,7 +529,7 @@ fn a_region_stops_running_a_member_the_guest_overwrote() {
     // region's head in some run and a member in others.
     // With either quick tier (Cranelift or the baseline) under the optimised regions.
     for (budget, base) in [50, 51, 52, 53].into_iter().flat_map(|b| [(b, None), (b, Some(0))]) {
-        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, baseline: base, ..opts() };
+        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, baseline: base, regions: true, ..opts() };
         let mut m = machine(&prog, &[], o);
         assert_eq!(run(&mut m), (N as i32 / 2) * 101, "budget {budget}, baseline {base:?}");
         let s = m.vcpu.stats();

@@ -103,6 +103,11 @@ pub struct TcgOptions {
     /// as they are until their code is ready instead of stalling the guest. Boards turn it on;
     /// the default keeps compilation synchronous, which tests of the tiering counters rely on.
     pub background_compile: bool,
+    /// The optimising tier compiles a hot block together with the blocks it is chained to on its
+    /// page (see `TbCache::region_from`). A region costs Cranelift about three times a block:
+    /// boards whose compiles stall the guest leave this off (benches/spike.sh with regions went
+    /// sieve 1.00 -> 1.25x QEMU but sha256 1.04 -> 1.03x and matmul 1.47 -> 1.25x).
+    pub regions: bool,
 }
 
 /// Default tiering threshold: blocks executed fewer times than this are never worth a compile.
@@ -121,6 +126,10 @@ pub const BACKGROUND_JIT_THRESHOLD: u32 = 200;
 /// instructions. Cranelift's time grows with the function; hot loops are small.
 const REGION_MAX_BLOCKS: usize = 8;
 const REGION_MAX_INSNS: u32 = 160;
+/// Guest registers a region may write: it keeps them all in host registers, and past this
+/// Cranelift spills inside the loop (sha256 of 32 MiB on -M virt: 0.63-0.65 s unlimited, 0.58-0.63 s
+/// with 12; benches/spike.sh's sha256 0.93 -> 1.03x QEMU).
+const REGION_MAX_REGS: u32 = 12;
 /// Compiles queued on the compile thread from which hot blocks are compiled alone. Boot to init
 /// and `seq 1 1000000 | md5sum`, 3 runs: regions always 1.45-1.54 / 2.13-2.59 s, never queued
 /// past 4: 1.44-1.58 / 2.12-2.43 s, 16: 1.43-1.45 / 2.10-2.18 s; only loops as regions:
@@ -154,6 +163,7 @@ impl Default for TcgOptions {
             budget: 1 << 16,
             max_block_insns: DEFAULT_MAX_BLOCK_INSNS,
             background_compile: false,
+            regions: false,
             baseline: None,
         }
     }
@@ -566,8 +576,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         // A region costs Cranelift about three times a block; while compiles queue up (a boot
         // finds hot code in bursts) every block waits that much longer for its optimised code.
         let busy = self.compiler.as_ref().is_some_and(|c| c.outstanding() >= REGION_QUEUE_LIMIT);
-        let max_blocks = if busy { 1 } else { REGION_MAX_BLOCKS };
-        let (members, edges) = if hot { tbs.region_from(idx, max_blocks, REGION_MAX_INSNS) } else { (vec![idx], Vec::new()) };
+        let max_blocks = if self.opts.regions && !busy { REGION_MAX_BLOCKS } else { 1 };
+        let (members, edges) = if hot { tbs.region_from(idx, max_blocks, REGION_MAX_INSNS, REGION_MAX_REGS) } else { (vec![idx], Vec::new()) };
         let member = |i: u32| {
             let tb = tbs.get(i);
             (i, tbs.block_id(i), tb.block.clone(), tb.slots.as_ptr())

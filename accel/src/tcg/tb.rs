@@ -381,15 +381,24 @@ impl TbCache {
 
     /// The region to compile with `head` (see `Jit::compile_region`): `head` first, then the
     /// blocks its exits are chained to, transitively, while they are compiled, valid, on
-    /// `head`'s page, under `head`'s flags and within the limits; and the edges `(member,
+    /// `head`'s page, under `head`'s flags and within the limits (blocks, guest instructions, and
+    /// guest registers written, which the region keeps in host registers); and the edges `(member,
     /// Goto slot, member)` between them. Chains record where each exit actually went under the
     /// flags it leaves (see `try_chain`), so the edges are right; a chain cut since (its cell no
     /// longer holds the target's code) is not followed.
-    pub fn region_from(&self, head: u32, max_blocks: usize, max_insns: u32) -> (Vec<u32>, Vec<(usize, usize, usize)>) {
+    pub fn region_from(&self, head: u32, max_blocks: usize, max_insns: u32, max_regs: u32) -> (Vec<u32>, Vec<(usize, usize, usize)>) {
         let h = &self.tbs[head as usize];
         let mut members = vec![head];
         let mut edges = Vec::new();
         let mut insns = h.block.insn_count;
+        let written = |b: &Block| {
+            b.ops.iter().fold(0u128, |m, op| match op {
+                mimic_translator::ir::Op::SetReg { reg, .. } => m | 1u128 << reg.0.min(127),
+                _ => m,
+            })
+        };
+        let mut regs = written(&h.block);
+
         let mut k = 0;
         while k < members.len() {
             let src = &self.tbs[members[k] as usize];
@@ -411,8 +420,12 @@ impl TbCache {
                 }
                 let j = match members.iter().position(|&m| m == dst) {
                     Some(j) => j,
-                    None if members.len() < max_blocks && insns + d.block.insn_count <= max_insns => {
+                    None if members.len() < max_blocks
+                        && insns + d.block.insn_count <= max_insns
+                        && (regs | written(&d.block)).count_ones() <= max_regs =>
+                    {
                         insns += d.block.insn_count;
+                        regs |= written(&d.block);
                         members.push(dst);
                         members.len() - 1
                     }
@@ -608,14 +621,26 @@ mod tests {
         chain(&mut c, a, 1, d);
         chain(&mut c, b, 0, a);
         chain(&mut c, d, 0, far);
-        let (members, edges) = c.region_from(a, 8, 100);
+        let (members, edges) = c.region_from(a, 8, 100, 32);
         assert_eq!(members, [a, b, d], "the block on another page stays out");
         assert_eq!(edges, [(0, 0, 1), (0, 1, 2), (1, 0, 0)]);
         // A cut chain is not followed; nor past the limits.
         c.get(a).slots[1].store(std::ptr::null_mut(), Ordering::Relaxed);
-        assert_eq!(c.region_from(a, 8, 100).0, [a, b]);
-        assert_eq!(c.region_from(a, 1, 100), (vec![a], vec![]));
-        assert_eq!(c.region_from(a, 8, 1).0, [a], "no room for another instruction");
+        assert_eq!(c.region_from(a, 8, 100, 32).0, [a, b]);
+        assert_eq!(c.region_from(a, 1, 100, 32), (vec![a], vec![]));
+        assert_eq!(c.region_from(a, 8, 1, 32).0, [a], "no room for another instruction");
+        // A block writing two registers joins only where two more fit.
+        let mut w = mimic_translator::ir::Builder::new(0x1400);
+        w.insn_start(0x1400, 4);
+        let v = w.konst(1);
+        w.set_reg(mimic_translator::ir::Reg(1), v);
+        w.set_reg(mimic_translator::ir::Reg(2), v);
+        w.goto(0x1000);
+        let wi = c.insert(0x1400, 0, [(0x8000_1400, 4), (0, 0)], w.finish(), 1, Box::new([])).0;
+        c.get_mut(wi).code = 0x50 as *const u8;
+        chain(&mut c, a, 1, wi);
+        assert_eq!(c.region_from(a, 8, 100, 1).0, [a, b], "two registers do not fit in one");
+        assert_eq!(c.region_from(a, 8, 100, 2).0, [a, b, wi]);
         // A member's invalidation takes the region's head along.
         c.set_region(a, &[b]);
         c.invalidate(b);

@@ -233,6 +233,7 @@ impl Virt {
             })),
             // The host usually has a core to spare for Cranelift while the guest keeps running.
             background_compile: true,
+            regions: true,
             jit_threshold: mimic_accel::tcg::BACKGROUND_JIT_THRESHOLD,
             baseline: Some(mimic_accel::tcg::DEFAULT_BASELINE_THRESHOLD),
             ..TcgOptions::default()
