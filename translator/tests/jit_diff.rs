@@ -131,11 +131,7 @@ fn random_regions_match_the_interpreter_following_the_edges() {
     use mimic_translator::jit::RegionMember;
     let mut j = jit();
     for seed in 0..400u64 {
-        let mut x = seed.wrapping_mul(0x9e37_79b9) + 5;
-        let mut rnd = |n: u64| {
-            x = lcg(x);
-            (x >> 33) % n
-        };
+        let mut rnd = rng(seed.wrapping_mul(0x9e37_79b9) + 5);
         let n = 1 + rnd(4) as usize;
         let mut blocks: Vec<Block> = (0..n).map(|k| random_block(seed * 131 + k as u64 * 17 + 3)).collect();
         // Give each member its own PC, then point some gotos at members.

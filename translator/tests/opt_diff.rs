@@ -12,11 +12,7 @@ use mimic_translator::verify::verify;
 /// memory accesses (some to the faulting page), helper calls (some raising, one clobbering a
 /// register) and branches between them.
 fn rewriting_block(seed: u64) -> Block {
-    let mut x = seed;
-    let mut rnd = |n: u64| {
-        x = lcg(x);
-        (x >> 33) % n
-    };
+    let mut rnd = rng(seed);
     let pc = 0x8000_1000u64;
     let mut b = Builder::new(pc);
     let mut ipc = pc;

@@ -147,6 +147,15 @@ pub fn lcg(x: u64) -> u64 {
     x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407)
 }
 
+/// Deterministic random numbers from `seed`: each call gives one below its argument.
+pub fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |n| {
+        x = lcg(x);
+        (x >> 33) % n
+    }
+}
+
 /// Everything observable after running a block.
 #[derive(Debug, PartialEq)]
 pub struct Outcome {
@@ -369,11 +378,7 @@ pub fn counting_block(pc: u64, next: u64, halt: bool) -> Block {
 
 /// Random straight-line and branching blocks over every op kind.
 pub fn random_block(seed: u64) -> Block {
-    let mut x = seed;
-    let mut rnd = |n: u64| {
-        x = lcg(x);
-        (x >> 33) % n
-    };
+    let mut rnd = rng(seed);
     let pc = 0x8000_1000u64;
     let mut b = Builder::new(pc);
     let mut ipc = pc;
