@@ -13,23 +13,12 @@
     .set COM1,   0x3f8
 _start:
     mov $0x80000, %rsp
-    lea unexpected(%rip), %rsi
-    call fill_idt
+    # IOAPIC pin 4: vector 0x31, active high, edge (as ISA IRQs are), unmasked; the 8259s masked.
     mov $VECTOR, %edi
     lea uart_irq(%rip), %rsi
-    call set_gate
-    mov $0xff, %edi
-    lea ignore(%rip), %rsi
-    call set_gate
-    lidt idtr(%rip)
-
-    # 8259s: vectors 0x20/0x28, everything masked (GSI 4 reaches them too).
-    call init_8259s
-
-    # IOAPIC pin 4: vector 0x31, active high, edge (as ISA IRQs are), unmasked.
-    mov $4, %edi
-    mov $VECTOR, %esi
-    call ioapic_route
+    mov $4, %edx
+    mov $VECTOR, %ecx
+    call setup_ioapic_irq
 
     # UART: FIFO on and cleared (trigger 1 byte), OUT2 (the PC's IRQ gate), IER = RDA only.
     mov $(COM1 + 2), %dx
@@ -122,6 +111,7 @@ print_dec:
     ret
 
     .include "idt.s"
+    .include "ioapic_irq.s"
 
     .include "lib.s"
     .balign 8

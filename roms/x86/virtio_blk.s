@@ -37,24 +37,13 @@ _start:
     mov $'\n', %al
     call putc
 
-    # IDT: everything unexpected except the virtio vector and the spurious ones.
-    lea unexpected(%rip), %rsi
-    call fill_idt
+    # IDT: everything unexpected except the virtio vector and the spurious one; IOAPIC pin 5:
+    # vector 0x30, active high, level, unmasked; the 8259s masked.
     mov $VECTOR, %edi
     lea virtio_irq(%rip), %rsi
-    call set_gate
-    mov $0xff, %edi
-    lea ignore(%rip), %rsi
-    call set_gate
-    lidt idtr(%rip)
-
-    # 8259s: initialise with vectors 0x20/0x28 and mask everything (GSI 5 reaches them too).
-    call init_8259s
-
-    # IOAPIC pin 5: vector 0x30, active high, level, unmasked.
-    mov $5, %edi
-    mov $(VECTOR | 0x8000), %esi
-    call ioapic_route
+    mov $5, %edx
+    mov $(VECTOR | 0x8000), %ecx
+    call setup_ioapic_irq
 
     # The three slots' identities.
     mov $VIRTIO, %r12d          # zero-extended: a 32-bit displacement would sign-extend
@@ -267,6 +256,7 @@ fail:
     jmp exit
 
     .include "idt.s"
+    .include "ioapic_irq.s"
     .include "virtq.s"
 
     .include "lib.s"

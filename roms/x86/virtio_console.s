@@ -23,22 +23,12 @@
     .set QSIZE,  8
 _start:
     mov $0x80000, %rsp
-    lea unexpected(%rip), %rsi
-    call fill_idt
+    # IOAPIC pin 5: vector 0x30, active high, level, unmasked; the 8259s masked.
     mov $VECTOR, %edi
     lea virtio_irq(%rip), %rsi
-    call set_gate
-    mov $0xff, %edi
-    lea ignore(%rip), %rsi
-    call set_gate
-    lidt idtr(%rip)
-
-    # 8259s: vectors 0x20/0x28, all masked (GSI 5 reaches them too).
-    call init_8259s
-    # IOAPIC pin 5: vector 0x30, active high, level, unmasked.
-    mov $5, %edi
-    mov $(VECTOR | 0x8000), %esi
-    call ioapic_route
+    mov $5, %edx
+    mov $(VECTOR | 0x8000), %ecx
+    call setup_ioapic_irq
 
     mov $VIRTIO, %r12d          # zero-extended: a 32-bit displacement would sign-extend
     cmpl $0x74726976, (%r12)
@@ -186,6 +176,7 @@ fail:
     jmp exit
 
     .include "idt.s"
+    .include "ioapic_irq.s"
     .include "virtq.s"
 
     .include "lib.s"
