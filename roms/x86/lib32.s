@@ -46,6 +46,15 @@ print_hex:
     pop %eax
     ret
 
+# is_marker: ZF set if the 12 bytes at %eax are "MIMIC-INITRD" (the tests' initrd).
+is_marker:
+    cmpl $0x494d494d, (%eax)    # "MIMI"
+    jne 1f
+    cmpl $0x4e492d43, 4(%eax)   # "C-IN"
+    jne 1f
+    cmpl $0x44525449, 8(%eax)   # "ITRD"
+1:  ret
+
 # exit: power off with isa-debug-exit value %al (status (al << 1) | 1). Never returns.
 exit:
     mov $0xf4, %dx

@@ -95,11 +95,7 @@ _start:
     mov (%ebx), %eax
     test $0xfff, %eax           # page-aligned, as the header asked
     jnz fail
-    cmpl $0x494d494d, (%eax)    # "MIMI"
-    jne fail
-    cmpl $0x4e492d43, 4(%eax)   # "C-IN"
-    jne fail
-    cmpl $0x44525449, 8(%eax)   # "ITRD"
+    call is_marker
     jne fail
     lea s_module, %esi
     call puts

@@ -98,11 +98,7 @@ pvh_start:
     jne fail
     mov 16(%edi), %ebx          # modlist_paddr
     mov (%ebx), %eax            # module paddr
-    cmpl $0x494d494d, (%eax)    # "MIMI"
-    jne fail
-    cmpl $0x4e492d43, 4(%eax)   # "C-IN"
-    jne fail
-    cmpl $0x44525449, 8(%eax)   # "ITRD"
+    call is_marker
     jne fail
     lea s_module, %esi
     call puts
