@@ -25,13 +25,29 @@ puts:
 2:  pop %rax
     ret
 
-# print_hex: print %rax as 16 hex digits. Clobbers %dx.
+# print_hex / print_hex32 / print_hex16: print the low 16 / 8 / 4 hex digits of %rax. Clobbers %dx.
 print_hex:
     push %rax
     push %rbx
     push %rcx
     mov %rax, %rbx
     mov $16, %ecx
+    jmp 1f
+print_hex32:
+    push %rax
+    push %rbx
+    push %rcx
+    mov %rax, %rbx
+    shl $32, %rbx
+    mov $8, %ecx
+    jmp 1f
+print_hex16:
+    push %rax
+    push %rbx
+    push %rcx
+    mov %rax, %rbx
+    shl $48, %rbx
+    mov $4, %ecx
 1:  rol $4, %rbx
     mov %bl, %al
     and $0xf, %al
@@ -46,6 +62,17 @@ print_hex:
     pop %rbx
     pop %rax
     ret
+
+# print_fail: print "FAIL: ", the string at %rsi and a newline. Clobbers %rsi, %al, %dx.
+print_fail:
+    push %rsi
+    lea s_fail(%rip), %rsi
+    call puts
+    pop %rsi
+    call puts
+    mov $'\n', %al
+    jmp putc
+s_fail: .asciz "FAIL: "
 
 # exit: power off with isa-debug-exit value %al (process status (al << 1) | 1). Never returns.
 exit:

@@ -46,6 +46,17 @@ print_hex:
     pop %eax
     ret
 
+# print_fail: print "FAIL: ", the string at %esi and a newline. Clobbers %esi, %al, %dx.
+print_fail:
+    push %esi
+    lea s_fail, %esi
+    call puts
+    pop %esi
+    call puts
+    mov $'\n', %al
+    jmp putc
+s_fail: .asciz "FAIL: "
+
 # is_marker: ZF set if the 12 bytes at %eax are "MIMIC-INITRD" (the tests' initrd).
 is_marker:
     cmpl $0x494d494d, (%eax)    # "MIMI"

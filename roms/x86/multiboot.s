@@ -118,13 +118,7 @@ _start:
     jmp exit
 
 fail:
-    push %esi
-    lea s_fail, %esi
-    call puts
-    pop %esi
-    call puts
-    mov $'\n', %al
-    call putc
+    call print_fail
     mov $0x09, %al
     jmp exit
 
@@ -139,7 +133,6 @@ s_mmap2:       .asciz " entries, ram at 1M\n"
 s_module:      .asciz "multiboot: module 0 "
 s_module2:     .asciz " bytes 'MIMIC-INITRD'\n"
 s_name:        .asciz "multiboot: loader "
-s_fail:        .asciz "FAIL: "
 s_fail_magic:  .asciz "EAX is not 0x2BADB002"
 s_fail_flags:  .asciz "information flags lack mem/cmdline/mmap"
 s_fail_mmap:   .asciz "memory map has no RAM entry at 1 MiB"

@@ -112,13 +112,7 @@ pvh_start:
 fail_eax:
     mov %eax, %esi
 fail:
-    push %esi
-    lea s_fail, %esi
-    call puts
-    pop %esi
-    call puts
-    mov $'\n', %al
-    call putc
+    call print_fail
     mov $0x08, %al
     jmp exit
 
@@ -131,7 +125,6 @@ s_memmap:       .asciz "pvh: memmap "
 s_memmap2:      .asciz " entries, ram at 1M\n"
 s_module:       .asciz "pvh: module 0 "
 s_module2:      .asciz " bytes 'MIMIC-INITRD'\n"
-s_fail:         .asciz "FAIL: "
 s_fail_state:   .asciz "not in 32-bit protected mode without paging"
 s_fail_magic:   .asciz "start info magic/version"
 s_fail_cmdline: .asciz "no command line"

@@ -297,39 +297,9 @@ report:
     jmp exit
 
 fail:
-    push %rsi
-    lea s_fail(%rip), %rsi
-    call puts
-    pop %rsi
-    call puts
-    mov $'\n', %al
-    call putc
+    call print_fail
     mov $0x07, %al
     jmp exit
-
-# print_hex32 / print_hex16: the low 8 / 4 hex digits of %eax.
-print_hex32:
-    push %rcx
-    mov $8, %ecx
-    shl $32, %rax
-    jmp 1f
-print_hex16:
-    push %rcx
-    mov $4, %ecx
-    shl $48, %rax
-1:  rol $4, %rax
-    push %rax
-    and $0xf, %al
-    add $'0', %al
-    cmp $'9', %al
-    jbe 2f
-    add $('a' - '9' - 1), %al
-2:  call putc
-    pop %rax
-    dec %ecx
-    jnz 1b
-    pop %rcx
-    ret
 
 # Exception stubs, 16 bytes apart: push a zero error code where the CPU does not, then the
 # vector. Vectors with an error code: 8, 10-14, 17, 21, 29, 30.
@@ -465,7 +435,6 @@ s_entry:     .asciz "syscall: entry cs:ss "
 s_flags:     .asciz " rflags "
 s_sysret:    .asciz ", sysret to cs:ss "
 s_calls:     .asciz ", calls "
-s_fail:      .asciz "FAIL: "
 s_bad_entry: .asciz "SYSCALL did not arrive at CPL 0 with CS 0x10, SS 0x18 and RFLAGS masked"
 s_bad_rcx:   .asciz "RCX/R11 at the entry are not the user return address/flags"
 s_bad_ret:   .asciz "SYSRET did not return to ring 3 (CS 0x33, SS 0x2b) with RAX"

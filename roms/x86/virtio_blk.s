@@ -245,13 +245,7 @@ fail_data:
 fail_poll:
     lea s_poll(%rip), %rsi
 fail:
-    push %rsi
-    lea s_fail(%rip), %rsi
-    call puts
-    pop %rsi
-    call puts
-    mov $'\n', %al
-    call putc
+    call print_fail
     mov $0x04, %al
     jmp exit
 
@@ -268,7 +262,6 @@ s_cmd:    .asciz "cmdline: "
 s_cap:    .asciz "virtio-blk capacity "
 s_read:   .asciz "virtio-blk read ok, first word "
 s_write:  .asciz "virtio-blk write ok, used-buffer interrupts "
-s_fail:   .asciz "FAIL: "
 s_unexp:  .asciz "unexpected interrupt"
 s_magic:  .asciz "slot 0 magic/version"
 s_id:     .asciz "device IDs (want blk, rng, empty)"

@@ -165,13 +165,7 @@ fail_used:
 fail_poll:
     lea s_poll(%rip), %rsi
 fail:
-    push %rsi
-    lea s_fail(%rip), %rsi
-    call puts
-    pop %rsi
-    call puts
-    mov $'\n', %al
-    call putc
+    call print_fail
     mov $0x06, %al
     jmp exit
 
@@ -191,7 +185,6 @@ m_vc_end:
 m_tx2:   .ascii "virtio-console tx 2\n"
 m_tx2_end:
 s_ok:     .asciz "virtio-console tx ok, used-buffer interrupts "
-s_fail:   .asciz "FAIL: "
 s_unexp:  .asciz "unexpected interrupt"
 s_id:     .asciz "slot 0 is not a virtio 1.x console"
 s_feat:   .asciz "feature negotiation"
