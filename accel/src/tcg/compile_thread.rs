@@ -1,4 +1,5 @@
-//! Both JIT tiers on a thread of their own. A Linux boot compiles thousands of blocks that each
+//! The Cranelift tiers on a thread of their own (the quick one only where the baseline emitter,
+//! which is cheap enough to run on the vCPU thread, does not replace it). A Linux boot compiles thousands of blocks that each
 //! run a few hundred times; compiling them on the vCPU's thread stalls the guest for the whole
 //! Cranelift run (about a quarter of boot time). Here the vCPU thread hands a copy of the block
 //! to the compile thread and keeps running what it had (the interpreter, or the quick code while
@@ -126,8 +127,8 @@ pub(crate) struct CompileThread {
 }
 
 impl CompileThread {
-    /// `quick` and `hot`: the two tiers' configurations.
-    pub fn start(helpers: HelperTable, quick: JitConfig, hot: JitConfig) -> Result<Self, JitError> {
+    /// `quick` and `hot`: the two tiers' configurations (no quick tier: its jobs are refused).
+    pub fn start(helpers: HelperTable, quick: Option<JitConfig>, hot: JitConfig) -> Result<Self, JitError> {
         let (tx, requests) = channel::<Request>();
         let (responses, rx) = channel::<Response>();
         let (ready_tx, ready_rx) = channel::<Result<(), JitError>>();
@@ -136,23 +137,24 @@ impl CompileThread {
         let handle = std::thread::Builder::new()
             .name("mimic-jit".into())
             .spawn(move || {
-                let mut jits = match Jit::new(helpers, quick).and_then(|q| Ok([q, Jit::new(helpers, hot)?])) {
-                    Ok(j) => {
+                let tiers = quick.map(|q| Jit::new(helpers, q)).transpose().and_then(|q| Ok((q, Jit::new(helpers, hot)?)));
+                let (mut quick, mut hot) = match tiers {
+                    Ok(tiers) => {
                         let _ = ready_tx.send(Ok(()));
-                        j
+                        tiers
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let stats = |jits: &[Jit; 2]| {
-                    let (q, h) = (jits[0].stats(), jits[1].stats());
+                let stats = |quick: &Option<Jit>, hot: &Jit| {
+                    let (q, h) = (quick.as_ref().map(Jit::stats).unwrap_or_default(), hot.stats());
                     JitStats {
                         blocks: q.blocks + h.blocks,
                         compile_ns: q.compile_ns + h.compile_ns,
                         code_bytes: q.code_bytes + h.code_bytes,
-                        flushes: q.flushes,
+                        flushes: h.flushes,
                     }
                 };
                 let mut queue = Pending::default();
@@ -170,15 +172,18 @@ impl CompileThread {
                     }
                     let resp = match queue.next() {
                         Some(Request::Compile(job)) => {
-                            let jit = &mut jits[usize::from(job.hot)];
-                            let result = compile(jit, &job).map(|c| (SendPtr(c.code), c.size));
-                            let full = jits.iter().any(Jit::is_full);
+                            let jit = if job.hot { Some(&mut hot) } else { quick.as_mut() };
+                            let result = match jit {
+                                Some(jit) => compile(jit, &job).map(|c| (SendPtr(c.code), c.size)),
+                                None => Err(JitError::Module("this compile thread has no quick tier".into())),
+                            };
+                            let full = hot.is_full() || quick.as_ref().is_some_and(Jit::is_full);
                             let region = job.region.iter().map(|m| m.0).collect();
-                            Response::Compiled { idx: job.idx, id: job.id, hot: job.hot, region, result, full, stats: stats(&jits) }
+                            Response::Compiled { idx: job.idx, id: job.id, hot: job.hot, region, result, full, stats: stats(&quick, &hot) }
                         }
                         Some(Request::Flush) => {
                             let mut result = Ok(());
-                            for jit in jits.iter_mut() {
+                            for jit in quick.iter_mut().chain(std::iter::once(&mut hot)) {
                                 // SAFETY: the vCPU sent Flush from its run loop (no compiled code
                                 // runs) and forgets every code pointer and exit cell of these
                                 // generations once it has the answer (see `CompileThread::flush`).
@@ -186,7 +191,7 @@ impl CompileThread {
                                     result = Err(e);
                                 }
                             }
-                            Response::Flushed { result, stats: stats(&jits) }
+                            Response::Flushed { result, stats: stats(&quick, &hot) }
                         }
                         None => continue,
                     };
@@ -332,7 +337,7 @@ mod tests {
     #[test]
     fn outstanding_counts_compiles_until_their_answer_is_collected() {
         let cfg = JitConfig::default();
-        let mut t = CompileThread::start(&[], JitConfig { opt_level: "none", ..cfg }, cfg).expect("thread");
+        let mut t = CompileThread::start(&[], Some(JitConfig { opt_level: "none", ..cfg }), cfg).expect("thread");
         for idx in 0..3 {
             // An empty block fails verification: a quick answer is all this needs.
             let job = Job { idx, id: 0, hot: true, block: Box::new(Block::new(0)), slots: std::ptr::null(), region: Vec::new(), edges: Vec::new() };

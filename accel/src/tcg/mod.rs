@@ -306,8 +306,9 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         };
         let jit = new_jit(if tiered { "none" } else { "speed" })?;
         let compiler = if tiered && opts.background_compile {
-            let quick = JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "none" };
-            let hot = JitConfig { opt_level: "speed", ..quick };
+            let hot = JitConfig { max_code_bytes: opts.max_code_bytes, opt_level: "speed" };
+            // With the baseline, quick compiles stay on this thread.
+            let quick = opts.baseline.is_none().then_some(JitConfig { opt_level: "none", ..hot });
             Some(compile_thread::CompileThread::start(helpers, quick, hot).map_err(|e| AccelError::Jit(e.to_string()))?)
         } else {
             None
