@@ -112,17 +112,27 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         }
         // A region's code is also its members' code.
         let members = self.tbs.get(idx).region.clone();
-        for i in std::iter::once(idx).chain(members.iter().copied()) {
-            if !self.tbs.get(i).valid || !self.bytes_unchanged(i) {
-                // Invalidating a member invalidates the region too.
-                self.tbs.invalidate(i);
-                self.tbs.invalidate(idx);
-                self.stats.stale_blocks += 1;
-                return false;
-            }
+        if !std::iter::once(idx).chain(members.iter().copied()).all(|i| self.keep_if_unchanged(i)) {
+            // (A member's invalidation takes the region along; this covers one already dead.)
+            self.tbs.invalidate(idx);
+            return false;
         }
         self.tbs.mark_checked(idx);
         true
+    }
+
+    /// Is block `idx` alive with its guest bytes unchanged? If its bytes changed, invalidate it
+    /// (and every region holding its code).
+    fn keep_if_unchanged(&mut self, idx: u32) -> bool {
+        if !self.tbs.get(idx).valid {
+            return false;
+        }
+        if self.bytes_unchanged(idx) {
+            return true;
+        }
+        self.tbs.invalidate(idx);
+        self.stats.stale_blocks += 1;
+        false
     }
 
     /// An instruction-fetch fence: code written behind the softmmu (device DMA, page-table
@@ -136,10 +146,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             WatchedWrites::Pages(pages) => {
                 for page in pages {
                     for idx in self.tbs.blocks_on_page(page) {
-                        if !self.bytes_unchanged(idx) {
-                            self.tbs.invalidate(idx);
-                            self.stats.stale_blocks += 1;
-                        }
+                        self.keep_if_unchanged(idx);
                     }
                 }
             }

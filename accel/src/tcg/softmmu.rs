@@ -285,11 +285,8 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
     let Some((dst, mut code)) = core.find_fast(pc) else { return std::ptr::null() };
     if code.is_null() {
         // The jump cache met the block before it was compiled: look again.
-        code = core.tbs.get(dst).code;
-        if !code.is_null() {
-            let flags = core.cpu.tb_flags();
-            core.tbs.jc_mark_current(pc, flags);
-        }
+        let flags = core.cpu.tb_flags();
+        code = core.tbs.jc_mark_current(pc, flags);
     }
     if link != 0 && !code.is_null() {
         chain_guarded(core, link, dst, pc);
