@@ -298,8 +298,7 @@ impl TbCache {
     }
 
     /// The caller checked the jump-cache entry of `pc` under `flags`: make it current, with the
-    /// block's code as it is now.
-    /// Returns that code.
+    /// block's code as it is now, which it returns.
     #[inline]
     pub fn jc_mark_current(&mut self, pc: u64, flags: u64) -> *const u8 {
         let stamp = self.stamp;
@@ -398,7 +397,6 @@ impl TbCache {
             })
         };
         let mut regs = written(&h.block);
-
         let mut k = 0;
         while k < members.len() {
             let src = &self.tbs[members[k] as usize];
@@ -420,16 +418,19 @@ impl TbCache {
                 }
                 let j = match members.iter().position(|&m| m == dst) {
                     Some(j) => j,
-                    None if members.len() < max_blocks
-                        && insns + d.block.insn_count <= max_insns
-                        && (regs | written(&d.block)).count_ones() <= max_regs =>
-                    {
+                    None => {
+                        let with = regs | written(&d.block);
+                        let room = members.len() < max_blocks
+                            && insns + d.block.insn_count <= max_insns
+                            && with.count_ones() <= max_regs;
+                        if !room {
+                            continue;
+                        }
                         insns += d.block.insn_count;
-                        regs |= written(&d.block);
+                        regs = with;
                         members.push(dst);
                         members.len() - 1
                     }
-                    None => continue,
                 };
                 edges.push((k, slot, j));
             }
