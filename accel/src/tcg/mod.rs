@@ -179,6 +179,8 @@ pub struct TcgStats {
     pub baseline_blocks: u64,
     /// Blocks recompiled by the optimising tier.
     pub optimized_blocks: u64,
+    /// Other blocks compiled into those as region members (see `TcgOptions::regions`).
+    pub region_members: u64,
     pub compile_ns: u64,
     /// Times the run loop dispatched a block (chained execution does not come back here).
     pub loop_iterations: u64,
@@ -618,6 +620,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         }
         if result.is_ok() && !region.is_empty() {
             self.core.tbs.set_region(idx, region);
+            self.core.stats.region_members += region.len() as u64;
         }
         let tb = self.core.tbs.get_mut(idx);
         match result {
