@@ -989,3 +989,28 @@ fn out_asm_shows_baseline_code() {
     assert!(text.contains("sub rax,") || text.contains("sub rax"), "{text}");
     assert!(m.vcpu.stats().baseline_blocks >= 1);
 }
+
+#[test]
+fn a_return_to_many_callers_uses_the_indirect_jump_cache() {
+    // A function called from two sites: its return's exit slot can hold one of them, the other
+    // caller is found through the shared indirect-jump cache instead of the lookup hook.
+    let prog = vec![
+        ins(op::ADDI, 1, 0, 1000),  // 0x00 r1 = 1000
+        ins(op::ADDI, 2, 14, 0x0c), // 0x04 loop: r2 = return address A
+        ins(op::J, 0, 0, 0x18),     // 0x08 call 0x20
+        ins(op::ADDI, 2, 14, 0x14), // 0x0c A: r2 = return address B
+        ins(op::J, 0, 0, 0x10),     // 0x10 call 0x20
+        ins(op::ADDI, 1, 1, -1),    // 0x14 B
+        ins(op::BNE, 1, 0, -0x14),  // 0x18 -> loop
+        exit_with(4),               // 0x1c
+        ins(op::ADDI, 4, 4, 1),     // 0x20 function: r4 += 1
+        ins(op::JR, 0, 2, 0),       // 0x24 return to r2
+    ];
+    for o in [TcgOptions { jit_threshold: 2, ..opts() }, baseline(2)] {
+        let mut m = machine(&prog, &[], o);
+        assert_eq!(run(&mut m), 2000);
+        let s = m.vcpu.stats();
+        assert!(s.itc_fills >= 1, "{s:?}");
+        assert!(s.lookups < 50, "the second caller is not looked up every time: {s:?}");
+    }
+}

@@ -1125,11 +1125,12 @@ impl Emitter<'_> {
         let guard = 8 * env::exit_slot_guard(self.nslots, slot) as i32;
         let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
         let page_mask = env::PAGE_MASK as i64 as i32;
+        let empty = self.a.new_dynamic_label();
         self.mov_imm(R8, self.cells);
         asm!(self.a
             ; mov rax, [r8 + cell]
             ; test rax, rax
-            ; jz =>miss
+            ; jz =>empty
             ; cmp rsi, [r8 + want_pc]
             ; jne =>miss
             ; mov rdx, rsi
@@ -1144,10 +1145,67 @@ impl Emitter<'_> {
             ; jne =>miss
         );
         self.tail_jump_rax();
+        // Only an empty slot asks the hook to chain it: a slot holding another target keeps it
+        // (see `jit`'s `goto_ptr`), and the hook would look at both blocks just to find that out.
+        let call = self.a.new_dynamic_label();
+        asm!(self.a ; =>empty);
+        self.mov_imm(RAX, env::pack_link(self.block_id, slot as u8));
         asm!(self.a
+            ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax
+            ; jmp =>call
             ; =>miss
+        );
+        if self.block.may_use_itc() {
+            self.itc_probe(code_off, addend_off);
+        }
+        asm!(self.a
+            ; =>call
             ; mov [rbx + env::ENV_PC_OFFSET], rsi
         );
-        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8));
+        self.lookup_and_jump(ExitCode::Lookup, 0, 0);
+    }
+
+    /// As `jit`'s: look the target (in rsi) up in the indirect-jump cache and tail-call its code
+    /// on a hit; on a miss, set `Env::lookup_key` and fall through. `code_off`/`addend_off`:
+    /// the block's code TLB fields, as in `goto_ptr`.
+    fn itc_probe(&mut self, code_off: i32, addend_off: i32) {
+        let slow = self.a.new_dynamic_label();
+        let key = self.block.flags;
+        let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
+        let page_mask = env::PAGE_MASK as i64 as i32;
+        // Entries are 32 bytes and indexed by `t >> 1`: mask the target and scale by 16.
+        const _: () = assert!(env::ITC_ENTRY_SIZE == 32);
+        let itc_mask = ((env::ITC_SIZE as i32) - 1) << 1;
+        asm!(self.a
+            ; mov rax, [rbx + env::ENV_ITC_OFFSET]
+            ; test rax, rax
+            ; jz =>slow
+            ; mov rdx, rsi
+            ; and edx, itc_mask
+            ; shl rdx, 4
+            ; add rax, rdx
+            ; cmp rsi, [rax + env::ITC_PC_OFFSET]
+            ; jne =>slow
+        );
+        self.mov_imm(RCX, key);
+        asm!(self.a
+            ; cmp rcx, [rax + env::ITC_KEY_OFFSET]
+            ; jne =>slow
+            ; mov rdx, rsi
+            ; shr rdx, (env::PAGE_BITS - 5) as i8
+            ; and edx, index_mask
+            ; mov rcx, rsi
+            ; and rcx, page_mask
+            ; cmp rcx, [rbx + rdx + code_off]
+            ; jne =>slow
+            ; mov rcx, [rbx + rdx + addend_off]
+            ; cmp rcx, [rax + env::ITC_GUARD_OFFSET]
+            ; jne =>slow
+            ; mov rax, [rax + env::ITC_CODE_OFFSET]
+        );
+        self.tail_jump_rax();
+        asm!(self.a ; =>slow);
+        self.mov_imm(RCX, key);
+        asm!(self.a ; mov [rbx + env::ENV_LOOKUP_KEY_OFFSET], rcx);
     }
 }

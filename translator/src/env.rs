@@ -76,6 +76,12 @@ pub struct Env {
     /// exit the hook may chain ([`pack_link`]). The hook resets it to 0 (which a `GotoPtr` then
     /// leaves as is).
     pub lookup_link: u64,
+    /// The shared indirect-jump cache ([`ItcEntry`], [`ITC_SIZE`] entries), or null for none.
+    pub itc: *mut ItcEntry,
+    /// Set by compiled code before it calls the lookup hook for a `GotoPtr` of a block that
+    /// may use the indirect-jump cache: that block's [`crate::ir::Block::flags`], the key the
+    /// hook files its answer under. The hook resets it to [`NO_LOOKUP_KEY`].
+    pub lookup_key: u64,
     /// Where compiled code's load slow path leaves the loaded value (its out-of-line call cannot
     /// return one, see `jit`).
     pub slow_value: u64,
@@ -97,6 +103,8 @@ impl Env {
             runtime: std::ptr::null(),
             tlb_gen: 0,
             lookup_link: 0,
+            itc: std::ptr::null_mut(),
+            lookup_key: NO_LOOKUP_KEY,
             slow_value: 0,
             slow_va: 0,
             slow_memop: 0,
@@ -137,6 +145,8 @@ pub const ENV_BUDGET_OFFSET: i32 = offset_of!(Env, budget) as i32;
 pub const ENV_EXCEPTION_OFFSET: i32 = offset_of!(Env, exception_pending) as i32;
 pub const ENV_RUNTIME_OFFSET: i32 = offset_of!(Env, runtime) as i32;
 pub const ENV_LOOKUP_LINK_OFFSET: i32 = offset_of!(Env, lookup_link) as i32;
+pub const ENV_ITC_OFFSET: i32 = offset_of!(Env, itc) as i32;
+pub const ENV_LOOKUP_KEY_OFFSET: i32 = offset_of!(Env, lookup_key) as i32;
 pub const ENV_SLOW_VALUE_OFFSET: i32 = offset_of!(Env, slow_value) as i32;
 pub const ENV_SLOW_VA_OFFSET: i32 = offset_of!(Env, slow_va) as i32;
 pub const ENV_SLOW_MEMOP_OFFSET: i32 = offset_of!(Env, slow_memop) as i32;
@@ -204,6 +214,44 @@ pub fn exit_slot_guard(n: usize, slot: usize) -> usize {
 /// Index of the target-PC cell of `GotoPtr` exit slot `slot` (see [`exit_slot_guard`]).
 pub fn exit_slot_pc(n: usize, slot: usize) -> usize {
     2 * n + slot
+}
+
+/// One entry of the indirect-jump cache, which `GotoPtr`s consult when their own exit slot
+/// holds another target (a function returning to one of many callers). Direct-mapped by
+/// target PC ([`itc_index`]) and shared by all blocks and harts; the lookup hook fills it and
+/// the run loop empties entries whose block dies or stops being checked (fences, flushes).
+/// Compiled code takes `code` only when `pc` is its target, `key` is its own block's flags, and
+/// its code TLB maps `pc`'s page with the addend `guard` (the same rule as an exit-slot chain).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItcEntry {
+    pub pc: u64,
+    pub key: u64,
+    pub guard: u64,
+    pub code: *const u8,
+}
+
+impl ItcEntry {
+    pub const EMPTY: ItcEntry = ItcEntry { pc: u64::MAX, key: NO_LOOKUP_KEY, guard: 0, code: std::ptr::null() };
+}
+
+pub const ITC_BITS: u32 = 12;
+pub const ITC_SIZE: usize = 1 << ITC_BITS;
+pub const ITC_ENTRY_SIZE: i32 = std::mem::size_of::<ItcEntry>() as i32;
+pub const ITC_PC_OFFSET: i32 = offset_of!(ItcEntry, pc) as i32;
+pub const ITC_KEY_OFFSET: i32 = offset_of!(ItcEntry, key) as i32;
+pub const ITC_GUARD_OFFSET: i32 = offset_of!(ItcEntry, guard) as i32;
+pub const ITC_CODE_OFFSET: i32 = offset_of!(ItcEntry, code) as i32;
+const _: () = assert!(ITC_ENTRY_SIZE == 32);
+
+/// `Env::lookup_key` when no block asked for an indirect-jump cache entry (no flags value is
+/// all ones).
+pub const NO_LOOKUP_KEY: u64 = u64::MAX;
+
+/// The indirect-jump cache entry for target `pc` (instructions are at least 2-byte aligned).
+#[inline]
+pub fn itc_index(pc: u64) -> usize {
+    (pc >> 1) as usize & (ITC_SIZE - 1)
 }
 
 /// Runtime hooks, provided by the accelerator's run loop and stored in `Env::runtime`.

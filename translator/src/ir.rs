@@ -249,6 +249,10 @@ pub struct Block {
     /// The softmmu TLB (mmu index) this block's code is fetched through. Compiled code guards
     /// its chains to other pages with that TLB's entry for the target page.
     pub code_mmu_idx: u8,
+    /// The CPU mode flags the block was translated under (`GuestCpu::tb_flags`, set by the run
+    /// loop). Compiled `GotoPtr`s key their indirect-jump cache lookups with it (see
+    /// [`crate::env::ItcEntry`]).
+    pub flags: u64,
     pub(crate) next_temp: u32,
     pub(crate) next_label: u32,
 }
@@ -264,6 +268,14 @@ impl Block {
 
     pub fn label_count(&self) -> u32 {
         self.next_label
+    }
+
+    /// May the block's `GotoPtr`s use the indirect-jump cache ([`crate::env::ItcEntry`])? Its
+    /// entries are keyed by the flags the jump leaves under, which compiled code knows only as
+    /// its block's `flags`; a block without helper calls cannot change them (mode, `mstatus`
+    /// and FP state change only in helpers), so its exits leave under exactly those.
+    pub fn may_use_itc(&self) -> bool {
+        !self.ops.iter().any(|o| matches!(o, Op::Call { .. }))
     }
 }
 

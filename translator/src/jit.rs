@@ -1065,8 +1065,9 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     /// A computed jump: follow the slot's chain while its target PC is `t` and the code TLB maps
-    /// `t`'s page as when the lookup hook chained it (an inline cache of the last target), else
-    /// ask the hook (which chains an empty slot).
+    /// `t`'s page as when the lookup hook chained it (an inline cache of the last target); else,
+    /// for a slot holding another target, try the shared indirect-jump cache; else ask the hook
+    /// (which chains an empty slot).
     fn goto_ptr(&mut self, t: Value) {
         let slot = self.ptr_idx;
         self.ptr_idx += 1;
@@ -1075,8 +1076,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
         let check = self.b.create_block();
         let chain = self.b.create_block();
+        let empty = self.b.create_block();
         let miss = self.b.create_block();
-        self.b.ins().brif(p, check, &[], miss, &[]);
+        self.b.ins().brif(p, check, &[], empty, &[]);
         self.b.switch_to_block(check);
         let want_pc = self.b.ins().load(I64, fs, slots, (env::exit_slot_pc(self.nslots, slot) * 8) as i32);
         let want_addend = self.b.ins().load(I64, fs, slots, (env::exit_slot_guard(self.nslots, slot) * 8) as i32);
@@ -1095,9 +1097,66 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(chain);
         let env = self.env;
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        // Only an empty slot asks the hook to chain it: a slot keeps its first target (see
+        // `chain_guarded` in the run loop), and the hook would look at both blocks just to find
+        // that out on every miss of a slot holding another one.
+        self.b.switch_to_block(empty);
+        let link = self.iconst(env::pack_link(self.block_id, slot as u8));
+        let f = self.flags(REGION_ENV);
+        self.b.ins().store(f, link, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+        let call = self.b.create_block();
+        self.b.ins().jump(call, &[]);
         self.b.switch_to_block(miss);
+        if self.block.may_use_itc() {
+            self.itc_probe(t);
+        }
+        self.b.ins().jump(call, &[]);
+        self.b.switch_to_block(call);
         self.store_pc(t);
-        self.lookup_and_jump(ExitCode::Lookup, 0, env::pack_link(self.block_id, slot as u8));
+        self.lookup_and_jump(ExitCode::Lookup, 0, 0);
+    }
+
+    /// Look `t` up in the indirect-jump cache (see [`env::ItcEntry`]) and tail-call its code on
+    /// a hit; on a miss, fall through to the lookup hook with `Env::lookup_key` set so that the
+    /// hook files its answer. Ends in the (new) current block on the miss path.
+    fn itc_probe(&mut self, t: Value) {
+        let key = self.block.flags;
+        let fe = self.flags(REGION_ENV);
+        let fs = self.flags(REGION_SLOTS);
+        let probe = self.b.create_block();
+        let hit = self.b.create_block();
+        let slow = self.b.create_block();
+        let itc = self.b.ins().load(I64, fe, self.env, env::ENV_ITC_OFFSET);
+        self.b.ins().brif(itc, probe, &[], slow, &[]);
+        self.b.switch_to_block(probe);
+        // Entries are 32 bytes and indexed by `t >> 1`: mask `t` and scale by 16.
+        const _: () = assert!(env::ITC_ENTRY_SIZE == 32);
+        let off = self.b.ins().band_imm_s(t, ((env::ITC_SIZE as i64) - 1) << 1);
+        let off = self.b.ins().ishl_imm_s(off, 4);
+        let e = self.b.ins().iadd(itc, off);
+        let epc = self.b.ins().load(I64, fs, e, env::ITC_PC_OFFSET);
+        let ekey = self.b.ins().load(I64, fs, e, env::ITC_KEY_OFFSET);
+        let eguard = self.b.ins().load(I64, fs, e, env::ITC_GUARD_OFFSET);
+        let code = self.b.ins().load(I64, fs, e, env::ITC_CODE_OFFSET);
+        let (base, off) = self.tlb_entry(t, self.block.code_mmu_idx);
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, base, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, base, off + env::TLB_ADDEND_OFFSET);
+        let vpage = self.b.ins().band_imm_s(t, env::PAGE_MASK as i64);
+        let pc_ok = self.b.ins().icmp(IntCC::Equal, epc, t);
+        let key_ok = self.b.ins().icmp_imm_s(IntCC::Equal, ekey, key as i64);
+        let t_ok = self.b.ins().icmp(IntCC::Equal, tag, vpage);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, eguard);
+        let ok = self.b.ins().band(pc_ok, key_ok);
+        let ok2 = self.b.ins().band(t_ok, a_ok);
+        let ok = self.b.ins().band(ok, ok2);
+        self.b.ins().brif(ok, hit, &[], slow, &[]);
+        self.b.switch_to_block(hit);
+        let env = self.env;
+        self.b.ins().return_call_indirect(self.sig_block, code, &[env]);
+        self.b.switch_to_block(slow);
+        let k = self.iconst(key);
+        self.b.ins().store(fe, k, self.env, env::ENV_LOOKUP_KEY_OFFSET);
     }
 
     fn cross_page_goto(&mut self, pc: u64, slot: u64) {

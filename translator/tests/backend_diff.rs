@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use mimic_translator::env::{self, unpack_exit, Env, ExitCode, TLB_INVALID};
+use mimic_translator::env::{self, itc_index, unpack_exit, Env, ExitCode, ItcEntry, ITC_SIZE, NO_LOOKUP_KEY, TLB_INVALID};
 use mimic_translator::interp::goto_count;
 use mimic_translator::ir::*;
 use mimic_translator::jit::Compiled;
@@ -43,6 +43,7 @@ for_both_backends!(
     cross_page_goto_uses_lookup,
     cross_page_chain_is_guarded_by_the_code_tlb,
     goto_ptr_chain_is_an_inline_cache,
+    goto_ptr_uses_the_indirect_jump_cache,
     goto_ptr_uses_lookup,
     flush_and_recompile,
     refuses_invalid_blocks,
@@ -443,7 +444,7 @@ fn cross_page_chain_is_guarded_by_the_code_tlb<B: Backend>() {
         // Other TLBs do not matter.
         (RAM_VA, &|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
     ];
-    guarded_chain(&mut j, &a, &sa, &cases, ExitCode::Goto, 1);
+    guarded_chain(&mut j, &a, &sa, &cases, ExitCode::Goto, 1, env::pack_link(8, 0));
 }
 
 /// A `GotoPtr` whose slot the lookup hook chained follows the chain only for the same target PC
@@ -461,7 +462,18 @@ fn goto_ptr_chain_is_an_inline_cache<B: Backend>() {
         (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addend ^= 0x1000, false),
         (RAM_VA, &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
     ];
-    let (cg, ct) = guarded_chain(&mut j, &gp, &s, &cases, ExitCode::Lookup, 0);
+    // A slot holding another target keeps it: the hook is not asked to chain it (link 0).
+    let (cg, ct) = guarded_chain(&mut j, &gp, &s, &cases, ExitCode::Lookup, 0, 0);
+    // An empty slot passes its link, so the hook chains it.
+    s[0].store(std::ptr::null_mut(), Ordering::Relaxed);
+    let mut w = World::new(1);
+    w.env.regs[1] = RAM_VA;
+    w.env.regs[COUNT_REG] = 0;
+    // SAFETY: valid env and code.
+    let exit = unsafe { j.enter(cg.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 8, 0));
+    assert_eq!((w.env.pc, w.env.lookup_link), (RAM_VA, env::pack_link(8, 0)));
+    s[0].store(ct.code as *mut u8, Ordering::Relaxed);
     LOOKUP.with(|l| *l.borrow_mut() = ct.code as usize);
     let mut w = World::new(1);
     w.env.regs[1] = 0x2000;
@@ -472,11 +484,79 @@ fn goto_ptr_chain_is_an_inline_cache<B: Backend>() {
     LOOKUP.with(|l| *l.borrow_mut() = 0);
 }
 
+/// A `GotoPtr` whose slot holds another target takes the indirect-jump cache's entry for its
+/// target when the entry is for that PC, keyed with the block's flags, and the code TLB maps the
+/// page with the entry's addend; otherwise it asks the hook with `lookup_key` set to its flags.
+/// A block with helper calls (which could change the flags) never uses the cache.
+fn goto_ptr_uses_the_indirect_jump_cache<B: Backend>() {
+    const KEY: u64 = 0x25;
+    let mut j = B::for_tests();
+    let target = counting_block(RAM_VA, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let mut gp = goto_ptr_block(1);
+    gp.flags = KEY;
+    let with_call = {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        b.call(HelperId(H_COUNT), &[]);
+        let t = b.get_reg(Reg(1));
+        b.goto_ptr(t);
+        let mut blk = b.finish();
+        blk.code_mmu_idx = 1;
+        blk.flags = KEY;
+        blk
+    };
+    // Entries as (pc, key, guard ^ the page's addend), set up in each run's own World.
+    let other_pc = RAM_VA + 2 * ITC_SIZE as u64; // same entry, other PC
+    type Case<'a> = (&'a Block, (u64, u64, u64), TlbTweak<'a>, bool);
+    let cases: [Case; 7] = [
+        (&gp, (RAM_VA, KEY, 0), &|_| {}, true),
+        (&gp, (RAM_VA, KEY ^ 1, 0), &|_| {}, false),
+        (&gp, (other_pc, KEY, 0), &|_| {}, false),
+        (&gp, (RAM_VA, KEY, 0x1000), &|_| {}, false),
+        (&gp, (RAM_VA, KEY, 0), &|e| e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, false),
+        (&gp, (RAM_VA, KEY, 0), &|e| e.itc = std::ptr::null_mut(), false),
+        (&with_call, (RAM_VA, KEY, 0), &|_| {}, false),
+    ];
+    assert_eq!(itc_index(other_pc), itc_index(RAM_VA));
+    LOOKUP.with(|l| *l.borrow_mut() = 0);
+    for (i, (blk, (pc, key, guard_xor), tweak, taken)) in cases.iter().enumerate() {
+        let s = slots(blk);
+        let cs = j.compile(blk, 8, s.as_ptr()).unwrap();
+        // The slot holds a chain to another target, so the slot's own check fails.
+        s[0].store(ct.code as *mut u8, Ordering::Relaxed);
+        s[env::exit_slot_pc(1, 0)].store((RAM_VA + 4) as *mut u8, Ordering::Relaxed);
+        let mut w = World::new(1);
+        let addend = w.env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        let mut itc = vec![ItcEntry::EMPTY; ITC_SIZE];
+        itc[itc_index(RAM_VA)] = ItcEntry { pc: *pc, key: *key, guard: addend ^ guard_xor, code: ct.code };
+        w.env.itc = itc.as_mut_ptr();
+        tweak(&mut w.env);
+        w.env.regs[1] = RAM_VA;
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code; `itc` outlives the run.
+        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
+        // `with_call` counts once itself.
+        let counted = u64::from(!blk.may_use_itc());
+        if *taken {
+            assert_eq!(unpack_exit(exit), (ExitCode::Halt, 9, 0), "case {i}");
+            assert_eq!(w.env.regs[COUNT_REG], counted + 1, "case {i}");
+        } else {
+            assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 8, 0), "case {i}");
+            assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted, RAM_VA), "case {i}");
+            let want = if blk.may_use_itc() { KEY } else { NO_LOOKUP_KEY };
+            assert_eq!((w.env.lookup_key, w.env.lookup_link), (want, 0), "case {i}");
+        }
+    }
+}
+
 /// Compiles `source` (id 8, code TLB 1, having counted `counted` times when it leaves) into
 /// `cells`, chains its exit 0 to a block at RAM_VA (id 9) that counts once and halts, guarded
 /// by the code TLB's addend, and runs it once per case with r1 = the case's PC after its TLB
 /// change: the chain is taken exactly when the case says so, otherwise the lookup hook (which
-/// answers nothing) is asked and `miss` returned. Gives back the source's and target's code.
+/// answers nothing) is asked, with `Env::lookup_link` = `link`, and `miss` returned. Gives back
+/// the source's and target's code.
 fn guarded_chain<B: Backend>(
     j: &mut B,
     source: &Block,
@@ -484,6 +564,7 @@ fn guarded_chain<B: Backend>(
     cases: &[(u64, TlbTweak, bool)],
     miss: ExitCode,
     counted: u64,
+    link: u64,
 ) -> (Compiled, Compiled) {
     let target = counting_block(RAM_VA, 0x3000, true);
     let st = slots(&target);
@@ -506,7 +587,7 @@ fn guarded_chain<B: Backend>(
         } else {
             assert_eq!(unpack_exit(exit), (miss, 8, 0), "case {i}");
             assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (counted, *pc), "case {i}");
-            assert_eq!(w.env.lookup_link, env::pack_link(8, 0), "case {i}");
+            assert_eq!(w.env.lookup_link, link, "case {i}");
         }
     }
     (cs, ct)

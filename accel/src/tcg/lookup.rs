@@ -279,6 +279,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             phys[1] = (pages[1].1, (len - len0) as u32);
         }
         let nslots = backend::goto_count(&block);
+        block.flags = flags;
         let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots, bytes);
         self.tbs.get_mut(idx).no_jit = !verified;
         for page in new_pages {

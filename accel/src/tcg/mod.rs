@@ -185,6 +185,12 @@ pub struct TcgStats {
     /// Times the run loop dispatched a block (chained execution does not come back here).
     pub loop_iterations: u64,
     pub chains_made: u64,
+    /// Calls of the lookup hook (computed jumps and cross-page gotos that missed their inline
+    /// cache), and of those, the ones it answered with code.
+    pub lookups: u64,
+    pub lookup_hits: u64,
+    /// Indirect-jump cache entries the lookup hook filed (see `env::ItcEntry`).
+    pub itc_fills: u64,
     pub code_flushes: u64,
     /// Instruction-fetch fences (`ExitCode::FlushCode`) handled by revalidating blocks.
     pub fences: u64,
@@ -346,8 +352,11 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         });
         // Every hart's Env reaches the Core through the runtime box; entries a previous owner left
         // in its TLB have no iotlb shadow here.
+        // Per-block logging needs every block to come back to the run loop: no shortcuts.
+        let itc = if core.nochain { std::ptr::null_mut() } else { core.tbs.itc_ptr() };
         let attach = |env: &mut Env| {
             env.runtime = &rt.rt;
+            env.itc = itc;
             env.flush_tlb();
             env.budget = 0;
         };
@@ -625,20 +634,11 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let tb = self.core.tbs.get_mut(idx);
         match result {
             Ok(c) => {
-                tb.code = c.code;
                 tb.hot = hot || !tiered;
+                // The quick code stays valid until the next flush; this only moves traffic.
+                self.core.tbs.set_code(idx, c.code);
                 if hot {
                     self.core.stats.optimized_blocks += 1;
-                    // The quick code stays valid until the next flush; this only moves traffic.
-                    let incoming = std::mem::take(&mut tb.incoming);
-                    for &(src, slot) in &incoming {
-                        if let Some(cell) = self.core.tbs.get(src).slots.get(slot as usize) {
-                            if !cell.load(Ordering::Relaxed).is_null() {
-                                cell.store(c.code as *mut u8, Ordering::Release);
-                            }
-                        }
-                    }
-                    self.core.tbs.get_mut(idx).incoming = incoming;
                 } else {
                     self.core.stats.compiled_blocks += 1;
                 }

@@ -5,7 +5,7 @@
 //! [`RuntimeBox`] whose first field is the `Runtime` table.
 
 use mimic_hw::AddressSpace;
-use mimic_translator::env::{
+use mimic_translator::env::{NO_LOOKUP_KEY, 
     decode_memop, tlb_index, Env, TlbEntry, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_FORCE_SLOW, TLB_INVALID, TLB_SIZE,
 };
 use mimic_translator::guest::{Access, Frontend, GuestCpu, MemFault, PageMapping};
@@ -277,7 +277,10 @@ pub(crate) unsafe extern "C" fn store_slow<C: GuestCpu, F: Frontend>(
 pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) -> *const u8 {
     // SAFETY: as in `load_slow`.
     let core = unsafe { core_of::<C, F>(env) };
-    let link = std::mem::take(&mut core.cpu.env().lookup_link);
+    let env = core.cpu.env();
+    let link = std::mem::take(&mut env.lookup_link);
+    let key = std::mem::replace(&mut env.lookup_key, NO_LOOKUP_KEY);
+    core.stats.lookups += 1;
     if core.nochain {
         return std::ptr::null();
     }
@@ -288,10 +291,37 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
         let flags = core.cpu.tb_flags();
         code = core.tbs.jc_mark_current(pc, flags);
     }
-    if link != 0 && !code.is_null() {
-        chain_guarded(core, link, dst, pc);
+    if !code.is_null() {
+        core.stats.lookup_hits += 1;
+        if link != 0 {
+            chain_guarded(core, link, dst, pc);
+        }
+        if key != NO_LOOKUP_KEY {
+            itc_fill(core, key, dst, pc, code);
+        }
     }
     code
+}
+
+/// File block `dst` (at `pc`, with `code`) in the indirect-jump cache under `key`, the flags
+/// of the block whose `GotoPtr` asked, guarded by the code TLB's current mapping of `pc`'s page
+/// as exit-slot chains are (see `chain_guarded`). Only when `key` is the current flags: the
+/// entry must give the block for exactly the mode compiled code with that key jumps in.
+fn itc_fill<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, key: u64, dst: u32, pc: u64, code: *const u8) {
+    if key != core.cpu.tb_flags() {
+        return;
+    }
+    let d = core.tbs.get(dst);
+    if !d.valid || d.spans_two_pages() {
+        return;
+    }
+    let t = (core.cpu.code_mmu_idx() as usize).min(NUM_MMU_IDX - 1);
+    let e = core.cpu.env_ref().tlb[t][tlb_index(pc)];
+    if e.addr_code != pc & PAGE_MASK {
+        return;
+    }
+    core.tbs.itc_fill(pc, key, e.addend, code);
+    core.stats.itc_fills += 1;
 }
 
 /// Chain exit `link` (a `Goto` to another page, or a `GotoPtr`) to block `dst` at `pc`, found

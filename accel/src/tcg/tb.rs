@@ -16,10 +16,11 @@
 //! the bytes (see `Tb::bytes`). Linux fences after every kernel text patch and executable page it
 //! maps (tens of thousands at boot), so a fence has to cost next to nothing.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use mimic_translator::env::{exit_cells, PAGE_MASK, PAGE_SIZE};
+use mimic_translator::env::{exit_cells, itc_index, ItcEntry, ITC_SIZE, PAGE_MASK, PAGE_SIZE};
 use mimic_translator::ir::Block;
 
 /// "No block" in the jump cache and in ids from other epochs.
@@ -144,6 +145,9 @@ pub struct TbCache {
     linked: Vec<(u32, u8, u32)>,
     /// Jump-cache entries stamped with this value are current (see `JcEntry`).
     stamp: u64,
+    /// The indirect-jump cache compiled `GotoPtr`s read (`env::ItcEntry`; every hart's
+    /// `Env::itc` points here). Cells, since compiled code reads it through a raw pointer.
+    itc: Box<[Cell<ItcEntry>]>,
 }
 
 #[inline]
@@ -171,7 +175,63 @@ impl TbCache {
             fence_epoch: 0,
             linked: Vec::new(),
             stamp: 1,
+            itc: (0..ITC_SIZE).map(|_| Cell::new(ItcEntry::EMPTY)).collect(),
         }
+    }
+
+    /// The indirect-jump cache, for `Env::itc`. Stays at this address for the cache's life.
+    pub fn itc_ptr(&self) -> *mut ItcEntry {
+        self.itc.as_ptr() as *mut ItcEntry
+    }
+
+    /// The indirect-jump cache's entry for `pc` (tests and statistics).
+    pub fn itc_entry(&self, pc: u64) -> ItcEntry {
+        self.itc[itc_index(pc)].get()
+    }
+
+    /// File `code` (of the block for `pc` under flags `key`, whose code TLB maps `pc`'s page
+    /// with addend `guard`) in the indirect-jump cache.
+    pub fn itc_fill(&self, pc: u64, key: u64, guard: u64, code: *const u8) {
+        self.itc[itc_index(pc)].set(ItcEntry { pc, key, guard, code });
+    }
+
+    /// Block `pc` under `key` has new code: an entry for it now leads there.
+    fn itc_update(&self, pc: u64, key: u64, code: *const u8) {
+        let c = &self.itc[itc_index(pc)];
+        let e = c.get();
+        if e.pc == pc && e.key == key {
+            c.set(ItcEntry { code, ..e });
+        }
+    }
+
+    fn itc_forget(&self, pc: u64, key: u64) {
+        let c = &self.itc[itc_index(pc)];
+        let e = c.get();
+        if e.pc == pc && e.key == key {
+            c.set(ItcEntry::EMPTY);
+        }
+    }
+
+    fn itc_clear(&self) {
+        for c in self.itc.iter() {
+            c.set(ItcEntry::EMPTY);
+        }
+    }
+
+    /// Block `idx` got new code (a higher tier): chains into it and its indirect-jump cache
+    /// entry lead there from now on. (The old code stays valid until the next flush.)
+    pub fn set_code(&mut self, idx: u32, code: *const u8) {
+        let tb = &mut self.tbs[idx as usize];
+        tb.code = code;
+        let (pc, flags) = (tb.pc, tb.flags);
+        for &(src, slot) in &self.tbs[idx as usize].incoming {
+            if let Some(cell) = self.tbs[src as usize].slots.get(slot as usize) {
+                if !cell.load(Ordering::Relaxed).is_null() {
+                    cell.store(code as *mut u8, Ordering::Release);
+                }
+            }
+        }
+        self.itc_update(pc, flags, code);
     }
 
     /// Something that may change which block a PC finds happened (a TLB flush, another hart
@@ -187,6 +247,7 @@ impl TbCache {
         self.jc.fill(JC_EMPTY);
         self.code_pages.clear();
         self.linked.clear();
+        self.itc_clear();
         self.epoch += 1;
         self.new_stamp();
     }
@@ -196,6 +257,7 @@ impl TbCache {
     pub fn fence(&mut self) {
         self.fence_epoch += 1;
         self.new_stamp();
+        self.itc_clear();
         for (src, slot, dst) in std::mem::take(&mut self.linked) {
             if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
                 cell.store(std::ptr::null_mut(), Ordering::Release);
@@ -462,6 +524,7 @@ impl TbCache {
         self.stamp += 1;
         let incoming = std::mem::take(&mut tb.incoming);
         let key = (tb.phys[0].0, tb.pc, tb.flags);
+        self.itc_forget(key.1, key.2);
         for (src, slot) in incoming {
             if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
                 cell.store(std::ptr::null_mut(), Ordering::Release);
@@ -560,6 +623,36 @@ mod tests {
         assert!(!c.needs_check(a));
         let n = add(&mut c, 0x2000, 0x8000_2000, 4);
         assert!(!c.needs_check(n), "new blocks are current");
+    }
+
+    #[test]
+    fn indirect_jump_cache_follows_new_code_and_forgets_dead_or_unchecked_blocks() {
+        let mut c = TbCache::new();
+        let a = add(&mut c, 0x1000, 0x8000_1000, 8);
+        let b = add(&mut c, 0x1008, 0x8000_1008, 8);
+        let (code_a, code_b, hot_a) = (0x10 as *const u8, 0x20 as *const u8, 0x30 as *const u8);
+        c.set_code(a, code_a);
+        c.set_code(b, code_b);
+        c.itc_fill(0x1000, 0, 0x77, code_a);
+        c.itc_fill(0x1008, 0, 0x77, code_b);
+        // Optimised code replaces the entry's code (and the chains'), not its guard.
+        c.get(b).slots[0].store(code_a as *mut u8, Ordering::Relaxed);
+        c.link(b, 0, a);
+        c.set_code(a, hot_a);
+        assert_eq!(c.itc_entry(0x1000), ItcEntry { pc: 0x1000, key: 0, guard: 0x77, code: hot_a });
+        assert_eq!(c.get(b).slots[0].load(Ordering::Relaxed) as *const u8, hot_a);
+        // An entry for the same PC under other flags is another block's: left alone.
+        c.itc_fill(0x1000, 5, 0x77, code_b);
+        c.invalidate(a);
+        assert_eq!(c.itc_entry(0x1000).code, code_b);
+        c.invalidate(b);
+        assert_eq!(c.itc_entry(0x1008), ItcEntry::EMPTY, "a dead block's entry goes");
+        // A fence makes every block prove its bytes before it runs: no entry may skip that.
+        c.fence();
+        assert_eq!(c.itc_entry(0x1000), ItcEntry::EMPTY);
+        c.itc_fill(0x1008, 0, 0x77, code_b);
+        c.clear();
+        assert_eq!(c.itc_entry(0x1008), ItcEntry::EMPTY);
     }
 
     #[test]
