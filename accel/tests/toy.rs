@@ -504,10 +504,39 @@ fn a_region_stops_running_a_member_the_guest_overwrote() {
     // A three-block loop A -> B -> C -> A on one page becomes hot and is compiled as one region.
     // Halfway, the guest overwrites B's first instruction (r3 += 1 becomes r3 += 100): the region
     // holds a copy of B's code, so it must not run any more.
+    let prog = three_block_smc_loop();
+    // Budget periods of different lengths end at different blocks, so each block becomes a
+    // region's head in some run and a member in others.
+    // With either quick tier (Cranelift or the baseline) under the optimised regions.
+    for (budget, base) in [50, 51, 52, 53].into_iter().flat_map(|b| [(b, None), (b, Some(0))]) {
+        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, baseline: base, regions: true, ..opts() };
+        let mut m = machine(&prog, &[], o);
+        assert_eq!(run(&mut m), (THREE_BLOCK_N as i32 / 2) * 101, "budget {budget}, baseline {base:?}");
+        let s = m.vcpu.stats();
+        assert!(s.region_members >= 2 && s.smc_invalidations >= 1, "{s:?}");
+    }
+}
+
+#[test]
+fn a_direct_jump_into_an_overwritten_block_is_cut() {
+    // The same loop in baseline code only: A's exit to B is a patched direct jump, which must
+    // go back to its (now empty) cell when the guest overwrites B.
+    let o = TcgOptions { hot_samples: u32::MAX, ..baseline(0) };
+    let mut m = machine(&three_block_smc_loop(), &[], o);
+    assert_eq!(run(&mut m), (THREE_BLOCK_N as i32 / 2) * 101);
+    let s = m.vcpu.stats();
+    assert!(s.optimized_blocks == 0 && s.chains_made >= 3 && s.smc_invalidations >= 1, "{s:?}");
+}
+
+const THREE_BLOCK_N: i16 = 2000;
+
+/// A loop of three blocks on one page (A -> B -> C -> A, r2 = N times) that overwrites B's
+/// `r3 += 1` with `r3 += 100` halfway; exits with r3.
+fn three_block_smc_loop() -> Vec<u32> {
     let new = ins(op::ADDI, 3, 3, 100);
     assert!(new & 0xffff < 0x8000);
-    const N: i16 = 2000;
-    let prog = vec![
+    const N: i16 = THREE_BLOCK_N;
+    vec![
         ins(op::ADDI, 2, 0, N),                          // 0x00 r2 = N
         ins(op::LUI, 7, 0, (new >> 16) as u16 as i16),   // 0x04 r7 = new
         ins(op::ADDI, 7, 7, (new & 0xffff) as u16 as i16), // 0x08
@@ -524,17 +553,7 @@ fn a_region_stops_running_a_member_the_guest_overwrote() {
         ins(op::J, 0, 0, 4),                             // 0x34 goto C
         ins(op::BNE, 2, 0, -0x20),                       // 0x38 C: if r2 != 0 goto A
         exit_with(3),                                    // 0x3c
-    ];
-    // Budget periods of different lengths end at different blocks, so each block becomes a
-    // region's head in some run and a member in others.
-    // With either quick tier (Cranelift or the baseline) under the optimised regions.
-    for (budget, base) in [50, 51, 52, 53].into_iter().flat_map(|b| [(b, None), (b, Some(0))]) {
-        let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget, baseline: base, regions: true, ..opts() };
-        let mut m = machine(&prog, &[], o);
-        assert_eq!(run(&mut m), (N as i32 / 2) * 101, "budget {budget}, baseline {base:?}");
-        let s = m.vcpu.stats();
-        assert!(s.region_members >= 2 && s.smc_invalidations >= 1, "{s:?}");
-    }
+    ]
 }
 
 /// `n` blocks, each "r1 += 1; jump to the next", run 5 times; exits with r1 = 5n.

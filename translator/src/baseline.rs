@@ -73,6 +73,8 @@ pub struct Baseline {
     /// Buffers reused between compiles (allocations showed in boot profiles: a Linux boot
     /// compiles tens of thousands of blocks).
     scratch: Scratch,
+    /// The direct-jump sites of the last block compiled (see [`Baseline::goto_sites`]).
+    sites: Vec<(u8, *mut u8)>,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ struct Scratch {
     alias: Vec<Option<i32>>,
     aliased: Vec<Temp>,
     labels: Vec<DynamicLabel>,
+    sites: Vec<(u8, usize)>,
     perf_line: String,
 }
 
@@ -107,6 +110,22 @@ macro_rules! asm {
     };
 }
 
+/// Make the direct jump at `site` (from [`Baseline::goto_sites`]) go to `target`, or back to
+/// reading its cell when `target` is null or out of rel32 reach. Returns whether it now jumps
+/// straight to `target`.
+///
+/// # Safety
+/// `site` must come from `goto_sites` of the current generation (not flushed since), no code
+/// may be executing the 4 bytes being written on another thread, and `target` must be null or
+/// code of the current generation that the site's slot may run (what its cell would hold).
+pub unsafe fn patch_goto(site: *mut u8, target: *const u8) -> bool {
+    let next = (site as i64).wrapping_add(4);
+    let rel = if target.is_null() { None } else { i32::try_from((target as i64).wrapping_sub(next)).ok() };
+    // SAFETY: per the contract, `site` is the writable rel32 of a jmp in our RWX code region.
+    unsafe { std::ptr::write_unaligned(site as *mut i32, rel.unwrap_or(0)) };
+    rel.is_some()
+}
+
 impl Baseline {
     /// `max_code_bytes`: per generation, after which [`Baseline::is_full`] reports true.
     pub fn new(helpers: HelperTable, max_code_bytes: usize) -> Result<Self, BaselineError> {
@@ -118,6 +137,7 @@ impl Baseline {
             stats: JitStats::default(),
             perf_map: None,
             scratch: Scratch::default(),
+            sites: Vec::new(),
         };
         if std::env::var_os("PERF_BUILDID_DIR").is_some() {
             b.perf_map = std::fs::OpenOptions::new()
@@ -202,8 +222,10 @@ impl Baseline {
         sc.alias.resize(n, None);
         sc.aliased.clear();
         sc.labels.clear();
+        sc.sites.clear();
         let mut e = Emitter {
             a: sc.asm.take().unwrap_or_else(|| Asm::new(0)),
+            sites: std::mem::take(&mut sc.sites),
             helpers: self.helpers,
             block,
             block_id,
@@ -223,8 +245,9 @@ impl Baseline {
             slow: std::mem::take(&mut sc.slow),
         };
         e.emit();
-        let Emitter { mut a, slow, consts, uses, alias, aliased, labels, .. } = e;
-        (sc.slow, sc.consts, sc.uses, sc.alias, sc.aliased, sc.labels) = (slow, consts, uses, alias, aliased, labels);
+        let Emitter { mut a, slow, consts, uses, alias, aliased, labels, sites, .. } = e;
+        (sc.slow, sc.consts, sc.uses, sc.alias, sc.aliased, sc.labels, sc.sites) =
+            (slow, consts, uses, alias, aliased, labels, sites);
         sc.code.clear();
         let drained = a.drain().map(|bytes| sc.code.extend(bytes));
         // An assembler that failed may keep half its state: start the next block afresh.
@@ -233,6 +256,9 @@ impl Baseline {
         let size = sc.code.len();
         self.scratch = sc;
         let ptr = result?;
+        self.sites.clear();
+        // SAFETY: every offset lies inside the code just installed at `ptr`.
+        self.sites.extend(self.scratch.sites.iter().map(|&(slot, off)| (slot, unsafe { ptr.add(off) as *mut u8 })));
         self.stats.blocks += 1;
         self.stats.code_bytes += size as u64;
         self.stats.compile_ns += crate::jit::thread_cpu_ns().saturating_sub(start);
@@ -244,6 +270,13 @@ impl Baseline {
             let _ = f.write_all(line.as_bytes());
         }
         Ok(Compiled { code: ptr, size })
+    }
+
+    /// The direct-jump sites of the block compiled last: per same-page `Goto` slot, where
+    /// [`patch_goto`] makes its exit jump straight to the code the slot is chained to (until
+    /// then, and whenever patched back, it reads the slot's cell).
+    pub fn goto_sites(&self) -> &[(u8, *mut u8)] {
+        &self.sites
     }
 
     /// Run baseline (or any tail-convention block) code; see [`crate::jit::Jit::enter`].
@@ -318,6 +351,8 @@ extern "sysv64" fn rt_popcnt(a: u64) -> u64 {
 
 struct Emitter<'a> {
     a: Asm,
+    /// (Goto slot, offset of the rel32 of its direct jump) per same-page `Goto`.
+    sites: Vec<(u8, usize)>,
     helpers: HelperTable,
     block: &'a Block,
     block_id: u64,
@@ -758,8 +793,17 @@ impl Emitter<'_> {
                 if (*pc ^ self.block.pc) & env::PAGE_MASK != 0 {
                     self.cross_page_goto(*pc, slot);
                 } else {
-                    // Follow the chain if the run loop made one, else return the slot to it.
+                    // Leave the frame, then jump straight to the chained block once the run loop
+                    // patched the jump (`patch_goto`); until then follow the cell if it holds a
+                    // chain, else return the slot to the run loop. The direct jump spares the
+                    // load the next block's address depends on (cold code, flat boot profiles).
                     self.forget();
+                    asm!(self.a ; mov rdi, rbx);
+                    self.epilogue();
+                    let cell_path = self.a.new_dynamic_label();
+                    asm!(self.a ; jmp =>cell_path ; =>cell_path);
+                    let end = self.a.offset().0;
+                    self.sites.push((slot as u8, end - 4));
                     let unchained = self.a.new_dynamic_label();
                     let cell = self.cells.wrapping_add(8 * slot as u64);
                     self.mov_imm(RAX, cell);
@@ -767,11 +811,17 @@ impl Emitter<'_> {
                         ; mov rax, [rax]
                         ; test rax, rax
                         ; jz =>unchained
+                        ; jmp rax
+                        ; =>unchained
                     );
-                    self.tail_jump_rax();
-                    asm!(self.a ; =>unchained);
-                    self.store_pc_const(*pc);
-                    self.ret_exit(ExitCode::Goto, slot as u8);
+                    if *pc as i64 >= i32::MIN as i64 && *pc as i64 <= i32::MAX as i64 {
+                        asm!(self.a ; mov QWORD [rdi + env::ENV_PC_OFFSET], *pc as i32);
+                    } else {
+                        self.mov_imm(RCX, *pc);
+                        asm!(self.a ; mov [rdi + env::ENV_PC_OFFSET], rcx);
+                    }
+                    self.mov_imm(RAX, pack_exit(ExitCode::Goto, self.block_id, slot as u8));
+                    asm!(self.a ; ret);
                 }
             }
             Op::GotoPtr { target } => {

@@ -69,6 +69,61 @@ fn baseline_and_cranelift_chain_both_ways() {
     }
 }
 
+/// A same-page `Goto` leaves through a patchable direct jump: patched, it runs the target
+/// without looking at its cell; patched back (or aimed at null), it follows the cell or, with
+/// none, returns the slot. Cross-page `Goto`s (guarded by the TLB) and `GotoPtr`s have none.
+#[test]
+fn same_page_gotos_jump_directly_once_patched() {
+    let mut j = base();
+    let target = counting_block(0x1800, 0x3000, true);
+    let st = slots(&target);
+    let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
+    let src = counting_block(0x1000, 0x1800, false);
+    let s = slots(&src);
+    let cs = j.compile(&src, 8, s.as_ptr()).unwrap();
+    let sites = j.goto_sites().to_vec();
+    assert_eq!(sites.len(), 1);
+    let (slot, site) = sites[0];
+    assert_eq!(slot, 0);
+    let (lo, hi) = (cs.code as usize, cs.code as usize + cs.size);
+    assert!((lo..hi - 4).contains(&(site as usize)));
+    // SAFETY: `site` is inside the block's code, after its opcode byte.
+    assert_eq!(unsafe { *site.sub(1) }, 0xe9, "a jmp rel32");
+    let run = || {
+        let mut w = World::new(1);
+        w.env.regs[COUNT_REG] = 0;
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
+        (unpack_exit(exit), w.env.regs[COUNT_REG], w.env.pc)
+    };
+    let halted = ((ExitCode::Halt, 9, 0), 2, 0x3000);
+    let returned = ((ExitCode::Goto, 8, 0), 1, 0x1800);
+    // SAFETY (all patches): the site is live and nothing else runs this code.
+    assert!(unsafe { mimic_translator::baseline::patch_goto(site, ct.code) });
+    assert_eq!(run(), halted, "the patched jump goes straight to the target, the cell is empty");
+    assert!(!unsafe { mimic_translator::baseline::patch_goto(site, std::ptr::null()) });
+    assert_eq!(run(), returned);
+    s[0].store(ct.code as *mut u8, Ordering::Relaxed);
+    assert_eq!(run(), halted, "unpatched, the cell is followed");
+    // Out of rel32 reach: not patched, the cell path stays.
+    let far = (site as usize).wrapping_add(1 << 40) as *const u8;
+    assert!(!unsafe { mimic_translator::baseline::patch_goto(site, far) });
+    assert_eq!(run(), halted);
+    // No direct jumps where the chain needs a guard or the target is computed.
+    let cross = counting_block(0x1000, 0x5000, false);
+    let sc = slots(&cross);
+    j.compile(&cross, 10, sc.as_ptr()).unwrap();
+    assert!(j.goto_sites().is_empty());
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let t = b.get_reg(Reg(1));
+    b.goto_ptr(t);
+    let gp = b.finish();
+    let sg = slots(&gp);
+    j.compile(&gp, 11, sg.as_ptr()).unwrap();
+    assert!(j.goto_sites().is_empty());
+}
+
 /// Unverified IR must never take the host down: what the emitter cannot place it refuses, the
 /// rest (temps and helpers out of range, a missing terminator, use before definition) runs.
 #[test]

@@ -579,6 +579,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 let result = backend::baseline_result(b.compile_verified(&tb.block, id, slots));
                 if result.is_ok() {
                     self.core.stats.baseline_blocks += 1;
+                    tb.direct_jumps = b.goto_sites().into();
                 }
                 self.finish_compile(idx, false, &[], result);
                 return;
@@ -767,7 +768,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         if !cell.load(Ordering::Relaxed).is_null() {
             return;
         }
-        cell.store(d.code as *mut u8, Ordering::Release);
+        let code = d.code;
+        tbs.set_cell(src, slot, code);
         tbs.link(src, slot, dst);
         self.core.stats.chains_made += 1;
     }

@@ -72,6 +72,10 @@ pub struct Tb {
     pub bytes: Box<[u8]>,
     /// The fence epoch in which `bytes` were last known to match memory.
     pub checked_epoch: u64,
+    /// (Goto slot, site) of the direct jumps in the block's baseline code (see
+    /// `Baseline::goto_sites`), patched whenever that slot's cell changes (`TbCache::set_cell`).
+    /// They stay when the block moves to optimised code: its baseline code may still run.
+    pub direct_jumps: Box<[(u8, *mut u8)]>,
 }
 
 impl Tb {
@@ -224,14 +228,31 @@ impl TbCache {
         let tb = &mut self.tbs[idx as usize];
         tb.code = code;
         let (pc, flags) = (tb.pc, tb.flags);
-        for &(src, slot) in &self.tbs[idx as usize].incoming {
-            if let Some(cell) = self.tbs[src as usize].slots.get(slot as usize) {
-                if !cell.load(Ordering::Relaxed).is_null() {
-                    cell.store(code as *mut u8, Ordering::Release);
-                }
+        let incoming = std::mem::take(&mut tb.incoming);
+        for &(src, slot) in &incoming {
+            let chained = self.tbs[src as usize].slots.get(slot as usize).is_some_and(|c| !c.load(Ordering::Relaxed).is_null());
+            if chained {
+                self.set_cell(src, slot, code);
             }
         }
+        self.tbs[idx as usize].incoming = incoming;
         self.itc_update(pc, flags, code);
+    }
+
+    /// Point exit `slot` of block `src` at `code` (null: unchained), in its cell and in the
+    /// direct jump of its baseline code if it has one.
+    pub(crate) fn set_cell(&self, src: u32, slot: u8, code: *const u8) {
+        let Some(tb) = self.tbs.get(src as usize) else { return };
+        if let Some(cell) = tb.slots.get(slot as usize) {
+            cell.store(code as *mut u8, Ordering::Release);
+        }
+        for &(s, site) in tb.direct_jumps.iter() {
+            if s == slot {
+                // SAFETY: sites come from the block's baseline code, which lives until the next
+                // flush, and a flush empties this cache first; `code` is what the cell holds.
+                unsafe { mimic_translator::baseline::patch_goto(site, code) };
+            }
+        }
     }
 
     /// Something that may change which block a PC finds happened (a TLB flush, another hart
@@ -259,9 +280,7 @@ impl TbCache {
         self.new_stamp();
         self.itc_clear();
         for (src, slot, dst) in std::mem::take(&mut self.linked) {
-            if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
-                cell.store(std::ptr::null_mut(), Ordering::Release);
-            }
+            self.set_cell(src, slot, std::ptr::null());
             if let Some(t) = self.tbs.get_mut(dst as usize) {
                 // Every chain into it is in `linked`, so all of them are cut now.
                 t.incoming.clear();
@@ -410,6 +429,7 @@ impl TbCache {
             valid: true,
             bytes,
             checked_epoch: self.fence_epoch,
+            direct_jumps: Box::new([]),
         });
         self.map.insert((phys[0].0, pc, flags), idx);
         let mut new_pages = Vec::new();
@@ -526,9 +546,7 @@ impl TbCache {
         let key = (tb.phys[0].0, tb.pc, tb.flags);
         self.itc_forget(key.1, key.2);
         for (src, slot) in incoming {
-            if let Some(cell) = self.tbs.get(src as usize).and_then(|t| t.slots.get(slot as usize)) {
-                cell.store(std::ptr::null_mut(), Ordering::Release);
-            }
+            self.set_cell(src, slot, std::ptr::null());
         }
         if self.map.get(&key) == Some(&idx) {
             self.map.remove(&key);
