@@ -72,6 +72,9 @@ pub struct AddressSpace {
     overlays: Bus,
     /// RAM pages whose writes through this address space an accelerator wants to hear about.
     watch: WriteWatch,
+    /// Host address of each region of `specs` (same order): `ram_ref` runs on every softmmu TLB
+    /// fill and block translation, and vm-memory's lookups were a percent of a boot.
+    hosts: Vec<usize>,
 }
 
 // SAFETY: `GuestMemoryMmap` owns its mappings; raw pointers in `RamRef` handed out by this type
@@ -121,7 +124,12 @@ impl AddressSpace {
         };
         advise_huge_pages(&mem);
         let watch = WriteWatch::new(specs.iter().filter(|s| s.kind == MemKind::Ram).map(|s| (s.base, s.size)));
-        Ok(Self { mem, specs, mmio: Bus::new(), overlays: Bus::new(), watch })
+        let hosts = specs
+            .iter()
+            .map(|s| mem.get_host_address(GuestAddress(s.base)).map(|p| p as usize))
+            .collect::<Result<_, _>>()
+            .map_err(|e| AddressSpaceError::Alloc { size: specs.iter().map(|s| s.size).sum(), reason: e.to_string() })?;
+        Ok(Self { mem, specs, mmio: Bus::new(), overlays: Bus::new(), watch, hosts })
     }
 
     /// Map a device window. Overlaps with RAM, ROM or another device are refused.
@@ -162,21 +170,28 @@ impl AddressSpace {
     }
 
     fn spec_at(&self, addr: u64) -> Option<&MemRegionSpec> {
+        self.spec_index(addr).map(|i| &self.specs[i])
+    }
+
+    fn spec_index(&self, addr: u64) -> Option<usize> {
         let i = self.specs.partition_point(|s| s.base <= addr).checked_sub(1)?;
-        let s = &self.specs[i];
-        (addr - s.base < s.size).then_some(s)
+        (addr - self.specs[i].base < self.specs[i].size).then_some(i)
     }
 
     /// Host pointer for the RAM/ROM byte at `addr`, if `addr` is memory (not MMIO, not a hole).
     pub fn ram_ref(&self, addr: u64) -> Option<RamRef> {
-        let spec = self.spec_at(addr)?;
-        if self.page_has_overlay(addr) {
+        let i = self.spec_index(addr)?;
+        if !self.overlays.is_empty() && self.page_has_overlay(addr) {
             return None;
         }
-        let region = self.mem.find_region(GuestAddress(addr))?;
-        let host = self.mem.get_host_address(GuestAddress(addr)).ok()?;
-        let region_end = region.start_addr().0 + region.len();
-        Some(RamRef { host, len: region_end - addr, region_base: spec.base, read_only: spec.kind == MemKind::Rom })
+        let spec = &self.specs[i];
+        let off = addr - spec.base;
+        Some(RamRef {
+            host: (self.hosts[i] + off as usize) as *mut u8,
+            len: spec.size - off,
+            region_base: spec.base,
+            read_only: spec.kind == MemKind::Rom,
+        })
     }
 
     /// Is `[addr, addr + len)` wholly inside one RAM/ROM region?
@@ -323,9 +338,15 @@ mod tests {
         assert_eq!(u32::from_le_bytes(b), 44);
         assert!(asp.read(0x3000, &mut b).is_err());
         let rr = asp.ram_ref(0x8000_0010).unwrap();
-        assert_eq!(rr.len, 0x10000 - 0x10);
-        assert!(asp.ram_ref(0x1000).unwrap().read_only);
+        assert_eq!((rr.len, rr.region_base, rr.read_only), (0x10000 - 0x10, 0x8000_0000, false));
+        // SAFETY: `rr` points into RAM that `asp` keeps mapped.
+        assert_eq!(unsafe { std::slice::from_raw_parts(rr.host, 4) }, [1, 2, 3, 4]);
+        let rom = asp.ram_ref(0x1001).unwrap();
+        assert_eq!((rom.len, rom.region_base, rom.read_only), (0xfff, 0x1000, true));
+        // SAFETY: as above.
+        assert_eq!(unsafe { *rom.host }, 9);
         assert!(asp.ram_ref(0x2000).is_none());
+        assert!(asp.ram_ref(0x8001_0000).is_none() && asp.ram_ref(0xfff).is_none());
     }
 
     #[test]

@@ -88,6 +88,10 @@ impl Bus {
         self.with_device(addr, data.len(), |dev, offset| dev.write(offset, data))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
     /// `(base, size, name)` of every window, in address order (for `info mtree`-like dumps).
     pub fn windows(&self) -> impl Iterator<Item = (u64, u64, &str)> {
         self.windows.iter().map(|(&b, w)| (b, w.size, w.name.as_str()))
