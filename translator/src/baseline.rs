@@ -73,8 +73,8 @@ pub struct Baseline {
     /// Buffers reused between compiles (allocations showed in boot profiles: a Linux boot
     /// compiles tens of thousands of blocks).
     scratch: Scratch,
-    /// The direct-jump sites of the last block compiled (see [`Baseline::goto_sites`]).
-    sites: Vec<(u8, *mut u8)>,
+    /// The direct jumps of the last block compiled (see [`Baseline::direct_jumps`]).
+    sites: Vec<DirectJump>,
 }
 
 #[derive(Default)]
@@ -87,8 +87,17 @@ struct Scratch {
     alias: Vec<Option<i32>>,
     aliased: Vec<Temp>,
     labels: Vec<DynamicLabel>,
-    sites: Vec<(u8, usize)>,
+    sites: Vec<SiteOffsets>,
     perf_line: String,
+}
+
+/// A [`DirectJump`] before the code is placed: offsets into it (0: none).
+#[derive(Clone, Copy, Debug)]
+struct SiteOffsets {
+    slot: u8,
+    jmp: usize,
+    guard: usize,
+    pc: usize,
 }
 
 /// An out-of-line memory slow path, emitted after the block's main body.
@@ -110,19 +119,48 @@ macro_rules! asm {
     };
 }
 
-/// Make the direct jump at `site` (from [`Baseline::goto_sites`]) go to `target`, or back to
-/// reading its cell when `target` is null or out of rel32 reach. Returns whether it now jumps
-/// straight to `target`.
+/// Where an exit of baseline code mirrors its slot's chain in its own instructions, so that a
+/// chained exit jumps without loading the slot's cells first (the load the next block's address
+/// waited on was a good part of a boot's baseline time). `jmp` is the rel32 of a `jmp` to the
+/// target; for chains the lookup hook makes, the exit first compares the target page's TLB
+/// addend with the `imm64` at `guard` and, for a `GotoPtr`, its target with the one at `pc`.
+/// Unchained, those hold [`NO_MATCH`] and the exit goes on to its cell-reading code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectJump {
+    pub slot: u8,
+    pub jmp: *mut u8,
+    pub guard: *mut u8,
+    pub pc: *mut u8,
+}
+
+/// What the `guard` and `pc` immediates of an unchained [`DirectJump`] hold: no TLB addend (host
+/// page minus guest page) and no jump target (instructions are 2-byte aligned) is odd.
+pub const NO_MATCH: u64 = 1;
+
+/// Make the exit at `site` (from [`Baseline::direct_jumps`]) jump straight to `target` under
+/// `guard` and `pc` (the slot's guard and target-PC cells; ignored where the exit has none), or
+/// back to reading its cells when `target` is null or out of rel32 reach. Returns whether it
+/// now jumps straight to `target`.
 ///
 /// # Safety
-/// `site` must come from `goto_sites` of the current generation (not flushed since), no code
-/// may be executing the 4 bytes being written on another thread, and `target` must be null or
-/// code of the current generation that the site's slot may run (what its cell would hold).
-pub unsafe fn patch_goto(site: *mut u8, target: *const u8) -> bool {
-    let next = (site as i64).wrapping_add(4);
+/// `site` must come from `direct_jumps` of the current generation (not flushed since), no
+/// code may be executing the bytes being written on another thread, and `target` must be null
+/// or code of the current generation that the slot may run under that guard and PC (what its
+/// cells would say).
+pub unsafe fn patch_exit(site: &DirectJump, target: *const u8, guard: u64, pc: u64) -> bool {
+    let next = (site.jmp as i64).wrapping_add(4);
     let rel = if target.is_null() { None } else { i32::try_from((target as i64).wrapping_sub(next)).ok() };
-    // SAFETY: per the contract, `site` is the writable rel32 of a jmp in our RWX code region.
-    unsafe { std::ptr::write_unaligned(site as *mut i32, rel.unwrap_or(0)) };
+    let (guard, pc) = if rel.is_some() { (guard, pc) } else { (NO_MATCH, NO_MATCH) };
+    // SAFETY: per the contract, the sites are the writable rel32 of a jmp and imm64s of movs in
+    // our RWX code region. The immediates first: while they cannot match, the jmp is unreachable.
+    unsafe {
+        for (imm, v) in [(site.guard, guard), (site.pc, pc)] {
+            if !imm.is_null() {
+                std::ptr::write_unaligned(imm as *mut u64, v);
+            }
+        }
+        std::ptr::write_unaligned(site.jmp as *mut i32, rel.unwrap_or(0));
+    }
     rel.is_some()
 }
 
@@ -258,7 +296,10 @@ impl Baseline {
         let ptr = result?;
         self.sites.clear();
         // SAFETY: every offset lies inside the code just installed at `ptr`.
-        self.sites.extend(self.scratch.sites.iter().map(|&(slot, off)| (slot, unsafe { ptr.add(off) as *mut u8 })));
+        let at = |off: usize| if off == 0 { std::ptr::null_mut() } else { unsafe { ptr.add(off) as *mut u8 } };
+        self.sites.extend(
+            self.scratch.sites.iter().map(|o| DirectJump { slot: o.slot, jmp: at(o.jmp), guard: at(o.guard), pc: at(o.pc) }),
+        );
         self.stats.blocks += 1;
         self.stats.code_bytes += size as u64;
         self.stats.compile_ns += crate::jit::thread_cpu_ns().saturating_sub(start);
@@ -272,10 +313,10 @@ impl Baseline {
         Ok(Compiled { code: ptr, size })
     }
 
-    /// The direct-jump sites of the block compiled last: per same-page `Goto` slot, where
-    /// [`patch_goto`] makes its exit jump straight to the code the slot is chained to (until
-    /// then, and whenever patched back, it reads the slot's cell).
-    pub fn goto_sites(&self) -> &[(u8, *mut u8)] {
+    /// The direct jumps of the block compiled last, one per `Goto` and `GotoPtr` exit: where
+    /// [`patch_exit`] makes it jump straight to the code its slot is chained to (until then, and
+    /// whenever patched back, it reads the slot's cells).
+    pub fn direct_jumps(&self) -> &[DirectJump] {
         &self.sites
     }
 
@@ -351,8 +392,8 @@ extern "sysv64" fn rt_popcnt(a: u64) -> u64 {
 
 struct Emitter<'a> {
     a: Asm,
-    /// (Goto slot, offset of the rel32 of its direct jump) per same-page `Goto`.
-    sites: Vec<(u8, usize)>,
+    /// The direct jumps of the block's exits, as code offsets.
+    sites: Vec<SiteOffsets>,
     helpers: HelperTable,
     block: &'a Block,
     block_id: u64,
@@ -803,7 +844,7 @@ impl Emitter<'_> {
                     let cell_path = self.a.new_dynamic_label();
                     asm!(self.a ; jmp =>cell_path ; =>cell_path);
                     let end = self.a.offset().0;
-                    self.sites.push((slot as u8, end - 4));
+                    self.sites.push(SiteOffsets { slot: slot as u8, jmp: end - 4, guard: 0, pc: 0 });
                     let unchained = self.a.new_dynamic_label();
                     let cell = self.cells.wrapping_add(8 * slot as u64);
                     self.mov_imm(RAX, cell);
@@ -1140,11 +1181,32 @@ impl Emitter<'_> {
         let addend_off = off + env::TLB_ADDEND_OFFSET;
         let cell = 8 * slot as i32;
         let guard = 8 * env::exit_slot_guard(self.nslots, slot) as i32;
+        // The direct jump, guarded by the addend patched in (see `DirectJump`). Once patched,
+        // the cells say the same: a failed guard skips them.
+        let cell_path = self.a.new_dynamic_label();
+        asm!(self.a ; mov rdx, QWORD NO_MATCH as i64);
+        let guard_site = self.a.offset().0 - 8;
+        asm!(self.a
+            ; cmp rdx, NO_MATCH as i32
+            ; je =>cell_path
+        );
+        self.mov_imm(RCX, pc & env::PAGE_MASK);
+        asm!(self.a
+            ; cmp rcx, [rbx + code_off]
+            ; jne =>miss
+            ; mov rcx, [rbx + addend_off]
+            ; cmp rcx, rdx
+            ; jne =>miss
+        );
+        let jmp_site = self.direct_jump_tail();
+        self.sites.push(SiteOffsets { slot: slot as u8, jmp: jmp_site, guard: guard_site, pc: 0 });
+        let empty = self.a.new_dynamic_label();
+        asm!(self.a ; =>cell_path);
         self.mov_imm(RDX, self.cells);
         asm!(self.a
             ; mov rax, [rdx + cell]
             ; test rax, rax
-            ; jz =>miss
+            ; jz =>empty
         );
         self.mov_imm(RCX, pc & env::PAGE_MASK);
         asm!(self.a
@@ -1155,9 +1217,28 @@ impl Emitter<'_> {
             ; jne =>miss
         );
         self.tail_jump_rax();
-        asm!(self.a ; =>miss);
+        // As for `GotoPtr`s: only an empty slot asks the hook to chain it.
+        asm!(self.a ; =>empty);
+        self.mov_imm(RAX, env::pack_link(self.block_id, slot as u8));
+        asm!(self.a
+            ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax
+            ; =>miss
+        );
         self.store_pc_const(pc);
-        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, 0);
+    }
+
+    /// Leave the frame and `jmp rel32` to where the run loop patches it (initially the next
+    /// instruction, a `ud2`: callers make it unreachable until patched). Returns the rel32's
+    /// offset.
+    fn direct_jump_tail(&mut self) -> usize {
+        asm!(self.a ; mov rdi, rbx);
+        self.epilogue();
+        let next = self.a.new_dynamic_label();
+        asm!(self.a ; jmp =>next ; =>next);
+        let site = self.a.offset().0 - 4;
+        asm!(self.a ; ud2);
+        site
     }
 
     /// A computed jump to the PC in rsi (see `jit`'s `goto_ptr`: an inline cache of the first
@@ -1175,6 +1256,34 @@ impl Emitter<'_> {
         let guard = 8 * env::exit_slot_guard(self.nslots, slot) as i32;
         let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
         let page_mask = env::PAGE_MASK as i64 as i32;
+        // The direct jump, for the target PC and addend patched in (see `DirectJump`). Once
+        // patched, the cells say the same: another target or a failed guard skips them.
+        let cell_path = self.a.new_dynamic_label();
+        asm!(self.a ; mov rcx, QWORD NO_MATCH as i64);
+        let pc_site = self.a.offset().0 - 8;
+        asm!(self.a
+            ; cmp rcx, NO_MATCH as i32
+            ; je =>cell_path
+            ; cmp rsi, rcx
+            ; jne =>miss
+            ; mov rdx, rsi
+            ; shr rdx, (env::PAGE_BITS - 5) as i8
+            ; and edx, index_mask
+            ; mov rcx, rsi
+            ; and rcx, page_mask
+            ; cmp rcx, [rbx + rdx + code_off]
+            ; jne =>miss
+            ; mov rcx, [rbx + rdx + addend_off]
+            ; mov rdx, QWORD NO_MATCH as i64
+        );
+        let guard_site = self.a.offset().0 - 8;
+        asm!(self.a
+            ; cmp rcx, rdx
+            ; jne =>miss
+        );
+        let jmp_site = self.direct_jump_tail();
+        self.sites.push(SiteOffsets { slot: slot as u8, jmp: jmp_site, guard: guard_site, pc: pc_site });
+        asm!(self.a ; =>cell_path);
         let empty = self.a.new_dynamic_label();
         self.mov_imm(R8, self.cells);
         asm!(self.a

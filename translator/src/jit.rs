@@ -1165,8 +1165,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
         let guard = self.b.create_block();
         let chain = self.b.create_block();
+        let empty = self.b.create_block();
         let miss = self.b.create_block();
-        self.b.ins().brif(p, guard, &[], miss, &[]);
+        self.b.ins().brif(p, guard, &[], empty, &[]);
         self.b.switch_to_block(guard);
         let vpage = pc & env::PAGE_MASK;
         let i = env::tlb_index(pc) as i32;
@@ -1184,9 +1185,15 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(chain);
         let env = self.env;
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        // As for `GotoPtr`s, only an empty slot asks the hook to chain it.
+        self.b.switch_to_block(empty);
+        let link = self.iconst(env::pack_link(self.block_id, slot as u8));
+        let f = self.flags(REGION_ENV);
+        self.b.ins().store(f, link, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+        self.b.ins().jump(miss, &[]);
         self.b.switch_to_block(miss);
         self.store_pc_const(pc);
-        self.lookup_and_jump(ExitCode::Goto, slot as u8, env::pack_link(self.block_id, slot as u8));
+        self.lookup_and_jump(ExitCode::Goto, slot as u8, 0);
     }
 
     fn bconst(&mut self, ty: Type, v: i64) -> Value {

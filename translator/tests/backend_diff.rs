@@ -444,7 +444,8 @@ fn cross_page_chain_is_guarded_by_the_code_tlb<B: Backend>() {
         // Other TLBs do not matter.
         (RAM_VA, &|e| e.tlb[0][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID, true),
     ];
-    guarded_chain(&mut j, &a, &sa, &cases, ExitCode::Goto, 1, env::pack_link(8, 0));
+    // The slot holds the chain, so a miss does not ask the hook to chain it (link 0).
+    guarded_chain(&mut j, &a, &sa, &cases, ExitCode::Goto, 1, 0);
 }
 
 /// A `GotoPtr` whose slot the lookup hook chained follows the chain only for the same target PC

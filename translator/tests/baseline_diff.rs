@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use mimic_translator::baseline::Baseline;
-use mimic_translator::env::{unpack_exit, ExitCode};
+use mimic_translator::env::{unpack_exit, Env, ExitCode};
 use mimic_translator::ir::*;
 use mimic_translator::jit::{Jit, JitConfig};
 use mimic_translator::verify::verify;
@@ -69,59 +69,88 @@ fn baseline_and_cranelift_chain_both_ways() {
     }
 }
 
-/// A same-page `Goto` leaves through a patchable direct jump: patched, it runs the target
-/// without looking at its cell; patched back (or aimed at null), it follows the cell or, with
-/// none, returns the slot. Cross-page `Goto`s (guarded by the TLB) and `GotoPtr`s have none.
+/// Every `Goto` and `GotoPtr` exit has a direct jump the run loop patches when it chains the
+/// slot: patched, the exit runs the target without looking at its cells, under the same
+/// conditions as the cell path (same-page: none; to another page: the code TLB's addend for the
+/// target page; `GotoPtr`: also the target PC); patched back (or out of rel32 reach), it reads
+/// the cells again.
 #[test]
-fn same_page_gotos_jump_directly_once_patched() {
+fn exits_jump_directly_once_patched() {
+    use mimic_translator::baseline::{patch_exit, DirectJump, NO_MATCH};
+    use mimic_translator::env::{self, TLB_INVALID};
     let mut j = base();
-    let target = counting_block(0x1800, 0x3000, true);
+    let target = counting_block(RAM_VA, 0x3000, true);
     let st = slots(&target);
     let ct = j.compile(&target, 9, st.as_ptr()).unwrap();
-    let src = counting_block(0x1000, 0x1800, false);
-    let s = slots(&src);
-    let cs = j.compile(&src, 8, s.as_ptr()).unwrap();
-    let sites = j.goto_sites().to_vec();
-    assert_eq!(sites.len(), 1);
-    let (slot, site) = sites[0];
-    assert_eq!(slot, 0);
-    let (lo, hi) = (cs.code as usize, cs.code as usize + cs.size);
-    assert!((lo..hi - 4).contains(&(site as usize)));
-    // SAFETY: `site` is inside the block's code, after its opcode byte.
-    assert_eq!(unsafe { *site.sub(1) }, 0xe9, "a jmp rel32");
-    let run = || {
-        let mut w = World::new(1);
-        w.env.regs[COUNT_REG] = 0;
-        // SAFETY: valid env and code.
-        let exit = unsafe { j.enter(cs.code, &mut *w.env) };
-        (unpack_exit(exit), w.env.regs[COUNT_REG], w.env.pc)
-    };
-    let halted = ((ExitCode::Halt, 9, 0), 2, 0x3000);
-    let returned = ((ExitCode::Goto, 8, 0), 1, 0x1800);
-    // SAFETY (all patches): the site is live and nothing else runs this code.
-    assert!(unsafe { mimic_translator::baseline::patch_goto(site, ct.code) });
-    assert_eq!(run(), halted, "the patched jump goes straight to the target, the cell is empty");
-    assert!(!unsafe { mimic_translator::baseline::patch_goto(site, std::ptr::null()) });
-    assert_eq!(run(), returned);
-    s[0].store(ct.code as *mut u8, Ordering::Relaxed);
-    assert_eq!(run(), halted, "unpatched, the cell is followed");
-    // Out of rel32 reach: not patched, the cell path stays.
-    let far = (site as usize).wrapping_add(1 << 40) as *const u8;
-    assert!(!unsafe { mimic_translator::baseline::patch_goto(site, far) });
-    assert_eq!(run(), halted);
-    // No direct jumps where the chain needs a guard or the target is computed.
-    let cross = counting_block(0x1000, 0x5000, false);
-    let sc = slots(&cross);
-    j.compile(&cross, 10, sc.as_ptr()).unwrap();
-    assert!(j.goto_sites().is_empty());
-    let mut b = Builder::new(0x1000);
-    b.insn_start(0x1000, 4);
+    let same_page = counting_block(RAM_VA + 0x100, RAM_VA, false);
+    let cross_page = counting_block(RAM_VA + 0x1000, RAM_VA, false);
+    let mut b = Builder::new(RAM_VA + 0x200);
+    b.insn_start(RAM_VA + 0x200, 4);
+    b.call_void(HelperId(H_COUNT), &[]);
     let t = b.get_reg(Reg(1));
     b.goto_ptr(t);
-    let gp = b.finish();
-    let sg = slots(&gp);
-    j.compile(&gp, 11, sg.as_ptr()).unwrap();
-    assert!(j.goto_sites().is_empty());
+    let goto_ptr = b.finish();
+    for (k, src) in [same_page, cross_page, goto_ptr].iter().enumerate() {
+        let mut src = src.clone();
+        src.code_mmu_idx = 1;
+        let s = slots(&src);
+        let cs = j.compile(&src, 8, s.as_ptr()).unwrap();
+        let sites = j.direct_jumps().to_vec();
+        assert_eq!(sites.len(), 1, "case {k}");
+        let site: DirectJump = sites[0];
+        assert_eq!(site.slot, 0);
+        let inside = |p: *mut u8| (cs.code as usize..cs.code as usize + cs.size).contains(&(p as usize));
+        assert!(inside(site.jmp));
+        // SAFETY: the sites lie inside the block's code.
+        unsafe {
+            assert_eq!(*site.jmp.sub(1), 0xe9, "a jmp rel32");
+            for imm in [site.guard, site.pc].into_iter().filter(|p| !p.is_null()) {
+                assert!(inside(imm));
+                assert_eq!(std::ptr::read_unaligned(imm as *const u64), NO_MATCH, "an unchained imm64");
+            }
+        }
+        assert_eq!(site.guard.is_null(), k == 0, "case {k}");
+        assert_eq!(site.pc.is_null(), k != 2, "case {k}");
+        let run = |tweak: &dyn Fn(&mut Env)| {
+            let mut w = World::new(1);
+            w.env.regs[COUNT_REG] = 0;
+            w.env.regs[1] = RAM_VA;
+            tweak(&mut w.env);
+            // SAFETY: valid env and code.
+            let exit = unsafe { j.enter(cs.code, &mut *w.env) };
+            (unpack_exit(exit).0, w.env.regs[COUNT_REG])
+        };
+        let addend = World::new(1).env.tlb[1][env::tlb_index(RAM_VA)].addend;
+        let halted = (ExitCode::Halt, 2);
+        let missed = (if k == 2 { ExitCode::Lookup } else { ExitCode::Goto }, 1);
+        assert_eq!(run(&|_| {}), missed, "case {k}: unchained");
+        // Chained in the code only (the cells stay empty): the jump is direct.
+        // SAFETY (all patches): the site is live and nothing else runs this code.
+        assert!(unsafe { patch_exit(&site, ct.code, addend, RAM_VA) });
+        let same_mapping = |e: &mut Env| e.tlb[1][env::tlb_index(RAM_VA)].addend = addend;
+        assert_eq!(run(&same_mapping), halted, "case {k}: patched");
+        if k > 0 {
+            let moved = |e: &mut Env| e.tlb[1][env::tlb_index(RAM_VA)].addend = addend ^ 0x1000;
+            assert_eq!(run(&moved), missed, "case {k}: another mapping");
+            let unmapped = |e: &mut Env| {
+                e.tlb[1][env::tlb_index(RAM_VA)].addend = addend;
+                e.tlb[1][env::tlb_index(RAM_VA)].addr_code = TLB_INVALID;
+            };
+            assert_eq!(run(&unmapped), missed, "case {k}: unmapped");
+        }
+        if k == 2 {
+            let elsewhere = |e: &mut Env| {
+                same_mapping(e);
+                e.regs[1] = RAM_VA + 4;
+            };
+            assert_eq!(run(&elsewhere), missed, "another target");
+        }
+        assert!(!unsafe { patch_exit(&site, std::ptr::null(), addend, RAM_VA) });
+        assert_eq!(run(&same_mapping), missed, "case {k}: patched back");
+        let far = (site.jmp as usize).wrapping_add(1 << 40) as *const u8;
+        assert!(!unsafe { patch_exit(&site, far, addend, RAM_VA) });
+        assert_eq!(run(&same_mapping), missed, "case {k}: out of reach");
+    }
 }
 
 /// Unverified IR must never take the host down: what the emitter cannot place it refuses, the

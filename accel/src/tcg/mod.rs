@@ -579,7 +579,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 let result = backend::baseline_result(b.compile_verified(&tb.block, id, slots));
                 if result.is_ok() {
                     self.core.stats.baseline_blocks += 1;
-                    tb.direct_jumps = b.goto_sites().into();
+                    tb.direct_jumps = b.direct_jumps().into();
                 }
                 self.finish_compile(idx, false, &[], result);
                 return;

@@ -365,7 +365,8 @@ fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst
     // Code last: compiled code tests it first (single thread anyway).
     guard.store(e.addend as *mut u8, Ordering::Relaxed);
     want_pc.store(pc as *mut u8, Ordering::Relaxed);
-    cell.store(d.code as *mut u8, Ordering::Release);
+    let code = d.code;
+    core.tbs.set_cell(src, slot as u8, code);
     core.tbs.link(src, slot as u8, dst);
     core.stats.chains_made += 1;
 }

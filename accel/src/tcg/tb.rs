@@ -20,7 +20,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use mimic_translator::env::{exit_cells, itc_index, ItcEntry, ITC_SIZE, PAGE_MASK, PAGE_SIZE};
+use mimic_translator::baseline::DirectJump;
+use mimic_translator::env::{exit_cells, exit_slot_guard, exit_slot_pc, itc_index, ItcEntry, ITC_SIZE, PAGE_MASK, PAGE_SIZE};
 use mimic_translator::ir::Block;
 
 /// "No block" in the jump cache and in ids from other epochs.
@@ -72,10 +73,10 @@ pub struct Tb {
     pub bytes: Box<[u8]>,
     /// The fence epoch in which `bytes` were last known to match memory.
     pub checked_epoch: u64,
-    /// (Goto slot, site) of the direct jumps in the block's baseline code (see
-    /// `Baseline::goto_sites`), patched whenever that slot's cell changes (`TbCache::set_cell`).
-    /// They stay when the block moves to optimised code: its baseline code may still run.
-    pub direct_jumps: Box<[(u8, *mut u8)]>,
+    /// The direct jumps of the block's baseline code (see `baseline::DirectJump`), patched
+    /// whenever their slot's cell changes (`TbCache::set_cell`). They stay when the block moves
+    /// to optimised code: its baseline code may still run.
+    pub direct_jumps: Box<[DirectJump]>,
 }
 
 impl Tb {
@@ -240,18 +241,21 @@ impl TbCache {
     }
 
     /// Point exit `slot` of block `src` at `code` (null: unchained), in its cell and in the
-    /// direct jump of its baseline code if it has one.
+    /// direct jump of its baseline code if it has one (under the guard and target PC already in
+    /// the slot's other cells, for chains the lookup hook makes).
     pub(crate) fn set_cell(&self, src: u32, slot: u8, code: *const u8) {
         let Some(tb) = self.tbs.get(src as usize) else { return };
         if let Some(cell) = tb.slots.get(slot as usize) {
             cell.store(code as *mut u8, Ordering::Release);
         }
-        for &(s, site) in tb.direct_jumps.iter() {
-            if s == slot {
-                // SAFETY: sites come from the block's baseline code, which lives until the next
-                // flush, and a flush empties this cache first; `code` is what the cell holds.
-                unsafe { mimic_translator::baseline::patch_goto(site, code) };
-            }
+        let n = tb.slots.len() / 3;
+        let cell = |i: usize| tb.slots.get(i).map_or(0, |c| c.load(Ordering::Relaxed) as u64);
+        let (guard, pc) = (cell(exit_slot_guard(n, slot as usize)), cell(exit_slot_pc(n, slot as usize)));
+        for site in tb.direct_jumps.iter().filter(|d| d.slot == slot) {
+            // SAFETY: sites come from the block's baseline code, which lives until the next
+            // flush, and a flush empties this cache first; `code`, guard and PC are what the
+            // slot's cells hold.
+            unsafe { mimic_translator::baseline::patch_exit(site, code, guard, pc) };
         }
     }
 
