@@ -1187,17 +1187,9 @@ impl Emitter<'_> {
         // The direct jump, guarded by the addend patched in (see `DirectJump`). Once patched,
         // the cells say the same: a failed guard skips them.
         let cell_path = self.a.new_dynamic_label();
-        asm!(self.a ; mov rdx, QWORD NO_MATCH as i64);
-        let guard_site = self.a.offset().0 - 8;
+        let guard_site = self.patchable_imm(RDX, cell_path);
+        self.page_addend(pc, code_off, addend_off, miss);
         asm!(self.a
-            ; cmp rdx, NO_MATCH as i32
-            ; je =>cell_path
-        );
-        self.mov_imm(RCX, pc & env::PAGE_MASK);
-        asm!(self.a
-            ; cmp rcx, [rbx + code_off]
-            ; jne =>miss
-            ; mov rcx, [rbx + addend_off]
             ; cmp rcx, rdx
             ; jne =>miss
         );
@@ -1211,11 +1203,8 @@ impl Emitter<'_> {
             ; test rax, rax
             ; jz =>empty
         );
-        self.mov_imm(RCX, pc & env::PAGE_MASK);
+        self.page_addend(pc, code_off, addend_off, miss);
         asm!(self.a
-            ; cmp rcx, [rbx + code_off]
-            ; jne =>miss
-            ; mov rcx, [rbx + addend_off]
             ; cmp rcx, [rdx + guard]
             ; jne =>miss
         );
@@ -1229,6 +1218,46 @@ impl Emitter<'_> {
         );
         self.store_pc_const(pc);
         self.lookup_and_jump(ExitCode::Goto, slot as u8, 0);
+    }
+
+    /// `r` = a patchable imm64 of a `DirectJump` (returns its offset); to `unchained` while it
+    /// holds `NO_MATCH`.
+    fn patchable_imm(&mut self, r: Rq, unchained: DynamicLabel) -> usize {
+        asm!(self.a ; mov Rq(r), QWORD NO_MATCH as i64);
+        let site = self.a.offset().0 - 8;
+        asm!(self.a
+            ; cmp Rq(r), NO_MATCH as i32
+            ; je =>unchained
+        );
+        site
+    }
+
+    /// rcx = the addend of the code TLB entry at `code_off`/`addend_off` if it maps `pc`'s
+    /// page; to `miss` if it does not.
+    fn page_addend(&mut self, pc: u64, code_off: i32, addend_off: i32, miss: DynamicLabel) {
+        self.mov_imm(RCX, pc & env::PAGE_MASK);
+        asm!(self.a
+            ; cmp rcx, [rbx + code_off]
+            ; jne =>miss
+            ; mov rcx, [rbx + addend_off]
+        );
+    }
+
+    /// rcx = the addend of the code TLB entry (fields at `code_off`/`addend_off`, as in
+    /// `goto_ptr`) that maps the page of the target in rsi; to `miss` if none does. Clobbers rdx.
+    fn code_tlb_addend(&mut self, code_off: i32, addend_off: i32, miss: DynamicLabel) {
+        let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
+        let page_mask = env::PAGE_MASK as i64 as i32;
+        asm!(self.a
+            ; mov rdx, rsi
+            ; shr rdx, (env::PAGE_BITS - 5) as i8
+            ; and edx, index_mask
+            ; mov rcx, rsi
+            ; and rcx, page_mask
+            ; cmp rcx, [rbx + rdx + code_off]
+            ; jne =>miss
+            ; mov rcx, [rbx + rdx + addend_off]
+        );
     }
 
     /// Leave the frame and `jmp rel32` to where the run loop patches it (initially the next
@@ -1257,28 +1286,16 @@ impl Emitter<'_> {
         let cell = 8 * slot as i32;
         let want_pc = 8 * env::exit_slot_pc(self.nslots, slot) as i32;
         let guard = 8 * env::exit_slot_guard(self.nslots, slot) as i32;
-        let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
-        let page_mask = env::PAGE_MASK as i64 as i32;
         // The direct jump, for the target PC and addend patched in (see `DirectJump`). Once
         // patched, the cells say the same: another target or a failed guard skips them.
         let cell_path = self.a.new_dynamic_label();
-        asm!(self.a ; mov rcx, QWORD NO_MATCH as i64);
-        let pc_site = self.a.offset().0 - 8;
+        let pc_site = self.patchable_imm(RCX, cell_path);
         asm!(self.a
-            ; cmp rcx, NO_MATCH as i32
-            ; je =>cell_path
             ; cmp rsi, rcx
             ; jne =>miss
-            ; mov rdx, rsi
-            ; shr rdx, (env::PAGE_BITS - 5) as i8
-            ; and edx, index_mask
-            ; mov rcx, rsi
-            ; and rcx, page_mask
-            ; cmp rcx, [rbx + rdx + code_off]
-            ; jne =>miss
-            ; mov rcx, [rbx + rdx + addend_off]
-            ; mov rdx, QWORD NO_MATCH as i64
         );
+        self.code_tlb_addend(code_off, addend_off, miss);
+        asm!(self.a ; mov rdx, QWORD NO_MATCH as i64);
         let guard_site = self.a.offset().0 - 8;
         asm!(self.a
             ; cmp rcx, rdx
@@ -1295,14 +1312,9 @@ impl Emitter<'_> {
             ; jz =>empty
             ; cmp rsi, [r8 + want_pc]
             ; jne =>miss
-            ; mov rdx, rsi
-            ; shr rdx, (env::PAGE_BITS - 5) as i8
-            ; and edx, index_mask
-            ; mov rcx, rsi
-            ; and rcx, page_mask
-            ; cmp rcx, [rbx + rdx + code_off]
-            ; jne =>miss
-            ; mov rcx, [rbx + rdx + addend_off]
+        );
+        self.code_tlb_addend(code_off, addend_off, miss);
+        asm!(self.a
             ; cmp rcx, [r8 + guard]
             ; jne =>miss
         );
@@ -1333,8 +1345,6 @@ impl Emitter<'_> {
     fn itc_probe(&mut self, code_off: i32, addend_off: i32) {
         let slow = self.a.new_dynamic_label();
         let key = self.block.flags;
-        let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
-        let page_mask = env::PAGE_MASK as i64 as i32;
         // Entries are 32 bytes and indexed by `t >> 1`: mask the target and scale by 16.
         const _: () = assert!(env::ITC_ENTRY_SIZE == 32);
         let itc_mask = ((env::ITC_SIZE as i32) - 1) << 1;
@@ -1353,14 +1363,9 @@ impl Emitter<'_> {
         asm!(self.a
             ; cmp rcx, [rax + env::ITC_KEY_OFFSET]
             ; jne =>slow
-            ; mov rdx, rsi
-            ; shr rdx, (env::PAGE_BITS - 5) as i8
-            ; and edx, index_mask
-            ; mov rcx, rsi
-            ; and rcx, page_mask
-            ; cmp rcx, [rbx + rdx + code_off]
-            ; jne =>slow
-            ; mov rcx, [rbx + rdx + addend_off]
+        );
+        self.code_tlb_addend(code_off, addend_off, slow);
+        asm!(self.a
             ; cmp rcx, [rax + env::ITC_GUARD_OFFSET]
             ; jne =>slow
             ; mov rax, [rax + env::ITC_CODE_OFFSET]

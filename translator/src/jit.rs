@@ -1082,17 +1082,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(check);
         let want_pc = self.b.ins().load(I64, fs, slots, (env::exit_slot_pc(self.nslots, slot) * 8) as i32);
         let want_addend = self.b.ins().load(I64, fs, slots, (env::exit_slot_guard(self.nslots, slot) * 8) as i32);
-        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
-        let (base, off) = self.tlb_entry(t, mmu as u8);
-        let ft = self.flags(REGION_TLB);
-        let tag = self.b.ins().load(I64, ft, base, off + env::TLB_ADDR_CODE_OFFSET);
-        let addend = self.b.ins().load(I64, ft, base, off + env::TLB_ADDEND_OFFSET);
-        let vpage = self.b.ins().band_imm_s(t, env::PAGE_MASK as i64);
         let pc_ok = self.b.ins().icmp(IntCC::Equal, t, want_pc);
-        let t_ok = self.b.ins().icmp(IntCC::Equal, tag, vpage);
-        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want_addend);
-        let ok = self.b.ins().band(pc_ok, t_ok);
-        let ok = self.b.ins().band(ok, a_ok);
+        let mapped = self.code_page_mapped(t, want_addend);
+        let ok = self.b.ins().band(pc_ok, mapped);
         self.b.ins().brif(ok, chain, &[], miss, &[]);
         self.b.switch_to_block(chain);
         let env = self.env;
@@ -1114,6 +1106,19 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(call);
         self.store_pc(t);
         self.lookup_and_jump(ExitCode::Lookup, 0, 0);
+    }
+
+    /// Does the block's code TLB map `t`'s page with addend `want_addend` (as when a chain to
+    /// it was made)?
+    fn code_page_mapped(&mut self, t: Value, want_addend: Value) -> Value {
+        let (base, off) = self.tlb_entry(t, self.block.code_mmu_idx);
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, base, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, base, off + env::TLB_ADDEND_OFFSET);
+        let vpage = self.b.ins().band_imm_s(t, env::PAGE_MASK as i64);
+        let t_ok = self.b.ins().icmp(IntCC::Equal, tag, vpage);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want_addend);
+        self.b.ins().band(t_ok, a_ok)
     }
 
     /// Look `t` up in the indirect-jump cache (see [`env::ItcEntry`]) and tail-call its code on
@@ -1138,18 +1143,11 @@ impl<'a, 'b> Lower<'a, 'b> {
         let ekey = self.b.ins().load(I64, fs, e, env::ITC_KEY_OFFSET);
         let eguard = self.b.ins().load(I64, fs, e, env::ITC_GUARD_OFFSET);
         let code = self.b.ins().load(I64, fs, e, env::ITC_CODE_OFFSET);
-        let (base, off) = self.tlb_entry(t, self.block.code_mmu_idx);
-        let ft = self.flags(REGION_TLB);
-        let tag = self.b.ins().load(I64, ft, base, off + env::TLB_ADDR_CODE_OFFSET);
-        let addend = self.b.ins().load(I64, ft, base, off + env::TLB_ADDEND_OFFSET);
-        let vpage = self.b.ins().band_imm_s(t, env::PAGE_MASK as i64);
         let pc_ok = self.b.ins().icmp(IntCC::Equal, epc, t);
         let key_ok = self.b.ins().icmp_imm_s(IntCC::Equal, ekey, key as i64);
-        let t_ok = self.b.ins().icmp(IntCC::Equal, tag, vpage);
-        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, eguard);
+        let mapped = self.code_page_mapped(t, eguard);
         let ok = self.b.ins().band(pc_ok, key_ok);
-        let ok2 = self.b.ins().band(t_ok, a_ok);
-        let ok = self.b.ins().band(ok, ok2);
+        let ok = self.b.ins().band(ok, mapped);
         self.b.ins().brif(ok, hit, &[], slow, &[]);
         self.b.switch_to_block(hit);
         let env = self.env;
