@@ -279,6 +279,8 @@ impl Block {
     }
 }
 
+const OPS_RESERVED: usize = 64;
+
 /// Builds a [`Block`]; frontends use its methods instead of pushing ops by hand.
 pub struct Builder {
     block: Block,
@@ -286,10 +288,15 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(pc: u64) -> Self {
-        Self { block: Block::new(pc) }
+        // Room for a typical block's ops up front (growing from empty reallocated five times
+        // per block), trimmed in `finish`: blocks keep their IR for their whole life.
+        let mut block = Block::new(pc);
+        block.ops.reserve(OPS_RESERVED);
+        Self { block }
     }
 
-    pub fn finish(self) -> Block {
+    pub fn finish(mut self) -> Block {
+        self.block.ops.shrink_to_fit();
         self.block
     }
 
