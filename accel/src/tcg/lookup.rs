@@ -259,7 +259,9 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             None
         };
         // What the block was translated from, for revalidation after a fence.
-        let bytes: Box<[u8]> = (0..block.guest_len as u64).map_while(|k| f.byte(pc.wrapping_add(k))).collect();
+        let mut bytes = Vec::with_capacity(block.guest_len as usize);
+        bytes.extend((0..block.guest_len as u64).map_while(|k| f.byte(pc.wrapping_add(k))));
+        let bytes = bytes.into_boxed_slice();
         let pages = f.pages;
         let npages = f.npages;
         let verified = match mimic_translator::verify::verify(&block, helpers) {

@@ -109,7 +109,9 @@ impl RegCache {
 
 impl Ctx {
     pub fn new(pc: u64, flags: u64) -> Self {
-        Self { b: Builder::new(pc), pc, insn_len: 4, raw: 0, flags, ended: false, cache: RegCache::default() }
+        // As the builder's ops: room for a typical block's temps, not regrown op by op.
+        let cache = RegCache { consts: Vec::with_capacity(64), ..RegCache::default() };
+        Self { b: Builder::new(pc), pc, insn_len: 4, raw: 0, flags, ended: false, cache }
     }
 
     /// Forget cached register values (after a handler rewrote ops with `Builder::truncate`).
