@@ -350,10 +350,10 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             },
             core: &mut *core,
         });
-        // Every hart's Env reaches the Core through the runtime box; entries a previous owner left
-        // in its TLB have no iotlb shadow here.
         // Per-block logging needs every block to come back to the run loop: no shortcuts.
         let itc = if core.nochain { std::ptr::null_mut() } else { core.tbs.itc_ptr() };
+        // Every hart's Env reaches the Core through the runtime box; entries a previous owner left
+        // in its TLB have no iotlb shadow here.
         let attach = |env: &mut Env| {
             env.runtime = &rt.rt;
             env.itc = itc;

@@ -5,8 +5,9 @@
 //! [`RuntimeBox`] whose first field is the `Runtime` table.
 
 use mimic_hw::AddressSpace;
-use mimic_translator::env::{NO_LOOKUP_KEY, 
-    decode_memop, tlb_index, Env, TlbEntry, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_FORCE_SLOW, TLB_INVALID, TLB_SIZE,
+use mimic_translator::env::{
+    decode_memop, tlb_index, Env, TlbEntry, NO_LOOKUP_KEY, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_FORCE_SLOW,
+    TLB_INVALID, TLB_SIZE,
 };
 use mimic_translator::guest::{Access, Frontend, GuestCpu, MemFault, PageMapping};
 

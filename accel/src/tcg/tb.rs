@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mimic_translator::baseline::DirectJump;
-use mimic_translator::env::{exit_cells, exit_slot_guard, exit_slot_pc, itc_index, ItcEntry, ITC_SIZE, PAGE_MASK, PAGE_SIZE};
+use mimic_translator::env::{
+    exit_cells, exit_slot_guard, exit_slot_pc, itc_index, ItcEntry, ITC_SIZE, PAGE_MASK, PAGE_SIZE,
+};
 use mimic_translator::ir::Block;
 
 /// "No block" in the jump cache and in ids from other epochs.
@@ -231,7 +233,8 @@ impl TbCache {
         let (pc, flags) = (tb.pc, tb.flags);
         let incoming = std::mem::take(&mut tb.incoming);
         for &(src, slot) in &incoming {
-            let chained = self.tbs[src as usize].slots.get(slot as usize).is_some_and(|c| !c.load(Ordering::Relaxed).is_null());
+            let chained =
+                self.tbs[src as usize].slots.get(slot as usize).is_some_and(|c| !c.load(Ordering::Relaxed).is_null());
             if chained {
                 self.set_cell(src, slot, code);
             }
