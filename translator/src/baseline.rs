@@ -47,6 +47,8 @@ const RCX: Rq = Rq::RCX;
 const RDX: Rq = Rq::RDX;
 const RSI: Rq = Rq::RSI;
 const R8: Rq = Rq::R8;
+const RBX: Rq = Rq::RBX;
+const RDI: Rq = Rq::RDI;
 
 /// Where helpers get their arguments (SystemV, after `env` in rdi).
 const ARG_REGS: [Rq; MAX_HELPER_ARGS] = [RSI, RDX, RCX, R8];
@@ -557,6 +559,12 @@ impl Emitter<'_> {
         asm!(self.a ; ret);
     }
 
+    /// `ret_exit` where the block's frame is already gone (or not yet set up).
+    fn ret_exit_unframed(&mut self, code: ExitCode, slot: u8) {
+        self.mov_imm(RAX, pack_exit(code, self.block_id, slot));
+        asm!(self.a ; ret);
+    }
+
     /// Tail-jump to the block code in rax.
     fn tail_jump_rax(&mut self) {
         asm!(self.a ; mov rdi, rbx);
@@ -565,11 +573,17 @@ impl Emitter<'_> {
     }
 
     fn store_pc_const(&mut self, pc: u64) {
+        self.store_pc_const_via(RBX, pc);
+    }
+
+    /// Store `pc` to `Env::pc` through `env` (rdi where the block's frame is gone or not yet
+    /// set up). Clobbers rcx.
+    fn store_pc_const_via(&mut self, env: Rq, pc: u64) {
         if pc as i64 >= i32::MIN as i64 && pc as i64 <= i32::MAX as i64 {
-            asm!(self.a ; mov QWORD [rbx + env::ENV_PC_OFFSET], pc as i32);
+            asm!(self.a ; mov QWORD [Rq(env) + env::ENV_PC_OFFSET], pc as i32);
         } else {
             self.mov_imm(RCX, pc);
-            asm!(self.a ; mov [rbx + env::ENV_PC_OFFSET], rcx);
+            asm!(self.a ; mov [Rq(env) + env::ENV_PC_OFFSET], rcx);
         }
     }
 
@@ -645,14 +659,8 @@ impl Emitter<'_> {
         // Cold code after the body.
         let pc = block.pc;
         asm!(self.a ; =>out);
-        if pc as i64 >= i32::MIN as i64 && pc as i64 <= i32::MAX as i64 {
-            asm!(self.a ; mov QWORD [rdi + env::ENV_PC_OFFSET], pc as i32);
-        } else {
-            self.mov_imm(RCX, pc);
-            asm!(self.a ; mov [rdi + env::ENV_PC_OFFSET], rcx);
-        }
-        self.mov_imm(RAX, pack_exit(ExitCode::Budget, self.block_id, 0));
-        asm!(self.a ; ret);
+        self.store_pc_const_via(RDI, pc);
+        self.ret_exit_unframed(ExitCode::Budget, 0);
 
         for s in std::mem::take(&mut self.slow) {
             let entry = s.entry;
@@ -858,14 +866,8 @@ impl Emitter<'_> {
                         ; jmp rax
                         ; =>unchained
                     );
-                    if *pc as i64 >= i32::MIN as i64 && *pc as i64 <= i32::MAX as i64 {
-                        asm!(self.a ; mov QWORD [rdi + env::ENV_PC_OFFSET], *pc as i32);
-                    } else {
-                        self.mov_imm(RCX, *pc);
-                        asm!(self.a ; mov [rdi + env::ENV_PC_OFFSET], rcx);
-                    }
-                    self.mov_imm(RAX, pack_exit(ExitCode::Goto, self.block_id, slot as u8));
-                    asm!(self.a ; ret);
+                    self.store_pc_const_via(RDI, *pc);
+                    self.ret_exit_unframed(ExitCode::Goto, slot as u8);
                 }
             }
             Op::GotoPtr { target } => {
@@ -1153,13 +1155,16 @@ impl Emitter<'_> {
         }
     }
 
+    /// Tell the lookup hook it may chain exit `slot` (`Env::lookup_link`): only an empty slot
+    /// asks (see `jit`'s `goto_ptr`).
+    fn store_lookup_link(&mut self, slot: usize) {
+        self.mov_imm(RAX, env::pack_link(self.block_id, slot as u8));
+        asm!(self.a ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax);
+    }
+
     /// Ask the runtime's `lookup` hook for code at `Env::pc` (already stored) and tail-jump to
-    /// it; without code, return `miss`. `link`: for `Env::lookup_link`, if not 0.
-    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8, link: u64) {
-        if link != 0 {
-            self.mov_imm(RAX, link);
-            asm!(self.a ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax);
-        }
+    /// it; without code, return `miss`.
+    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8) {
         let none = self.a.new_dynamic_label();
         asm!(self.a
             ; mov rdi, rbx
@@ -1209,15 +1214,11 @@ impl Emitter<'_> {
             ; jne =>miss
         );
         self.tail_jump_rax();
-        // As for `GotoPtr`s: only an empty slot asks the hook to chain it.
         asm!(self.a ; =>empty);
-        self.mov_imm(RAX, env::pack_link(self.block_id, slot as u8));
-        asm!(self.a
-            ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax
-            ; =>miss
-        );
+        self.store_lookup_link(slot);
+        asm!(self.a ; =>miss);
         self.store_pc_const(pc);
-        self.lookup_and_jump(ExitCode::Goto, slot as u8, 0);
+        self.lookup_and_jump(ExitCode::Goto, slot as u8);
     }
 
     /// `r` = a patchable imm64 of a `DirectJump` (returns its offset); to `unchained` while it
@@ -1319,13 +1320,10 @@ impl Emitter<'_> {
             ; jne =>miss
         );
         self.tail_jump_rax();
-        // Only an empty slot asks the hook to chain it: a slot holding another target keeps it
-        // (see `jit`'s `goto_ptr`), and the hook would look at both blocks just to find that out.
         let call = self.a.new_dynamic_label();
         asm!(self.a ; =>empty);
-        self.mov_imm(RAX, env::pack_link(self.block_id, slot as u8));
+        self.store_lookup_link(slot);
         asm!(self.a
-            ; mov [rbx + env::ENV_LOOKUP_LINK_OFFSET], rax
             ; jmp =>call
             ; =>miss
         );
@@ -1336,7 +1334,7 @@ impl Emitter<'_> {
             ; =>call
             ; mov [rbx + env::ENV_PC_OFFSET], rsi
         );
-        self.lookup_and_jump(ExitCode::Lookup, 0, 0);
+        self.lookup_and_jump(ExitCode::Lookup, 0);
     }
 
     /// As `jit`'s: look the target (in rsi) up in the indirect-jump cache and tail-call its code

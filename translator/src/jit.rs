@@ -608,15 +608,20 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().return_(&[v]);
     }
 
+    /// Tell the lookup hook it may chain exit `slot` (`Env::lookup_link`, see
+    /// [`env::LookupFn`]). Only an empty slot asks: a slot keeps its first target (see
+    /// `chain_guarded` in the run loop), and the hook would look at both blocks just to find
+    /// that out on every miss of a slot holding another one.
+    fn store_lookup_link(&mut self, slot: usize) {
+        let link = self.iconst(env::pack_link(self.block_id, slot as u8));
+        let f = self.flags(REGION_ENV);
+        self.b.ins().store(f, link, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+    }
+
     /// Ask the runtime's `lookup` hook for compiled code at `Env::pc` (already stored) and
     /// tail-call it; without code, return `miss` to the run loop.
-    /// `link`: for `Env::lookup_link`, if not 0 (see [`env::LookupFn`]).
-    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8, link: u64) {
+    fn lookup_and_jump(&mut self, miss: ExitCode, slot: u8) {
         let f = self.flags(REGION_ENV);
-        if link != 0 {
-            let v = self.iconst(link);
-            self.b.ins().store(f, v, self.env, env::ENV_LOOKUP_LINK_OFFSET);
-        }
         let rt = self.b.ins().load(I64, f, self.env, env::ENV_RUNTIME_OFFSET);
         let lookup = self.b.ins().load(I64, f, rt, env::RUNTIME_LOOKUP_OFFSET);
         let env = self.env;
@@ -1089,13 +1094,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(chain);
         let env = self.env;
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
-        // Only an empty slot asks the hook to chain it: a slot keeps its first target (see
-        // `chain_guarded` in the run loop), and the hook would look at both blocks just to find
-        // that out on every miss of a slot holding another one.
         self.b.switch_to_block(empty);
-        let link = self.iconst(env::pack_link(self.block_id, slot as u8));
-        let f = self.flags(REGION_ENV);
-        self.b.ins().store(f, link, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+        self.store_lookup_link(slot);
         let call = self.b.create_block();
         self.b.ins().jump(call, &[]);
         self.b.switch_to_block(miss);
@@ -1105,7 +1105,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().jump(call, &[]);
         self.b.switch_to_block(call);
         self.store_pc(t);
-        self.lookup_and_jump(ExitCode::Lookup, 0, 0);
+        self.lookup_and_jump(ExitCode::Lookup, 0);
     }
 
     /// Does the block's code TLB map `t`'s page with addend `want_addend` (as when a chain to
@@ -1183,15 +1183,12 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(chain);
         let env = self.env;
         self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
-        // As for `GotoPtr`s, only an empty slot asks the hook to chain it.
         self.b.switch_to_block(empty);
-        let link = self.iconst(env::pack_link(self.block_id, slot as u8));
-        let f = self.flags(REGION_ENV);
-        self.b.ins().store(f, link, self.env, env::ENV_LOOKUP_LINK_OFFSET);
+        self.store_lookup_link(slot as usize);
         self.b.ins().jump(miss, &[]);
         self.b.switch_to_block(miss);
         self.store_pc_const(pc);
-        self.lookup_and_jump(ExitCode::Goto, slot as u8, 0);
+        self.lookup_and_jump(ExitCode::Goto, slot as u8);
     }
 
     fn bconst(&mut self, ty: Type, v: i64) -> Value {
