@@ -90,7 +90,7 @@ struct Scratch {
     aliased: Vec<Temp>,
     labels: Vec<DynamicLabel>,
     sites: Vec<SiteOffsets>,
-    perf_line: String,
+    perf_lines: String,
 }
 
 /// A [`DirectJump`] before the code is placed: offsets into it (0: none).
@@ -164,6 +164,15 @@ pub unsafe fn patch_exit(site: &DirectJump, target: *const u8, guard: u64, pc: u
         std::ptr::write_unaligned(site.jmp as *mut i32, rel.unwrap_or(0));
     }
     rel.is_some()
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        if let (Some(f), false) = (self.perf_map.as_mut(), self.scratch.perf_lines.is_empty()) {
+            let _writer = crate::jit::PERF_MAP_WRITER.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = f.write_all(self.scratch.perf_lines.as_bytes());
+        }
+    }
 }
 
 impl Baseline {
@@ -310,10 +319,14 @@ impl Baseline {
         self.stats.compile_ns += start.elapsed().as_nanos() as u64;
         if let Some(f) = self.perf_map.as_mut() {
             // One write per line: formatting straight into the file costs a syscall per piece.
-            let line = &mut self.scratch.perf_line;
-            line.clear();
-            let _ = writeln!(line, "{:x} {:x} guest_{:x}_base_{}", ptr as usize, size, block.pc, self.stats.blocks);
-            let _ = f.write_all(line.as_bytes());
+            // Lines wait while the optimiser's cranelift-jit is writing (see PERF_MAP_WRITER);
+            // waiting for it would stall the vCPU for a whole optimised compile.
+            let lines = &mut self.scratch.perf_lines;
+            let _ = writeln!(lines, "{:x} {:x} guest_{:x}_base_{}", ptr as usize, size, block.pc, self.stats.blocks);
+            if let Ok(_writer) = crate::jit::PERF_MAP_WRITER.try_lock() {
+                let _ = f.write_all(lines.as_bytes());
+                lines.clear();
+            }
         }
         Ok(Compiled { code: ptr, size })
     }

@@ -187,6 +187,10 @@ pub struct Jit {
     perf_names: bool,
 }
 
+/// Held while cranelift-jit appends to /tmp/perf-PID.map: it writes each line in several pieces,
+/// so the baseline tier (another thread) must not write between them or perf reads garbage.
+pub(crate) static PERF_MAP_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// CPU time consumed by the calling thread, in ns.
 pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -378,7 +382,10 @@ impl Jit {
         } else {
             gen.module.declare_anonymous_function(&self.ctx.func.signature)?
         };
-        let res = gen.module.define_function(id, &mut self.ctx);
+        let res = {
+            let _perf_map = self.perf_names.then(|| PERF_MAP_WRITER.lock().unwrap_or_else(|e| e.into_inner()));
+            gen.module.define_function(id, &mut self.ctx)
+        };
         if let Err(e) = res {
             gen.module.clear_context(&mut self.ctx);
             return Err(e.into());
