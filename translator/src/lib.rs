@@ -12,4 +12,5 @@ pub mod interp;
 pub mod jit;
 pub mod opt;
 pub mod print;
+mod small;
 pub mod verify;

@@ -7,6 +7,7 @@
 //! here serves both, and costs one backward pass per translated block.
 
 use crate::ir::{Block, Op};
+use crate::small::SmallBuf;
 
 /// Registers as a bit set (the register file has fewer than 128 slots; larger indexes share the
 /// top bit, which only makes the pass more conservative).
@@ -21,38 +22,41 @@ fn bit(reg: u16) -> u128 {
 /// registers as they were at that instruction); and any branch, label or exit. Returns how many
 /// ops were removed. The block's temps keep their numbers.
 pub fn drop_dead_reg_writes(block: &mut Block) -> usize {
-    let before = block.ops.len();
     let n = block.ops.len();
-    let mut keep = vec![true; n];
+    let mut keep = SmallBuf::<bool, 512>::filled(n, true);
+    let mut used = SmallBuf::<bool, 256>::filled(block.temp_count() as usize, false);
     // Registers written later in the current straight-line run, with nothing in between that
     // may observe them.
     let mut overwritten: u128 = 0;
+    // One backward pass: every later op has been seen when an op is judged. Temps are assigned
+    // once, so chains of pure ops that only fed dead ones go too, and a read that nothing uses
+    // observes nothing.
     for i in (0..n).rev() {
-        match &block.ops[i] {
-            Op::SetReg { reg, .. } => {
-                if overwritten & bit(reg.0) != 0 {
-                    keep[i] = false;
-                } else {
-                    overwritten |= bit(reg.0);
-                }
-            }
-            Op::GetReg { reg, .. } => overwritten &= !bit(reg.0),
-            Op::InsnStart { .. } | Op::Const { .. } | Op::Bin { .. } | Op::Un { .. } | Op::Cmp { .. } | Op::Select { .. } => {}
-            _ => overwritten = 0,
-        }
-    }
-    // Pure ops whose result nobody uses any more (temps are assigned once, so one backward pass
-    // also catches chains of them).
-    let mut used = vec![false; block.temp_count() as usize];
-    for i in (0..n).rev() {
-        if !keep[i] {
-            continue;
-        }
         let op = &block.ops[i];
-        let pure = matches!(op, Op::Const { .. } | Op::GetReg { .. } | Op::Bin { .. } | Op::Un { .. } | Op::Cmp { .. } | Op::Select { .. });
-        if pure && op.dst().is_some_and(|d| !used.get(d.0 as usize).copied().unwrap_or(true)) {
+        let live = match op {
+            Op::SetReg { reg, .. } => {
+                let dead = overwritten & bit(reg.0) != 0;
+                overwritten |= bit(reg.0);
+                !dead
+            }
+            Op::Const { dst, .. }
+            | Op::GetReg { dst, .. }
+            | Op::Bin { dst, .. }
+            | Op::Un { dst, .. }
+            | Op::Cmp { dst, .. }
+            | Op::Select { dst, .. } => used.get(dst.0 as usize).copied().unwrap_or(true),
+            Op::InsnStart { .. } => true,
+            _ => {
+                overwritten = 0;
+                true
+            }
+        };
+        if !live {
             keep[i] = false;
             continue;
+        }
+        if let Op::GetReg { reg, .. } = op {
+            overwritten &= !bit(reg.0);
         }
         for t in op.uses() {
             if let Some(u) = used.get_mut(t.0 as usize) {
@@ -60,9 +64,12 @@ pub fn drop_dead_reg_writes(block: &mut Block) -> usize {
             }
         }
     }
+    if !keep.contains(&false) {
+        return 0;
+    }
     let mut k = keep.iter();
     block.ops.retain(|_| *k.next().unwrap_or(&true));
-    before - block.ops.len()
+    n - block.ops.len()
 }
 
 #[cfg(test)]
@@ -109,5 +116,22 @@ mod tests {
         let mut blk = b.finish();
         // The dead write, the multiply and the read of r1 that fed it.
         assert_eq!(drop_dead_reg_writes(&mut blk), 3);
+    }
+
+    #[test]
+    fn a_read_nothing_uses_does_not_keep_a_write_alive() {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        let x = b.konst(1);
+        b.set_reg(Reg(2), x); // dead: the read below is unused, the write after overwrites it
+        let _unused = b.get_reg(Reg(2));
+        let y = b.konst(2);
+        b.set_reg(Reg(2), y);
+        b.exit(ExitReason::Halt, 0x1004);
+        let mut blk = b.finish();
+        // The first write, its constant and the unused read.
+        assert_eq!(drop_dead_reg_writes(&mut blk), 3);
+        assert_eq!(blk.ops.iter().filter(|o| matches!(o, Op::SetReg { .. })).count(), 1);
+        crate::verify::verify(&blk, &[]).expect("still valid");
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::helpers::{HelperTable, MAX_HELPER_ARGS};
 use crate::ir::{BinOp, Block, HelperId, Label, Op, Temp, Width};
+use crate::small::SmallBuf;
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -44,9 +45,9 @@ pub fn verify(block: &Block, helpers: HelperTable) -> Result<(), VerifyError> {
     let ntemps = block.temp_count();
     let nlabels = block.label_count();
     // Definition state per temp: the "region" (count of labels seen) it was defined in, or None.
-    let mut def_region: Vec<Option<u32>> = vec![None; ntemps as usize];
-    let mut placed: Vec<bool> = vec![false; nlabels as usize];
-    let mut jumped: Vec<bool> = vec![false; nlabels as usize];
+    let mut def_region = SmallBuf::<Option<u32>, 128>::filled(ntemps as usize, None);
+    let mut placed = SmallBuf::<bool, 64>::filled(nlabels as usize, false);
+    let mut jumped = SmallBuf::<bool, 64>::filled(nlabels as usize, false);
     let mut region = 0u32;
     let mut seen_insn = false;
     let mut after_term = false;
