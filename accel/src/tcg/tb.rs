@@ -136,6 +136,9 @@ impl std::hash::Hasher for IntHasher {
     }
 }
 
+/// Blocks room is reserved for up front: more than a Linux boot translates (~70k).
+const TB_RESERVE: usize = 1 << 18;
+
 type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 pub struct TbCache {
@@ -174,8 +177,10 @@ impl Default for TbCache {
 impl TbCache {
     pub fn new() -> Self {
         Self {
-            tbs: Vec::new(),
-            map: IntMap::default(),
+            // Address space only until used: growing by doubling copied the table into fresh
+            // pages each time, a third of the page faults of a Linux boot.
+            tbs: Vec::with_capacity(TB_RESERVE),
+            map: IntMap::with_capacity_and_hasher(TB_RESERVE / 4, Default::default()),
             jc: vec![JC_EMPTY; JC_SIZE].into_boxed_slice(),
             code_pages: IntMap::default(),
             epoch: 0,
