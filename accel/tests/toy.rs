@@ -284,9 +284,13 @@ struct Machine {
 
 /// Load `prog` at RAM and `trap` at TRAP_VEC. r15 = DEV at start (the exit device), r14 = RAM.
 fn machine(prog: &[u32], trap: &[u32], opts: TcgOptions) -> Machine {
+    machine_with_ram(prog, trap, opts, 0x10000)
+}
+
+fn machine_with_ram(prog: &[u32], trap: &[u32], opts: TcgOptions, ram_size: u64) -> Machine {
     let power = Arc::new(PowerControl::new());
     let recorded = Arc::new(Mutex::new(Vec::new()));
-    let mut mem = AddressSpace::new(&[MemRegionSpec::ram("ram", RAM, 0x10000)]).unwrap();
+    let mut mem = AddressSpace::new(&[MemRegionSpec::ram("ram", RAM, ram_size)]).unwrap();
     let dev = mimic_hw::device::shared(TestDev { power: power.clone(), recorded: recorded.clone() });
     mem.add_mmio(DEV, 0x100, dev).unwrap();
     let bytes: Vec<u8> = prog.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -1007,6 +1011,40 @@ fn out_asm_shows_baseline_code() {
     // The baseline's budget check opens every block.
     assert!(text.contains("sub rax,") || text.contains("sub rax"), "{text}");
     assert!(m.vcpu.stats().baseline_blocks >= 1);
+}
+
+#[test]
+fn a_jump_into_a_page_evicted_from_the_code_tlb_refills_it() {
+    // A loop calls a function on the next page, then loads from an address whose TLB entry is
+    // the function page's (4 MiB above it), then runs the loop again. The call's chain checks
+    // the page's code TLB entry: the lookup hook that finds the function must put it back, or
+    // every later call goes through the hook.
+    let mut prog = vec![
+        ins(op::ADDI, 1, 0, 1000),   // 0x00 r1 = inner count
+        ins(op::ADDI, 3, 0, 2),      // 0x04 r3 = outer count
+        ins(op::ADDI, 2, 14, 0x14),  // 0x08 loop: r2 = return address
+        ins(op::J, 0, 0, 0xff4),     // 0x0c call 0x1000
+        0,                           // 0x10
+        ins(op::ADDI, 1, 1, -1),     // 0x14
+        ins(op::BNE, 1, 0, -0x10),   // 0x18 -> loop
+        ins(op::LUI, 5, 0, -0x7fc0), // 0x1c r5 = 0x8040_0000
+        ins(op::LD, 6, 5, 0x1000),   // 0x20 evicts page 0x8000_1000 from the TLB
+        ins(op::ADDI, 1, 0, 1000),   // 0x24
+        ins(op::ADDI, 3, 3, -1),     // 0x28
+        ins(op::BNE, 3, 0, -0x24),   // 0x2c -> loop
+        exit_with(4),                // 0x30
+    ];
+    prog.resize(0x1000 / 4, 0);
+    prog.extend([
+        ins(op::ADDI, 4, 4, 1), // 0x1000 function: r4 += 1
+        ins(op::JR, 0, 2, 0),   // return
+    ]);
+    for o in [TcgOptions { jit_threshold: 2, ..opts() }, baseline(2)] {
+        let mut m = machine_with_ram(&prog, &[], o, 0x40_2000);
+        assert_eq!(run(&mut m), 2000);
+        let s = m.vcpu.stats();
+        assert!(s.lookups < 100, "calls after the eviction are not looked up every time: {s:?}");
+    }
 }
 
 #[test]

@@ -294,6 +294,7 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
     }
     if !code.is_null() {
         core.stats.lookup_hits += 1;
+        refill_code_tlb(core, pc);
         if link != 0 {
             chain_guarded(core, link, dst, pc);
         }
@@ -302,6 +303,23 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
         }
     }
     code
+}
+
+/// Put `pc`'s page back in the code TLB if it has dropped out. The jump cache found the block
+/// without it, but every guarded chain and indirect-jump cache probe into the page checks it: a
+/// data access that evicts it otherwise sends each later jump into the page through this hook.
+fn refill_code_tlb<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, pc: u64) {
+    let mmu_idx = core.cpu.code_mmu_idx();
+    let t = (mmu_idx as usize).min(NUM_MMU_IDX - 1);
+    if core.cpu.env_ref().tlb[t][tlb_index(pc)].addr_code == pc & PAGE_MASK {
+        return;
+    }
+    let pending = core.cpu.env_ref().exception_pending;
+    if core.mmu().resolve(pc, 1, Access::Execute, mmu_idx).is_none() {
+        // The mapping went away without a fence; the jump itself goes ahead as the jump cache
+        // says, and the fetch fault (if any) is the run loop's to raise when it gets there.
+        core.cpu.env().exception_pending = pending;
+    }
 }
 
 /// File block `dst` (at `pc`, with `code`) in the indirect-jump cache under `key`, the flags
