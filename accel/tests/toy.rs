@@ -59,6 +59,8 @@ struct ToyCpu {
     tval: u64,
     irq: Arc<AtomicBool>,
     refills: u64,
+    /// Address translations asked for (TLB fills and victim misses).
+    walks: u64,
 }
 
 impl ToyCpu {
@@ -71,6 +73,7 @@ impl ToyCpu {
             tval: 0,
             irq: Arc::new(AtomicBool::new(false)),
             refills: 0,
+            walks: 0,
         });
         c.env.pc = pc;
         c
@@ -104,6 +107,7 @@ impl GuestCpu for ToyCpu {
         0
     }
     fn translate(&mut self, vaddr: u64, size: u64, _access: Access, _mmu_idx: u8) -> Option<PageMapping> {
+        self.walks += 1;
         if vaddr >= HOLE {
             self.record(CAUSE_PAGE_FAULT, vaddr);
             return None;
@@ -1011,6 +1015,29 @@ fn out_asm_shows_baseline_code() {
     // The baseline's budget check opens every block.
     assert!(text.contains("sub rax,") || text.contains("sub rax"), "{text}");
     assert!(m.vcpu.stats().baseline_blocks >= 1);
+}
+
+#[test]
+fn pages_that_share_a_tlb_entry_take_turns_without_page_walks() {
+    // Two pages 4 MiB apart have the same (direct-mapped) TLB entry; a loop loading from both
+    // evicts one with the other every time. The evicted entry waits in the victim TLB, from
+    // which the slow path swaps it back instead of translating the address again.
+    let prog = vec![
+        ins(op::ADDI, 1, 0, 1000),   // 0x00 r1 = count
+        ins(op::LUI, 5, 0, -0x7fc0), // 0x04 r5 = 0x8040_0000
+        ins(op::LD, 6, 14, 0x1000),  // 0x08 loop: from page 0x8000_1000
+        ins(op::LD, 7, 5, 0x1000),   // 0x0c and from page 0x8040_1000
+        ins(op::ADDI, 4, 4, 1),      // 0x10
+        ins(op::ADDI, 1, 1, -1),     // 0x14
+        ins(op::BNE, 1, 0, -0x10),   // 0x18 -> loop
+        exit_with(4),                // 0x1c
+    ];
+    for o in [TcgOptions { jit_threshold: 2, ..opts() }, baseline(2), TcgOptions { jit_threshold: u32::MAX, ..opts() }] {
+        let mut m = machine_with_ram(&prog, &[], o, 0x40_2000);
+        assert_eq!(run(&mut m), 1000);
+        let walks = m.vcpu.cpu().walks;
+        assert!(walks < 20, "{walks} translations for 2000 alternating loads");
+    }
 }
 
 #[test]

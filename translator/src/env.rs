@@ -42,6 +42,31 @@ pub struct TlbEntry {
 
 impl TlbEntry {
     pub const EMPTY: Self = Self { addr_read: TLB_INVALID, addr_write: TLB_INVALID, addr_code: TLB_INVALID, addend: 0 };
+
+    /// Does the entry hold virtual page `page` for any access?
+    pub fn maps(&self, page: u64) -> bool {
+        let hit = |c: u64| c != TLB_INVALID && (c & PAGE_MASK) == page;
+        hit(self.addr_read) || hit(self.addr_write) || hit(self.addr_code)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.addr_read == TLB_INVALID && self.addr_write == TLB_INVALID && self.addr_code == TLB_INVALID
+    }
+}
+
+/// Entries per victim TLB ([`Env::victim`]), as QEMU's.
+pub const VICTIM_TLB_SIZE: usize = 8;
+
+/// An entry a TLB fill evicted, with the physical offset (`paddr - vaddr`) the run loop keeps
+/// beside it, so that swapping it back restores both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VictimEntry {
+    pub entry: TlbEntry,
+    pub phys_offset: u64,
+}
+
+impl VictimEntry {
+    pub const EMPTY: Self = Self { entry: TlbEntry::EMPTY, phys_offset: 0 };
 }
 
 /// Index of the TLB entry for `vaddr`.
@@ -90,6 +115,13 @@ pub struct Env {
     pub slow_va: u64,
     pub slow_memop: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
+    /// Per TLB, the last entries fills evicted. The TLB is direct-mapped, and in a Linux boot
+    /// most fills replaced a live entry of another page with the same index, often one that
+    /// was needed again soon; the slow path swaps those back instead of walking page tables.
+    /// Only the slow path (never compiled code) reads them; flushes clear them with the TLB.
+    pub victim: [[VictimEntry; VICTIM_TLB_SIZE]; NUM_MMU_IDX],
+    /// Per TLB, the victim slot the next eviction goes to (round robin).
+    pub victim_next: [u8; NUM_MMU_IDX],
 }
 
 impl Env {
@@ -109,6 +141,8 @@ impl Env {
             slow_va: 0,
             slow_memop: 0,
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
+            victim: [[VictimEntry::EMPTY; VICTIM_TLB_SIZE]; NUM_MMU_IDX],
+            victim_next: [0; NUM_MMU_IDX],
         }
     }
 
@@ -117,6 +151,7 @@ impl Env {
         for t in self.tlb.iter_mut() {
             t.fill(TlbEntry::EMPTY);
         }
+        self.victim = [[VictimEntry::EMPTY; VICTIM_TLB_SIZE]; NUM_MMU_IDX];
     }
 
     pub fn flush_tlb_page(&mut self, vaddr: u64) {
@@ -124,10 +159,13 @@ impl Env {
         let i = tlb_index(vaddr);
         let page = vaddr & PAGE_MASK;
         for t in self.tlb.iter_mut() {
-            let e = &t[i];
-            let hit = |c: u64| c != TLB_INVALID && (c & PAGE_MASK) == page;
-            if hit(e.addr_read) || hit(e.addr_write) || hit(e.addr_code) {
+            if t[i].maps(page) {
                 t[i] = TlbEntry::EMPTY;
+            }
+        }
+        for v in self.victim.iter_mut().flatten() {
+            if v.entry.maps(page) {
+                *v = VictimEntry::EMPTY;
             }
         }
     }

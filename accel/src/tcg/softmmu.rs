@@ -6,8 +6,8 @@
 
 use mimic_hw::AddressSpace;
 use mimic_translator::env::{
-    decode_memop, tlb_index, Env, TlbEntry, NO_LOOKUP_KEY, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_FORCE_SLOW,
-    TLB_INVALID, TLB_SIZE,
+    decode_memop, tlb_index, Env, TlbEntry, VictimEntry, NO_LOOKUP_KEY, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE,
+    TLB_FORCE_SLOW, TLB_INVALID, TLB_SIZE, VICTIM_TLB_SIZE,
 };
 use mimic_translator::guest::{Access, Frontend, GuestCpu, MemFault, PageMapping};
 
@@ -63,6 +63,9 @@ impl<C: GuestCpu> Mmu<'_, C> {
                 if cmp & TLB_FORCE_SLOW == 0 { vaddr.wrapping_add(e.addend) as *mut u8 } else { std::ptr::null_mut() };
             return Some(Resolved { paddr, host });
         }
+        if self.swap_in_victim(vpage, access, t) {
+            return self.resolve(vaddr, size, access, mmu_idx);
+        }
         // (A hit above ignores `size`: only mappings valid for every access in the page are cached.)
         let Some(m) = self.cpu.translate(vaddr, size, access, mmu_idx) else {
             mark_pending(self.cpu.env());
@@ -95,9 +98,45 @@ impl<C: GuestCpu> Mmu<'_, C> {
             addend: ram.map_or(0, |r| (r.host as u64).wrapping_sub(vpage)),
         };
         let i = tlb_index(vaddr);
-        self.cpu.env().tlb[t][i] = e;
+        let env = self.cpu.env();
+        let old = env.tlb[t][i];
+        if !old.is_empty() && !old.maps(vpage) {
+            let n = env.victim_next[t] as usize % VICTIM_TLB_SIZE;
+            env.victim[t][n] = VictimEntry { entry: old, phys_offset: self.iotlb[t][i] };
+            env.victim_next[t] = ((n + 1) % VICTIM_TLB_SIZE) as u8;
+        }
+        env.tlb[t][i] = e;
         self.iotlb[t][i] = ppage.wrapping_sub(vpage);
         e
+    }
+
+    /// Swap the victim entry holding `vpage` for `access` (see `Env::victim`) with the TLB entry
+    /// at its index. A victim for the page without that permission is dropped: the fill that
+    /// follows supersedes it.
+    fn swap_in_victim(&mut self, vpage: u64, access: Access, t: usize) -> bool {
+        let i = tlb_index(vpage);
+        let env = self.cpu.env();
+        for j in 0..VICTIM_TLB_SIZE {
+            let v = env.victim[t][j];
+            if !v.entry.maps(vpage) {
+                continue;
+            }
+            let cmp = comparator(&v.entry, access);
+            if cmp == TLB_INVALID || cmp & PAGE_MASK != vpage {
+                env.victim[t][j] = VictimEntry::EMPTY;
+                return false;
+            }
+            let old = env.tlb[t][i];
+            env.victim[t][j] = if old.is_empty() {
+                VictimEntry::EMPTY
+            } else {
+                VictimEntry { entry: old, phys_offset: self.iotlb[t][i] }
+            };
+            env.tlb[t][i] = v.entry;
+            self.iotlb[t][i] = v.phys_offset;
+            return true;
+        }
+        false
     }
 }
 
@@ -115,6 +154,11 @@ pub(crate) fn protect_code_page(env: &mut Env, iotlb: &Iotlb, page: u64) {
             }
         }
     }
+    for v in env.victim.iter_mut().flatten() {
+        if write_page(&v.entry, v.phys_offset) == Some(page) {
+            v.entry.addr_write |= TLB_FORCE_SLOW;
+        }
+    }
 }
 
 /// A page lost its last block: drop entries that map it so refills give writes the fast path back.
@@ -124,6 +168,11 @@ fn unprotect_code_page(env: &mut Env, iotlb: &Iotlb, page: u64) {
             if write_page(e, iotlb[t][i]) == Some(page) {
                 *e = TlbEntry::EMPTY;
             }
+        }
+    }
+    for v in env.victim.iter_mut().flatten() {
+        if write_page(&v.entry, v.phys_offset) == Some(page) {
+            *v = VictimEntry::EMPTY;
         }
     }
 }
@@ -388,4 +437,34 @@ fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst
     core.tbs.set_cell(src, slot as u8, code);
     core.tbs.link(src, slot as u8, dst);
     core.stats.chains_made += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn victim_of(page: u64) -> VictimEntry {
+        VictimEntry { entry: TlbEntry { addr_read: page, addr_write: page, addr_code: page, addend: 0 }, phys_offset: 0 }
+    }
+
+    #[test]
+    fn code_page_protection_and_page_flushes_reach_the_victim_tlb() {
+        let page = 0x8040_1000;
+        let iotlb = [[0u64; TLB_SIZE]; NUM_MMU_IDX];
+        let mut env = Env::new();
+        env.victim[1][3] = victim_of(page);
+        env.victim[2][0] = victim_of(page + PAGE_SIZE);
+        protect_code_page(&mut env, &iotlb, page);
+        // Writes to the new code page go slow even once the entry is swapped back in.
+        assert_eq!(env.victim[1][3].entry.addr_write, page | TLB_FORCE_SLOW);
+        assert_eq!(env.victim[1][3].entry.addr_read, page);
+        assert_eq!(env.victim[2][0], victim_of(page + PAGE_SIZE));
+        unprotect_code_page(&mut env, &iotlb, page);
+        assert_eq!(env.victim[1][3], VictimEntry::EMPTY);
+        env.flush_tlb_page(page + PAGE_SIZE + 8);
+        assert_eq!(env.victim[2][0], VictimEntry::EMPTY);
+        env.victim[0][7] = victim_of(page);
+        env.flush_tlb();
+        assert_eq!(env.victim[0][7], VictimEntry::EMPTY);
+    }
 }
