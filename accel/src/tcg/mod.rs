@@ -858,7 +858,11 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                     }
                 }
                 ExitCode::Budget => {
-                    self.sample(id);
+                    // A budget that ran out samples where time goes; a negative one is a helper
+                    // asking the run loop to look again (a CSR write, a trap return), no sample.
+                    if self.core.cpu.env_ref().budget >= 0 {
+                        self.sample(id);
+                    }
                     // A block larger than what is left of the period: start a new one. (After a
                     // forced exit the restored budget gets its chance first.)
                     if forced.is_none() {

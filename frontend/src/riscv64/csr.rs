@@ -304,6 +304,38 @@ fn write_satp(cpu: &mut RiscvCpu, val: u64) {
     cpu.env.flush_tlb();
 }
 
+/// May a block go on (chained) after an instruction that writes CSR `no`? For these CSRs
+/// translation depends on nothing a write changes but the TB flags, and the write helper
+/// (`helpers::csr_op`) asks the run loop to regain control if those changed, the TLB was
+/// flushed or an interrupt became takeable. Other writes (`satp`, PMP, counters, timers, ...)
+/// end the block and return to the run loop. Linux writes `sstatus` on every interrupt
+/// enable and disable and `sscratch` on every trap: returning each time was ~400k run-loop
+/// round trips in a boot.
+pub fn write_keeps_block(no: u16) -> bool {
+    matches!(
+        no,
+        FFLAGS
+            | FRM
+            | FCSR
+            | SSTATUS
+            | SIE
+            | STVEC
+            | SSCRATCH
+            | SEPC
+            | SCAUSE
+            | STVAL
+            | SIP
+            | MSTATUS
+            | MIE
+            | MTVEC
+            | MSCRATCH
+            | MEPC
+            | MCAUSE
+            | MTVAL
+            | MIP
+    )
+}
+
 /// Store a new `mstatus` through the WARL rules, flushing the TLB when translation changes.
 pub fn write_mstatus(cpu: &mut RiscvCpu, val: u64) {
     let old = cpu.csr.mstatus;
@@ -453,6 +485,30 @@ mod tests {
         assert_eq!((cpu.csr.fflags, cpu.csr.frm), (0x1f, 7));
         assert_eq!(cpu.csr.mstatus & mstatus::FS, mstatus::FS_DIRTY);
         assert_eq!(read(&cpu, MSTATUS).unwrap() & mstatus::SD, mstatus::SD);
+    }
+
+    #[test]
+    fn writes_that_keep_the_block_ask_for_the_run_loop_only_when_needed() {
+        use crate::riscv64::cpu::PRV_S;
+        let mut cpu = test_cpu();
+        cpu.priv_mode = PRV_S;
+        // A supervisor software interrupt is pending and enabled, but sstatus.SIE is off.
+        cpu.csr.mideleg = irq::SSI;
+        cpu.csr.mie = irq::SSI;
+        cpu.csr.mip = irq::SSI;
+        cpu.on_budget_refill(100);
+        let mut op = |cpu: &mut RiscvCpu, no, kind, v| {
+            csr_op(cpu, csr_desc(no, kind, true), v, 0x1234);
+            let asked = cpu.env.budget < 0;
+            cpu.on_budget_refill(100);
+            asked
+        };
+        assert!(!op(&mut cpu, SSCRATCH, CSR_OP_WRITE, 7), "a plain register");
+        assert!(!op(&mut cpu, SSTATUS, CSR_OP_CLEAR, mstatus::SIE), "interrupts off: nothing to take");
+        assert!(op(&mut cpu, SSTATUS, CSR_OP_SET, mstatus::SUM), "the TB flags changed");
+        assert!(op(&mut cpu, SSTATUS, CSR_OP_SET, mstatus::SIE), "the pending interrupt is takeable");
+        assert!(write_keeps_block(SSTATUS) && write_keeps_block(SSCRATCH));
+        assert!(!write_keeps_block(SATP) && !write_keeps_block(PMPADDR0) && !write_keeps_block(MCYCLE));
     }
 
     #[test]

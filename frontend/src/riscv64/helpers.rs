@@ -2,6 +2,7 @@
 //! (Floating-point helpers are in `fpu.rs`.)
 
 use mimic_translator::env::Env;
+use mimic_translator::guest::GuestCpu;
 use mimic_translator::helpers::HelperInfo;
 use mimic_translator::ir::HelperId;
 
@@ -77,8 +78,17 @@ pub fn csr_op(cpu: &mut RiscvCpu, desc: u64, src: u64, insn: u64) -> u64 {
             CSR_OP_CLEAR => base & !src,
             _ => src,
         };
+        let keeps_block = csr::write_keeps_block(no);
+        let before = keeps_block.then(|| (cpu.tb_flags(), cpu.env.tlb_gen));
         if !csr::write(cpu, no, new) {
             return illegal(cpu, insn);
+        }
+        // The block goes on to the next one without returning to the run loop (see
+        // `write_keeps_block`): make it return if the run loop must look again.
+        if let Some(before) = before {
+            if before != (cpu.tb_flags(), cpu.env.tlb_gen) || trap::pending_interrupt(cpu).is_some() {
+                cpu.request_exit();
+            }
         }
     }
     old

@@ -88,8 +88,11 @@ fn csr(ctx: &mut Ctx, insn: u32) -> bool {
     let old = ctx.b.call(helpers::id(helpers::H_CSR), &[desc, src, raw]);
     ctx.set_gpr(rd, old);
     let no = (insn >> 20) as u16;
-    if write {
-        // The write may change the translation flags, paging, or enable an interrupt.
+    if write && csr::write_keeps_block(no) {
+        // Chained on unless the helper finds that the run loop must look again.
+        ctx.jump(ctx.next_pc());
+    } else if write {
+        // The write may change paging, permissions, timers or counters.
         ctx.end_reevaluate();
     } else if matches!(no, csr::CYCLE | csr::INSTRET | csr::MCYCLE | csr::MINSTRET) {
         // The count is exact only at block boundaries (each block charges its whole length on

@@ -396,6 +396,18 @@ mod tests {
     }
 
     #[test]
+    fn a_csr_write_ends_the_block_with_a_chainable_jump_unless_it_changes_paging() {
+        // csrw sscratch, a0: the block goes on to the next instruction through a Goto.
+        let mut code = FakeCode::new(0x1000, &words(&[0x14051073, 0x00150513]));
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!((b.insn_count, b.ops.last()), (1, Some(&Op::Goto { pc: 0x1004 })));
+        // csrw satp, a0: back to the run loop.
+        let mut code = FakeCode::new(0x1000, &words(&[0x18051073, 0x00150513]));
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!(b.ops.last(), Some(&Op::Exit { reason: ExitReason::Reevaluate, pc: 0x1004 }));
+    }
+
+    #[test]
     fn moves_and_zero_operands_emit_no_alu_op() {
         // c.mv a0,a1 (add a0,x0,a1) ; or a2,a1,x0 ; sub a3,a1,x0
         let mut halves = vec![0x852e];
