@@ -526,6 +526,39 @@ fn a_region_stops_running_a_member_the_guest_overwrote() {
 }
 
 #[test]
+fn a_block_optimised_alone_while_compiles_queued_gets_its_region_later() {
+    // A three-block loop A -> B -> C -> A, run twice. While the compile queue counts as busy
+    // (limit 0) hot blocks are optimised alone; once it is not, they are compiled again with
+    // their region.
+    const N: i16 = 3000;
+    let prog = vec![
+        ins(op::ADDI, 2, 0, N),     // 0x00 r2 = N
+        ins(op::ADDI, 1, 1, 1),     // 0x04 A: r1 += 1
+        ins(op::J, 0, 0, 8),        // 0x08 goto B
+        0,                          // 0x0c
+        ins(op::ADDI, 3, 3, 1),     // 0x10 B: r3 += 1
+        ins(op::J, 0, 0, 8),        // 0x14 goto C
+        0,                          // 0x18
+        ins(op::ADDI, 2, 2, -1),    // 0x1c C: r2 -= 1
+        ins(op::BNE, 2, 0, -0x1c),  // 0x20 -> A
+        ins(op::ADDI, 4, 4, 1),     // 0x24 r4 = runs so far
+        exit_with(4),               // 0x28 stop the run
+        ins(op::ADDI, 2, 0, N),     // 0x2c r2 = N
+        ins(op::J, 0, 0, -0x2c),    // 0x30 -> A
+    ];
+    let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget: 50, regions: true, region_queue_limit: 0, ..opts() };
+    let mut m = machine(&prog, &[], o);
+    assert_eq!(run(&mut m), 1);
+    let s = m.vcpu.stats();
+    assert!(s.optimized_blocks >= 1 && s.region_members == 0, "{s:?}");
+    m.vcpu.set_region_queue_limit(mimic_accel::tcg::DEFAULT_REGION_QUEUE_LIMIT);
+    assert_eq!(run(&mut m), 2);
+    let s = m.vcpu.stats();
+    assert!(s.region_members >= 2, "{s:?}");
+    assert_eq!(m.vcpu.cpu().env.regs[3], 2 * N as u64);
+}
+
+#[test]
 fn a_direct_jump_into_an_overwritten_block_is_cut() {
     // The same loop in baseline code only: A's exit to B is a patched direct jump, which must
     // go back to its (now empty) cell when the guest overwrites B.

@@ -108,6 +108,9 @@ pub struct TcgOptions {
     /// boards whose compiles stall the guest leave this off (benches/spike.sh with regions went
     /// sieve 1.00 -> 1.25x QEMU but sha256 1.04 -> 1.03x and matmul 1.47 -> 1.25x).
     pub regions: bool,
+    /// Compiles queued on the compile thread from which hot blocks are optimised alone, and
+    /// compiled again with their region once the queue is shorter (0: always alone).
+    pub region_queue_limit: usize,
 }
 
 /// Default tiering threshold: blocks executed fewer times than this are never worth a compile.
@@ -134,7 +137,7 @@ const REGION_MAX_REGS: u32 = 12;
 /// and `seq 1 1000000 | md5sum`, 3 runs: regions always 1.45-1.54 / 2.13-2.59 s, never queued
 /// past 4: 1.44-1.58 / 2.12-2.43 s, 16: 1.43-1.45 / 2.10-2.18 s; only loops as regions:
 /// 1.42-1.45 / 2.41-2.78 s.
-const REGION_QUEUE_LIMIT: usize = 16;
+pub const DEFAULT_REGION_QUEUE_LIMIT: usize = 16;
 
 /// Default [`TcgOptions::baseline`] threshold. A baseline compile costs about as much as 30
 /// interpreted executions, but most blocks that run twice run many more times. Boot to init plus
@@ -164,6 +167,7 @@ impl Default for TcgOptions {
             max_block_insns: DEFAULT_MAX_BLOCK_INSNS,
             background_compile: false,
             regions: false,
+            region_queue_limit: DEFAULT_REGION_QUEUE_LIMIT,
             baseline: None,
         }
     }
@@ -377,6 +381,12 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         Ok(Self { core, parked, _rt: rt, jit, jit_hot, base, compiler, opts, flush_pending: false, disasm })
     }
 
+    /// See [`TcgOptions::region_queue_limit`]; for tests that need the queue to look busy for
+    /// a while.
+    pub fn set_region_queue_limit(&mut self, limit: usize) {
+        self.opts.region_queue_limit = limit;
+    }
+
     /// The hart running now (or that ran last).
     pub fn cpu(&self) -> &C {
         &self.core.cpu
@@ -554,8 +564,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             let tb = self.core.tbs.get_mut(done.idx);
             tb.compiling = false;
             // Quick code for a block that still has none; optimised code for one still running
-            // its quick code.
-            let wanted = if done.hot { !tb.code.is_null() && !tb.hot } else { tb.code.is_null() };
+            // its quick code (or, for a region, a lone optimised block's).
+            let wanted = if done.hot { !tb.code.is_null() && (!tb.hot || !done.region.is_empty()) } else { tb.code.is_null() };
             if !tb.valid || !wanted {
                 continue;
             }
@@ -585,11 +595,18 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 return;
             }
         }
-        let tbs = &self.core.tbs;
-        // A region costs Cranelift about three times a block; while compiles queue up (a boot
-        // finds hot code in bursts) every block waits that much longer for its optimised code.
-        let busy = self.compiler.as_ref().is_some_and(|c| c.outstanding() >= REGION_QUEUE_LIMIT);
+        let busy = self.compile_queue_busy();
         let max_blocks = if self.opts.regions && !busy { REGION_MAX_BLOCKS } else { 1 };
+        if hot {
+            let tb = self.core.tbs.get_mut(idx);
+            let again = tb.hot;
+            tb.regionless = self.opts.regions && busy;
+            // A block optimised alone, now compiled again for its region: only if it has one.
+            if again && self.core.tbs.region_from(idx, max_blocks, REGION_MAX_INSNS, REGION_MAX_REGS).0.len() < 2 {
+                return;
+            }
+        }
+        let tbs = &self.core.tbs;
         let (members, edges) = if hot { tbs.region_from(idx, max_blocks, REGION_MAX_INSNS, REGION_MAX_REGS) } else { (vec![idx], Vec::new()) };
         let member = |i: u32| {
             let tb = tbs.get(i);
@@ -684,13 +701,26 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         }
         let Some(idx) = self.core.tbs.idx_of_id(id) else { return };
         let tb = self.core.tbs.get_mut(idx);
-        if tb.code.is_null() || tb.hot || !tb.valid || tb.compiling {
+        if tb.code.is_null() || (tb.hot && !tb.regionless) || !tb.valid || tb.compiling {
             return;
         }
         tb.samples += 1;
-        if tb.samples >= self.opts.hot_samples {
-            self.compile(idx, true);
+        if tb.samples < self.opts.hot_samples {
+            return;
         }
+        if tb.hot && self.compile_queue_busy() {
+            // Still no room for its region: wait for another round of samples.
+            self.core.tbs.get_mut(idx).samples = 0;
+            return;
+        }
+        self.compile(idx, true);
+    }
+
+    /// Do optimised compiles queue up on the compile thread? Regions (about three times a
+    /// block's Cranelift time) wait then: a boot finds hot code in bursts, and every block would
+    /// wait that much longer for its optimised code.
+    fn compile_queue_busy(&self) -> bool {
+        self.compiler.as_ref().map_or(0, |c| c.outstanding()) >= self.opts.region_queue_limit
     }
 
     /// Run one block from the run loop; returns its packed exit.

@@ -51,6 +51,9 @@ pub struct Tb {
     pub compiling: bool,
     /// `code` comes from the optimising tier (else from the quick one, or none).
     pub hot: bool,
+    /// Optimised alone only because compiles were queued up when it got hot (regions wait for
+    /// a quieter queue): it keeps being sampled and is compiled again with its region.
+    pub regionless: bool,
     /// Budget exits at this block while compiled by the quick tier (see `TcgOptions::hot_samples`).
     pub samples: u32,
     /// Compiled code, or null while interpreted.
@@ -431,6 +434,7 @@ impl TbCache {
             no_jit: false,
             compiling: false,
             hot: false,
+            regionless: false,
             samples: 0,
             code: std::ptr::null(),
             slots,
