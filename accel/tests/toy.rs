@@ -44,6 +44,7 @@ mod op {
     pub const WFI: u8 = 10;
     pub const SWA: u8 = 11; // mem32[rs + simm16] = rd, must be aligned
     pub const J: u8 = 13; // goto pc + simm16
+    pub const XIT: u8 = 14; // a helper asks the run loop to regain control; the block ends
 }
 
 fn ins(op: u8, rd: u8, rs: u8, imm: i16) -> u32 {
@@ -91,7 +92,16 @@ unsafe extern "C" fn h_illegal(env: *mut Env, a0: u64, _: u64, _: u64, _: u64) -
     0
 }
 
-static HELPERS: [HelperInfo; 1] = [HelperInfo { name: "illegal", func: h_illegal, nargs: 1, may_raise: true }];
+unsafe extern "C" fn h_request_exit(env: *mut Env, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the run loop passes the running CPU's Env.
+    unsafe { (*env).request_exit() };
+    0
+}
+
+static HELPERS: [HelperInfo; 2] = [
+    HelperInfo { name: "illegal", func: h_illegal, nargs: 1, may_raise: true },
+    HelperInfo { name: "request_exit", func: h_request_exit, nargs: 0, may_raise: false },
+];
 
 impl GuestCpu for ToyCpu {
     fn env(&mut self) -> &mut Env {
@@ -236,6 +246,11 @@ impl Frontend for ToyFrontend {
                 }
                 op::WFI => {
                     b.exit(ExitReason::Halt, next);
+                    return b.finish();
+                }
+                op::XIT => {
+                    b.call_void(HelperId(1), &[]);
+                    b.goto(next);
                     return b.finish();
                 }
                 _ => {
@@ -556,6 +571,27 @@ fn a_block_optimised_alone_while_compiles_queued_gets_its_region_later() {
     let s = m.vcpu.stats();
     assert!(s.region_members >= 2, "{s:?}");
     assert_eq!(m.vcpu.cpu().env.regs[3], 2 * N as u64);
+}
+
+#[test]
+fn an_exit_a_helper_asks_for_keeps_the_budget_period() {
+    // 1000 helper-requested exits inside one budget period: each returns to the run loop,
+    // which puts the budget back instead of starting a new period (and polling) every time.
+    let prog = vec![
+        ins(op::ADDI, 1, 0, 1000), // 0x00
+        ins(op::XIT, 0, 0, 0),     // 0x04 loop
+        ins(op::ADDI, 4, 4, 1),    // 0x08
+        ins(op::ADDI, 1, 1, -1),   // 0x0c
+        ins(op::BNE, 1, 0, -0x0c), // 0x10 -> loop
+        exit_with(4),              // 0x14
+    ];
+    for o in [opts(), TcgOptions { jit_threshold: 2, ..opts() }, baseline(2)] {
+        let mut m = machine(&prog, &[], TcgOptions { budget: 1 << 20, ..o });
+        assert_eq!(run(&mut m), 1000);
+        let refills = m.vcpu.cpu().refills;
+        assert!(refills < 5, "{refills} budget periods for 5000 instructions");
+        assert!(m.vcpu.stats().loop_iterations >= 1000);
+    }
 }
 
 #[test]

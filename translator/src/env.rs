@@ -54,6 +54,9 @@ impl TlbEntry {
     }
 }
 
+/// [`Env::exit_request`] when no exit was requested.
+pub const NO_EXIT_REQUEST: i64 = i64::MIN;
+
 /// Entries per victim TLB ([`Env::victim`]), as QEMU's.
 pub const VICTIM_TLB_SIZE: usize = 8;
 
@@ -115,6 +118,10 @@ pub struct Env {
     pub slow_va: u64,
     pub slow_memop: u64,
     pub tlb: [[TlbEntry; TLB_SIZE]; NUM_MMU_IDX],
+    /// The budget a helper or hook found when it asked the running code to return to the run
+    /// loop ([`Env::request_exit`]), or [`NO_EXIT_REQUEST`]. The run loop puts it back after the
+    /// exit, so a request costs the guest neither instructions nor the rest of its budget period.
+    pub exit_request: i64,
     /// Per TLB, the last entries fills evicted. The TLB is direct-mapped, and in a Linux boot
     /// most fills replaced a live entry of another page with the same index, often one that
     /// was needed again soon; the slow path swaps those back instead of walking page tables.
@@ -141,9 +148,25 @@ impl Env {
             slow_va: 0,
             slow_memop: 0,
             tlb: [[TlbEntry::EMPTY; TLB_SIZE]; NUM_MMU_IDX],
+            exit_request: NO_EXIT_REQUEST,
             victim: [[VictimEntry::EMPTY; VICTIM_TLB_SIZE]; NUM_MMU_IDX],
             victim_next: [0; NUM_MMU_IDX],
         }
+    }
+
+    /// Make generated code return to the run loop at the next block entry (a negative budget),
+    /// keeping the budget left for the run loop to restore ([`Env::take_exit_request`]).
+    pub fn request_exit(&mut self) {
+        if self.exit_request == NO_EXIT_REQUEST {
+            self.exit_request = self.budget.max(0);
+        }
+        self.budget = -1;
+    }
+
+    /// The budget to restore after an exit [`Env::request_exit`] asked for, if one did.
+    pub fn take_exit_request(&mut self) -> Option<i64> {
+        let b = std::mem::replace(&mut self.exit_request, NO_EXIT_REQUEST);
+        (b != NO_EXIT_REQUEST).then_some(b)
     }
 
     pub fn flush_tlb(&mut self) {

@@ -219,9 +219,6 @@ pub(crate) struct Core<C: GuestCpu, F: Frontend> {
     pub tbs: TbCache,
     /// Physical page minus virtual page for every TLB entry (`Env::tlb` only keeps host addends).
     pub iotlb: Box<[[u64; mimic_translator::env::TLB_SIZE]; mimic_translator::env::NUM_MMU_IDX]>,
-    /// The budget a hook found when it asked the running code to stop; restored afterwards, so a
-    /// forced exit costs the guest no instructions.
-    pub forced_exit: Option<i64>,
     /// Per-block logging is on: every block must come back to the run loop to be logged.
     pub nochain: bool,
     /// Counts the times a page became a code page. A parked hart's TLB only protected the code
@@ -235,11 +232,7 @@ pub(crate) struct Core<C: GuestCpu, F: Frontend> {
 impl<C: GuestCpu, F: Frontend> Core<C, F> {
     /// Make the running block chain return to the run loop after the current block.
     pub fn request_exit(&mut self) {
-        let env = self.cpu.env();
-        if self.forced_exit.is_none() {
-            self.forced_exit = Some(env.budget);
-        }
-        env.budget = -1;
+        self.cpu.env().request_exit();
     }
 }
 
@@ -340,7 +333,6 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             helpers,
             tbs: TbCache::new(),
             iotlb: empty_iotlb(),
-            forced_exit: None,
             nochain: opts.log.any_per_block(),
             code_page_epoch: 0,
             seen_tlb_gen: 0,
@@ -866,9 +858,9 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
             }
             self.core.stats.loop_iterations += 1;
             let ret = self.execute(idx);
-            let forced = self.core.forced_exit.take();
+            let forced = self.core.cpu.env().take_exit_request();
             if let Some(saved) = forced {
-                self.core.cpu.env().budget = saved.max(0);
+                self.core.cpu.env().budget = saved;
             }
             let (code, id, slot) = unpack_exit(ret);
             match code {
@@ -888,14 +880,12 @@ impl<C: GuestCpu, F: Frontend> Vcpu for TcgVcpu<C, F> {
                     }
                 }
                 ExitCode::Budget => {
-                    // A budget that ran out samples where time goes; a negative one is a helper
-                    // asking the run loop to look again (a CSR write, a trap return), no sample.
-                    if self.core.cpu.env_ref().budget >= 0 {
-                        self.sample(id);
-                    }
-                    // A block larger than what is left of the period: start a new one. (After a
-                    // forced exit the restored budget gets its chance first.)
+                    // The budget ran out (a block larger than what is left of the period): a
+                    // sample of where time goes, and a new period. An exit a helper asked for (a
+                    // CSR write, a trap return, an MMIO access) is neither: its restored budget
+                    // gets its chance first.
                     if forced.is_none() {
+                        self.sample(id);
                         self.refill_budget();
                         self.end_turn();
                     }

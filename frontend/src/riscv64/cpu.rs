@@ -222,13 +222,11 @@ impl RiscvCpu {
         self.env.budget = new_budget;
     }
 
-    /// Make generated code return to the run loop at the next block entry (a negative budget),
-    /// without disturbing the retired-instruction count.
+    /// Make generated code return to the run loop at the next block entry; the run loop puts
+    /// the budget back afterwards ([`Env::request_exit`]), so the retired-instruction count is
+    /// right again before any instruction can read it.
     pub fn request_exit(&mut self) {
-        let r = self.retired();
-        self.env.budget = -1;
-        self.budget_at_refill = 0;
-        self.set_retired(r);
+        self.env.request_exit();
     }
 
     /// `mip` as software sees it: software-written bits OR device lines.
@@ -450,7 +448,10 @@ pub(crate) mod tests {
         assert_eq!(cpu.retired(), 17);
         cpu.request_exit();
         assert!(cpu.env.budget < 0);
+        // What the run loop does after the exit.
+        cpu.env.budget = cpu.env.take_exit_request().unwrap();
         assert_eq!(cpu.retired(), 17);
+        assert_eq!(cpu.env.take_exit_request(), None);
     }
 
     #[test]
