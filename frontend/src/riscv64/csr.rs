@@ -309,7 +309,7 @@ fn write_satp(cpu: &mut RiscvCpu, val: u64) {
 /// (`helpers::csr_op`) asks the run loop to regain control if those changed, the TLB was
 /// flushed or an interrupt became takeable. Other writes (`satp`, PMP, counters, timers, ...)
 /// end the block and return to the run loop. Linux writes `sstatus` on every interrupt
-/// enable and disable and `sscratch` on every trap: returning each time was ~400k run-loop
+/// enable and disable and `sscratch` on every trap: returning each time was ~250k run-loop
 /// round trips in a boot.
 pub fn write_keeps_block(no: u16) -> bool {
     matches!(
