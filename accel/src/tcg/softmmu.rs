@@ -354,16 +354,27 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
     code
 }
 
+/// The TLB instruction fetches go through now.
+fn code_tlb<C: GuestCpu, F: Frontend>(core: &Core<C, F>) -> usize {
+    (core.cpu.code_mmu_idx() as usize).min(NUM_MMU_IDX - 1)
+}
+
+/// The code TLB's entry for `pc`'s page, if it holds that page for fetches: what guarded chains
+/// and indirect-jump cache entries are checked against (its addend).
+fn code_tlb_entry<C: GuestCpu, F: Frontend>(core: &Core<C, F>, pc: u64) -> Option<TlbEntry> {
+    let e = core.cpu.env_ref().tlb[code_tlb(core)][tlb_index(pc)];
+    (e.addr_code == pc & PAGE_MASK).then_some(e)
+}
+
 /// Put `pc`'s page back in the code TLB if it has dropped out. The jump cache found the block
 /// without it, but every guarded chain and indirect-jump cache probe into the page checks it: a
 /// data access that evicts it otherwise sends each later jump into the page through this hook.
 fn refill_code_tlb<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, pc: u64) {
-    let mmu_idx = core.cpu.code_mmu_idx();
-    let t = (mmu_idx as usize).min(NUM_MMU_IDX - 1);
-    if core.cpu.env_ref().tlb[t][tlb_index(pc)].addr_code == pc & PAGE_MASK {
+    if code_tlb_entry(core, pc).is_some() {
         return;
     }
     let pending = core.cpu.env_ref().exception_pending;
+    let mmu_idx = core.cpu.code_mmu_idx();
     if core.mmu().resolve(pc, 1, Access::Execute, mmu_idx).is_none() {
         // The mapping went away without a fence; the jump itself goes ahead as the jump cache
         // says, and the fetch fault (if any) is the run loop's to raise when it gets there.
@@ -383,11 +394,7 @@ fn itc_fill<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, key: u64, dst: u32,
     if !d.valid || d.spans_two_pages() {
         return;
     }
-    let t = (core.cpu.code_mmu_idx() as usize).min(NUM_MMU_IDX - 1);
-    let e = core.cpu.env_ref().tlb[t][tlb_index(pc)];
-    if e.addr_code != pc & PAGE_MASK {
-        return;
-    }
+    let Some(e) = code_tlb_entry(core, pc) else { return };
     core.tbs.itc_fill(pc, key, e.addend, code);
     core.stats.itc_fills += 1;
 }
@@ -409,16 +416,12 @@ fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst
     if !s.valid || !d.valid || d.spans_two_pages() {
         return;
     }
-    let t = (core.cpu.code_mmu_idx() as usize).min(NUM_MMU_IDX - 1);
-    if t != s.block.code_mmu_idx as usize {
+    if code_tlb(core) != s.block.code_mmu_idx as usize {
         return;
     }
-    let e = core.cpu.env_ref().tlb[t][tlb_index(pc)];
     // The guard compares the tag exactly, so a page without a host pointer (TLB_FORCE_SLOW in
     // the tag, addend 0) never passes it; do not bother chaining one.
-    if e.addr_code != pc & PAGE_MASK {
-        return;
-    }
+    let Some(e) = code_tlb_entry(core, pc) else { return };
     use mimic_translator::env::{exit_slot_guard, exit_slot_pc};
     let n = s.slots.len() / 3;
     let slot = slot as usize;
