@@ -589,17 +589,21 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         }
         let busy = self.compile_queue_busy();
         let max_blocks = if self.opts.regions && !busy { REGION_MAX_BLOCKS } else { 1 };
+        let (members, edges) = if hot {
+            self.core.tbs.region_from(idx, max_blocks, REGION_MAX_INSNS, REGION_MAX_REGS)
+        } else {
+            (vec![idx], Vec::new())
+        };
         if hot {
             let tb = self.core.tbs.get_mut(idx);
             let again = tb.hot;
             tb.regionless = self.opts.regions && busy;
             // A block optimised alone, now compiled again for its region: only if it has one.
-            if again && self.core.tbs.region_from(idx, max_blocks, REGION_MAX_INSNS, REGION_MAX_REGS).0.len() < 2 {
+            if again && members.len() < 2 {
                 return;
             }
         }
         let tbs = &self.core.tbs;
-        let (members, edges) = if hot { tbs.region_from(idx, max_blocks, REGION_MAX_INSNS, REGION_MAX_REGS) } else { (vec![idx], Vec::new()) };
         let member = |i: u32| {
             let tb = tbs.get(i);
             (i, tbs.block_id(i), tb.block.clone(), tb.slots.as_ptr())
