@@ -634,11 +634,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         let env = self.env;
         let call = self.b.ins().call_indirect(self.sig_lookup, lookup, &[env]);
         let p = self.b.inst_results(call)[0];
-        let chain = self.b.create_block();
         let miss_blk = self.b.create_block();
-        self.b.ins().brif(p, chain, &[], miss_blk, &[]);
-        self.b.switch_to_block(chain);
-        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.tail_call_if(p, p, miss_blk);
         self.b.switch_to_block(miss_blk);
         self.ret_exit(miss, slot);
     }
@@ -1047,13 +1044,9 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let slots = self.iconst(self.exit_slots as u64);
                 let f = self.flags(REGION_SLOTS);
                 let p = self.b.ins().load(I64, f, slots, (slot * 8) as i32);
-                let chain = self.b.create_block();
                 let unchained = self.b.create_block();
-                self.b.ins().brif(p, chain, &[], unchained, &[]);
-                self.b.switch_to_block(chain);
                 // A chained block needs no `Env::pc`: it stores its own wherever it may be read.
-                let env = self.env;
-                self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+                self.tail_call_if(p, p, unchained);
                 self.b.switch_to_block(unchained);
                 self.store_pc_const(*pc);
                 self.ret_exit(ExitCode::Goto, slot as u8);
@@ -1087,7 +1080,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         let fs = self.flags(REGION_SLOTS);
         let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
         let check = self.b.create_block();
-        let chain = self.b.create_block();
         let empty = self.b.create_block();
         let miss = self.b.create_block();
         self.b.ins().brif(p, check, &[], empty, &[]);
@@ -1097,10 +1089,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let pc_ok = self.b.ins().icmp(IntCC::Equal, t, want_pc);
         let mapped = self.code_page_mapped(t, want_addend);
         let ok = self.b.ins().band(pc_ok, mapped);
-        self.b.ins().brif(ok, chain, &[], miss, &[]);
-        self.b.switch_to_block(chain);
-        let env = self.env;
-        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.tail_call_if(ok, p, miss);
         self.b.switch_to_block(empty);
         self.store_lookup_link(slot);
         let call = self.b.create_block();
@@ -1136,7 +1125,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         let fe = self.flags(REGION_ENV);
         let fs = self.flags(REGION_SLOTS);
         let probe = self.b.create_block();
-        let hit = self.b.create_block();
         let slow = self.b.create_block();
         let itc = self.b.ins().load(I64, fe, self.env, env::ENV_ITC_OFFSET);
         self.b.ins().brif(itc, probe, &[], slow, &[]);
@@ -1155,13 +1143,20 @@ impl<'a, 'b> Lower<'a, 'b> {
         let mapped = self.code_page_mapped(t, eguard);
         let ok = self.b.ins().band(pc_ok, key_ok);
         let ok = self.b.ins().band(ok, mapped);
-        self.b.ins().brif(ok, hit, &[], slow, &[]);
-        self.b.switch_to_block(hit);
-        let env = self.env;
-        self.b.ins().return_call_indirect(self.sig_block, code, &[env]);
+        self.tail_call_if(ok, code, slow);
         self.b.switch_to_block(slow);
         let k = self.iconst(key);
         self.b.ins().store(fe, k, self.env, env::ENV_LOOKUP_KEY_OFFSET);
+    }
+
+    /// Tail-call block code `code` if `cond`, else go on in `otherwise` (the caller switches to
+    /// it). Every chained exit leaves this way.
+    fn tail_call_if(&mut self, cond: Value, code: Value, otherwise: cranelift_codegen::ir::Block) {
+        let call = self.b.create_block();
+        self.b.ins().brif(cond, call, &[], otherwise, &[]);
+        self.b.switch_to_block(call);
+        let env = self.env;
+        self.b.ins().return_call_indirect(self.sig_block, code, &[env]);
     }
 
     fn cross_page_goto(&mut self, pc: u64, slot: u64) {
@@ -1169,7 +1164,6 @@ impl<'a, 'b> Lower<'a, 'b> {
         let fs = self.flags(REGION_SLOTS);
         let p = self.b.ins().load(I64, fs, slots, (slot * 8) as i32);
         let guard = self.b.create_block();
-        let chain = self.b.create_block();
         let empty = self.b.create_block();
         let miss = self.b.create_block();
         self.b.ins().brif(p, guard, &[], empty, &[]);
@@ -1186,10 +1180,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, vpage as i64);
         let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want);
         let ok = self.b.ins().band(t_ok, a_ok);
-        self.b.ins().brif(ok, chain, &[], miss, &[]);
-        self.b.switch_to_block(chain);
-        let env = self.env;
-        self.b.ins().return_call_indirect(self.sig_block, p, &[env]);
+        self.tail_call_if(ok, p, miss);
         self.b.switch_to_block(empty);
         self.store_lookup_link(slot as usize);
         self.b.ins().jump(miss, &[]);
