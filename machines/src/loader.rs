@@ -2,7 +2,10 @@
 //! flat binaries. Images are untrusted input: every size and address is checked against guest
 //! memory before anything is written, and a malformed file is an error, never a panic.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use goblin::elf::{program_header::PT_LOAD, Elf};
 use mimic_hw::AddressSpace;
@@ -34,8 +37,89 @@ pub struct LoadedElf {
     pub fromhost: Option<u64>,
 }
 
-pub fn read_file(path: &Path) -> Result<Vec<u8>, LoaderError> {
-    std::fs::read(path).map_err(|source| LoaderError::Read { path: path.display().to_string(), source })
+/// Bytes at the start of an image: enough for every format's magic and the Linux Image header.
+const HEAD_LEN: usize = 64;
+
+/// A boot image, opened but not yet read. Its first bytes tell its format; a flat binary or a
+/// Linux Image then goes from the file straight into guest memory (`load_at`), which spares a
+/// 30 MB kernel its copy on the heap (thousands of page faults at start-up), while an ELF is read
+/// whole to be parsed (`into_bytes`).
+pub struct ImageFile {
+    path: PathBuf,
+    head: Vec<u8>,
+    len: u64,
+    /// A regular file is read when loaded; anything else (a pipe) was read whole at `open`.
+    source: ImageSource,
+}
+
+enum ImageSource {
+    File(File),
+    Bytes(Vec<u8>),
+}
+
+impl ImageFile {
+    pub fn open(path: &Path) -> Result<Self, LoaderError> {
+        let read_err = |source| LoaderError::Read { path: path.display().to_string(), source };
+        let mut file = File::open(path).map_err(read_err)?;
+        let meta = file.metadata().map_err(read_err)?;
+        if !meta.is_file() {
+            let mut data = Vec::new();
+            file.read_to_end(&mut data).map_err(read_err)?;
+            return Ok(Self::from_bytes(path, data));
+        }
+        let mut head = vec![0; HEAD_LEN.min(meta.len() as usize)];
+        file.read_exact_at(&mut head, 0).map_err(read_err)?;
+        Ok(Self { path: path.to_owned(), head, len: meta.len(), source: ImageSource::File(file) })
+    }
+
+    /// An image already in memory (tests, and files that are not regular files).
+    pub fn from_bytes(path: &Path, data: Vec<u8>) -> Self {
+        let head = data[..data.len().min(HEAD_LEN)].to_vec();
+        Self { path: path.to_owned(), head, len: data.len() as u64, source: ImageSource::Bytes(data) }
+    }
+
+    /// The image's first bytes (all of it if shorter than the longest header).
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The whole image, for formats parsed on the host (ELF).
+    pub fn into_bytes(self) -> Result<Vec<u8>, LoaderError> {
+        match self.source {
+            ImageSource::Bytes(data) => Ok(data),
+            ImageSource::File(mut file) => {
+                let mut data = Vec::with_capacity(self.len as usize);
+                file.read_to_end(&mut data).map_err(|source| LoaderError::Read { path: self.path.display().to_string(), source })?;
+                Ok(data)
+            }
+        }
+    }
+
+    /// Copy the whole image to guest RAM or ROM at `addr`. The caller has checked that it fits;
+    /// a file that shrank since `open` is an error.
+    fn load_at(&mut self, mem: &AddressSpace, addr: u64) -> Result<(), LoaderError> {
+        let p = self.path.display().to_string();
+        let result = match &mut self.source {
+            ImageSource::Bytes(data) => mem.load(addr, data),
+            ImageSource::File(file) => mem.load_from(addr, file, self.len),
+        };
+        result.map_err(|e| match e {
+            mimic_hw::AddressSpaceError::LoadSource { reason, .. } => LoaderError::Read { path: p, source: std::io::Error::other(reason) },
+            _ => LoaderError::OutOfMemory { path: p, addr, len: self.len },
+        })
+    }
 }
 
 pub fn is_elf(data: &[u8]) -> bool {
@@ -88,15 +172,15 @@ pub fn load_riscv_elf(mem: &AddressSpace, path: &Path, data: &[u8]) -> Result<Lo
 }
 
 /// Load a flat binary at `addr`.
-pub fn load_flat(mem: &AddressSpace, path: &Path, data: &[u8], addr: u64) -> Result<u64, LoaderError> {
-    let len = data.len() as u64;
-    if data.is_empty() {
-        return Err(LoaderError::Empty { path: path.display().to_string() });
+pub fn load_flat(mem: &AddressSpace, image: &mut ImageFile, addr: u64) -> Result<u64, LoaderError> {
+    let len = image.len();
+    if image.is_empty() {
+        return Err(LoaderError::Empty { path: image.path().display().to_string() });
     }
     if !mem.is_memory(addr, len) {
-        return Err(LoaderError::OutOfMemory { path: path.display().to_string(), addr, len });
+        return Err(LoaderError::OutOfMemory { path: image.path().display().to_string(), addr, len });
     }
-    mem.load(addr, data).map_err(|_| LoaderError::OutOfMemory { path: path.display().to_string(), addr, len })?;
+    image.load_at(mem, addr)?;
     Ok(addr + len)
 }
 
@@ -166,8 +250,9 @@ mod tests {
             let elf = tiny_elf(0x8000_0000, &[1, 2, 3, 4], 4, goblin::elf::header::EM_RISCV);
             let _ = load_riscv_elf(&mem, p, &elf[..cut]);
         }
-        assert!(load_flat(&mem, p, &[0; 16], 0x8000_fff8).is_err());
-        assert_eq!(load_flat(&mem, p, &[0; 16], 0x8000_0000).unwrap(), 0x8000_0010);
+        let mut flat = ImageFile::from_bytes(p, vec![0; 16]);
+        assert!(load_flat(&mem, &mut flat, 0x8000_fff8).is_err());
+        assert_eq!(load_flat(&mem, &mut flat, 0x8000_0000).unwrap(), 0x8000_0010);
     }
 }
 
@@ -186,8 +271,10 @@ pub fn is_riscv_image(data: &[u8]) -> bool {
     data.len() >= 64 && (&data[0x38..0x3c] == RISCV_IMAGE_MAGIC2 || &data[0x30..0x38] == RISCV_IMAGE_MAGIC)
 }
 
-pub fn load_riscv_image(mem: &AddressSpace, path: &Path, data: &[u8], ram_base: u64) -> Result<RiscvImage, LoaderError> {
+pub fn load_riscv_image(mem: &AddressSpace, image: &mut ImageFile, ram_base: u64) -> Result<RiscvImage, LoaderError> {
+    let path = image.path().to_owned();
     let p = || path.display().to_string();
+    let data = image.head();
     if !is_riscv_image(data) {
         return Err(LoaderError::BadElf { path: p(), reason: "not a RISC-V Linux Image".into() });
     }
@@ -197,12 +284,12 @@ pub fn load_riscv_image(mem: &AddressSpace, path: &Path, data: &[u8], ram_base: 
         0 => 0x20_0000,
         t => t,
     };
-    let image_size = u64_at(16).max(data.len() as u64);
+    let image_size = u64_at(16).max(image.len());
     let load_addr = ram_base.checked_add(text_offset).ok_or_else(|| LoaderError::OutOfMemory { path: p(), addr: ram_base, len: image_size })?;
     if !mem.is_memory(load_addr, image_size) {
         return Err(LoaderError::OutOfMemory { path: p(), addr: load_addr, len: image_size });
     }
-    mem.load(load_addr, data).map_err(|_| LoaderError::OutOfMemory { path: p(), addr: load_addr, len: image_size })?;
+    image.load_at(mem, load_addr)?;
     Ok(RiscvImage { load_addr, end: load_addr + image_size })
 }
 
@@ -219,13 +306,66 @@ mod image_tests {
         img[16..24].copy_from_slice(&0x1000u64.to_le_bytes());
         img[0x38..0x3c].copy_from_slice(RISCV_IMAGE_MAGIC2);
         img[0x40] = 0xaa;
-        let r = load_riscv_image(&mem, Path::new("i"), &img, 0x8000_0000).unwrap();
+        let image = |data: &[u8]| ImageFile::from_bytes(Path::new("i"), data.to_vec());
+        let r = load_riscv_image(&mem, &mut image(&img), 0x8000_0000).unwrap();
         assert_eq!((r.load_addr, r.end), (0x8020_0000, 0x8020_1000));
         let mut b = [0u8; 1];
         mem.read_mem(0x8020_0040, &mut b).unwrap();
         assert_eq!(b, [0xaa]);
         img[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(load_riscv_image(&mem, Path::new("i"), &img, 0x8000_0000).is_err());
-        assert!(load_riscv_image(&mem, Path::new("i"), &[0u8; 10], 0x8000_0000).is_err());
+        assert!(load_riscv_image(&mem, &mut image(&img), 0x8000_0000).is_err());
+        assert!(load_riscv_image(&mem, &mut image(&[0u8; 10]), 0x8000_0000).is_err());
+    }
+}
+
+#[cfg(test)]
+mod image_file_tests {
+    use super::*;
+    use mimic_hw::address_space::MemRegionSpec;
+
+    fn temp_file(name: &str, data: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("mimic-loader-{}-{name}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_file_goes_straight_into_guest_memory() {
+        let mem = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x10000)]).unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let path = temp_file("flat", &data);
+        let mut image = ImageFile::open(&path).unwrap();
+        assert_eq!((image.len(), image.head()), (5000, &data[..HEAD_LEN]));
+        assert_eq!(load_flat(&mem, &mut image, 0x8000_1000).unwrap(), 0x8000_1000 + 5000);
+        let mut back = vec![0; 5000];
+        mem.read_mem(0x8000_1000, &mut back).unwrap();
+        assert_eq!(back, data);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_shrinks_after_open_is_an_error() {
+        let mem = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x10000)]).unwrap();
+        let path = temp_file("shrinks", &[7; 4096]);
+        let mut image = ImageFile::open(&path).unwrap();
+        std::fs::write(&path, [7; 100]).unwrap();
+        assert!(matches!(load_flat(&mem, &mut image, 0x8000_0000), Err(LoaderError::Read { .. })));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn short_empty_and_odd_files() {
+        let mem = AddressSpace::new(&[MemRegionSpec::ram("ram", 0x8000_0000, 0x10000)]).unwrap();
+        let path = temp_file("short", b"\x7fELF");
+        let image = ImageFile::open(&path).unwrap();
+        assert!(is_elf(image.head()));
+        assert_eq!(image.into_bytes().unwrap(), b"\x7fELF");
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(load_flat(&mem, &mut ImageFile::open(&path).unwrap(), 0x8000_0000), Err(LoaderError::Empty { .. })));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(ImageFile::open(&path), Err(LoaderError::Read { .. })));
+        // Not regular files: a directory cannot be read, a character device is read whole.
+        assert!(matches!(ImageFile::open(&std::env::temp_dir()), Err(LoaderError::Read { .. })));
+        assert!(ImageFile::open(Path::new("/dev/null")).unwrap().is_empty());
     }
 }

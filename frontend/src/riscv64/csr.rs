@@ -497,7 +497,7 @@ mod tests {
         cpu.csr.mie = irq::SSI;
         cpu.csr.mip = irq::SSI;
         cpu.on_budget_refill(100);
-        let mut op = |cpu: &mut RiscvCpu, no, kind, v| {
+        let op = |cpu: &mut RiscvCpu, no, kind, v| {
             csr_op(cpu, csr_desc(no, kind, true), v, 0x1234);
             let asked = cpu.env.budget < 0;
             cpu.on_budget_refill(100);

@@ -50,12 +50,13 @@ pub fn riscv_loader(data: &[u8]) {
         }
     }
     let mem = riscv_memory();
-    if let Ok(img) = loader::load_riscv_image(&mem, path, data, RV_RAM_BASE) {
+    let image = || loader::ImageFile::from_bytes(path, data.to_vec());
+    if let Ok(img) = loader::load_riscv_image(&mem, &mut image(), RV_RAM_BASE) {
         assert_in_ram("Image", img.load_addr, img.end);
         place_initrd(&mem, Some(img.load_addr), img.end);
     }
     let mem = riscv_memory();
-    if let Ok(end) = loader::load_flat(&mem, path, data, RV_RAM_BASE) {
+    if let Ok(end) = loader::load_flat(&mem, &mut image(), RV_RAM_BASE) {
         assert_in_ram("flat image", RV_RAM_BASE, end);
         place_initrd(&mem, None, end);
     }
@@ -66,7 +67,8 @@ pub fn riscv_loader(data: &[u8]) {
 fn place_initrd(mem: &AddressSpace, kernel_entry: Option<u64>, kernel_end: u64) {
     let Some(start) = virt::initrd_start(kernel_entry, RV_RAM_BASE, kernel_end, RV_RAM_SIZE) else { return };
     assert!(start >= kernel_end, "initrd at {start:#x} overlaps the kernel ending at {kernel_end:#x}");
-    if let Ok(end) = loader::load_flat(mem, Path::new("fuzz-initrd"), &[0x5a; 64], start) {
+    let mut initrd = loader::ImageFile::from_bytes(Path::new("fuzz-initrd"), vec![0x5a; 64]);
+    if let Ok(end) = loader::load_flat(mem, &mut initrd, start) {
         assert_in_ram("initrd", start, end);
     }
 }
@@ -149,7 +151,8 @@ mod tests {
         let mem = riscv_memory();
         let l = loader::load_riscv_elf(&mem, Path::new("s"), &seed("riscv_loader", "elf-htif")).unwrap();
         assert_eq!((l.tohost, l.fromhost), (Some(0x8000_1000), Some(0x8000_1040)));
-        let img = loader::load_riscv_image(&mem, Path::new("s"), &seed("riscv_loader", "image"), RV_RAM_BASE).unwrap();
+        let mut image = loader::ImageFile::from_bytes(Path::new("s"), seed("riscv_loader", "image"));
+        let img = loader::load_riscv_image(&mem, &mut image, RV_RAM_BASE).unwrap();
         assert_eq!(img.load_addr, RV_RAM_BASE + 0x20_0000);
         for name in ["bzimage", "elf64"] {
             let s = seed("x86_linux_loader", name);

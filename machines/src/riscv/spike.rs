@@ -57,12 +57,12 @@ impl Spike {
             }
             (Bios::None, None) => return Err(MachineError::Missing { machine: NAME, what: "-kernel FILE (with -bios none)".into() }),
         };
-        let data = loader::read_file(&image)?;
-        let (entry, tohost, fromhost) = if loader::is_elf(&data) {
-            let l = loader::load_riscv_elf(&mem, &image, &data)?;
+        let mut file = loader::ImageFile::open(&image)?;
+        let (entry, tohost, fromhost) = if loader::is_elf(file.head()) {
+            let l = loader::load_riscv_elf(&mem, &image, &file.into_bytes()?)?;
             (l.entry, l.tohost, l.fromhost)
         } else {
-            loader::load_flat(&mem, &image, &data, dram.base)?;
+            loader::load_flat(&mem, &mut file, dram.base)?;
             (dram.base, None, None)
         };
 

@@ -85,23 +85,19 @@ fn align_up(v: u64, a: u64) -> u64 {
     v.div_ceil(a) * a
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, MachineError> {
-    Ok(loader::read_file(path)?)
-}
-
 /// Load the kernel: an ELF (relocated to `at` as QEMU does if it is linked elsewhere), a RISC-V
 /// Linux Image, or a flat binary. Returns `(entry, end)`.
 fn load_kernel(mem: &AddressSpace, path: &Path, at: u64, dram_base: u64) -> Result<(u64, u64), MachineError> {
-    let data = read(path)?;
-    if loader::is_elf(&data) {
-        let l = loader::load_riscv_elf(mem, path, &data)?;
+    let mut image = loader::ImageFile::open(path)?;
+    if loader::is_elf(image.head()) {
+        let l = loader::load_riscv_elf(mem, path, &image.into_bytes()?)?;
         return Ok((l.entry, l.high));
     }
-    if loader::is_riscv_image(&data) {
-        let img = loader::load_riscv_image(mem, path, &data, dram_base)?;
+    if loader::is_riscv_image(image.head()) {
+        let img = loader::load_riscv_image(mem, &mut image, dram_base)?;
         return Ok((img.load_addr, img.end));
     }
-    let end = loader::load_flat(mem, path, &data, at)?;
+    let end = loader::load_flat(mem, &mut image, at)?;
     Ok((at, end))
 }
 
@@ -277,11 +273,11 @@ impl Virt {
         }
         let initrd = match &config.initrd {
             Some(path) => {
-                let data = read(path)?;
+                let mut image = loader::ImageFile::open(path)?;
                 let Some(start) = initrd_start(kernel_entry, kernel_at, kernel_end, ram_size) else {
                     return Err(MachineError::Unsupported { machine: NAME, reason: "no room for the initrd above the kernel".into() });
                 };
-                let end = loader::load_flat(mem, path, &data, start)?;
+                let end = loader::load_flat(mem, &mut image, start)?;
                 Some((start, end))
             }
             None => None,
