@@ -540,27 +540,32 @@ fn a_region_stops_running_a_member_the_guest_overwrote() {
     }
 }
 
+/// A three-block loop A -> B -> C -> A of `n` iterations that stops the run with the number of
+/// runs so far; run again, it loops `n` more times.
+fn abc_loop(n: i16) -> Vec<u32> {
+    vec![
+        ins(op::ADDI, 2, 0, n),    // 0x00 r2 = n
+        ins(op::ADDI, 1, 1, 1),    // 0x04 A: r1 += 1
+        ins(op::J, 0, 0, 8),       // 0x08 goto B
+        0,                         // 0x0c
+        ins(op::ADDI, 3, 3, 1),    // 0x10 B: r3 += 1
+        ins(op::J, 0, 0, 8),       // 0x14 goto C
+        0,                         // 0x18
+        ins(op::ADDI, 2, 2, -1),   // 0x1c C: r2 -= 1
+        ins(op::BNE, 2, 0, -0x1c), // 0x20 -> A
+        ins(op::ADDI, 4, 4, 1),    // 0x24 r4 = runs so far
+        exit_with(4),              // 0x28 stop the run
+        ins(op::ADDI, 2, 0, n),    // 0x2c r2 = n
+        ins(op::J, 0, 0, -0x2c),   // 0x30 -> A
+    ]
+}
+
 #[test]
 fn a_block_optimised_alone_while_compiles_queued_gets_its_region_later() {
-    // A three-block loop A -> B -> C -> A, run twice. While the compile queue counts as busy
-    // (limit 0) hot blocks are optimised alone; once it is not, they are compiled again with
-    // their region.
+    // The loop run twice. While the compile queue counts as busy (limit 0) hot blocks are
+    // optimised alone; once it is not, they are compiled again with their region.
     const N: i16 = 3000;
-    let prog = vec![
-        ins(op::ADDI, 2, 0, N),     // 0x00 r2 = N
-        ins(op::ADDI, 1, 1, 1),     // 0x04 A: r1 += 1
-        ins(op::J, 0, 0, 8),        // 0x08 goto B
-        0,                          // 0x0c
-        ins(op::ADDI, 3, 3, 1),     // 0x10 B: r3 += 1
-        ins(op::J, 0, 0, 8),        // 0x14 goto C
-        0,                          // 0x18
-        ins(op::ADDI, 2, 2, -1),    // 0x1c C: r2 -= 1
-        ins(op::BNE, 2, 0, -0x1c),  // 0x20 -> A
-        ins(op::ADDI, 4, 4, 1),     // 0x24 r4 = runs so far
-        exit_with(4),               // 0x28 stop the run
-        ins(op::ADDI, 2, 0, N),     // 0x2c r2 = N
-        ins(op::J, 0, 0, -0x2c),    // 0x30 -> A
-    ];
+    let prog = abc_loop(N);
     let o = TcgOptions { jit_threshold: 0, hot_samples: 1, budget: 50, regions: true, region_queue_limit: 0, ..opts() };
     let mut m = machine(&prog, &[], o);
     assert_eq!(run(&mut m), 1);
@@ -1044,6 +1049,27 @@ fn baseline_tier_compiles_chains_and_is_promoted() {
             assert!(s.chains_made >= 2, "{s:?}");
             assert!(s.optimized_blocks >= 1, "the hot loop is promoted: {s:?}");
             assert!(s.loop_iterations < 100_000, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn blocks_drop_their_ir_after_the_baseline_compile_and_translate_again_when_hot() {
+    // The hot nested loop with regions: by the time its blocks are sampled hot their IR is gone,
+    // so the optimised compile translates them again from their saved bytes, with the same
+    // result as with the IR kept.
+    const N: i16 = 20000;
+    for drop_ir in [true, false] {
+        let o = TcgOptions { budget: 1000, regions: true, drop_ir, ..baseline(0) };
+        let mut m = machine(&abc_loop(N), &[], o);
+        assert_eq!(run(&mut m), 1);
+        assert_eq!((m.vcpu.cpu().env.regs[1], m.vcpu.cpu().env.regs[3]), (N as u64, N as u64));
+        let s = m.vcpu.stats();
+        assert!(s.optimized_blocks >= 1 && s.region_members >= 1, "{s:?}");
+        if drop_ir {
+            assert!(s.retranslated >= 2, "the head and its region member: {s:?}");
+        } else {
+            assert_eq!(s.retranslated, 0, "{s:?}");
         }
     }
 }

@@ -91,6 +91,8 @@ pub trait Frontend {
     /// Translate one block starting at `pc` under `flags` (from [`GuestCpu::tb_flags`]), at most
     /// `max_insns` instructions, never crossing a page boundary except for the last instruction's
     /// tail. Undecodable instructions become the guest's illegal-instruction trap, never a panic.
+    /// The result depends on nothing but the code fetched and these arguments: the run loop
+    /// translates blocks again from their saved bytes and expects the same IR.
     fn translate(&self, fetch: &mut dyn CodeFetch, pc: u64, flags: u64, max_insns: u32) -> Block;
 
     /// Disassemble guest code for `-d in_asm` (one line per instruction).

@@ -78,7 +78,45 @@ impl<C: GuestCpu> CodeFetch for Fetcher<'_, C> {
     }
 }
 
+/// Guest code from a block's saved bytes, for translating it again.
+struct SavedCode<'a> {
+    pc: u64,
+    bytes: &'a [u8],
+}
+
+impl CodeFetch for SavedCode<'_> {
+    fn fetch_u16(&mut self, vaddr: u64) -> Option<u16> {
+        let off = usize::try_from(vaddr.wrapping_sub(self.pc)).ok()?;
+        let b = self.bytes.get(off..off.checked_add(2)?)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+}
+
 impl<C: GuestCpu, F: Frontend> Core<C, F> {
+    /// Block `idx`'s IR: its own, or, once that was dropped (see `Tb::block`), the same IR
+    /// translated again from the bytes it was first translated from. Translation depends only on
+    /// those bytes, the PC, the flags and the instruction limit, so the result matches the code
+    /// already compiled and its exit slots; `None` if it somehow does not.
+    pub(crate) fn block_ir(&self, idx: u32) -> Option<Box<mimic_translator::ir::Block>> {
+        let tb = self.tbs.get(idx);
+        if tb.has_ir() {
+            return Some(tb.block.clone());
+        }
+        let mut code = SavedCode { pc: tb.pc, bytes: &tb.bytes };
+        let mut block = self.frontend.translate(&mut code, tb.pc, tb.flags, tb.block.insn_count);
+        mimic_translator::opt::drop_dead_reg_writes(&mut block);
+        block.flags = tb.flags;
+        let same = block.insn_count == tb.block.insn_count
+            && block.guest_len == tb.block.guest_len
+            && block.code_mmu_idx == tb.block.code_mmu_idx
+            && mimic_translator::env::exit_cells(backend::goto_count(&block)) == tb.slots.len();
+        if !same {
+            log::error!("block at {:#x} translated differently from its saved bytes; not recompiling it", tb.pc);
+            return None;
+        }
+        Some(Box::new(block))
+    }
+
     /// Does guest RAM still hold the bytes block `idx` was translated from? Code outside RAM
     /// (device overlays) cannot be written behind the softmmu, so it counts as unchanged.
     fn bytes_unchanged(&self, idx: u32) -> bool {

@@ -111,6 +111,9 @@ pub struct TcgOptions {
     /// Compiles queued on the compile thread from which hot blocks are optimised alone, and
     /// compiled again with their region once the queue is shorter (0: always alone).
     pub region_queue_limit: usize,
+    /// Free a block's IR once it has baseline code, and translate it again from its saved bytes
+    /// if it gets hot (see `Tb::block`). Off only to check that both ways compile the same.
+    pub drop_ir: bool,
 }
 
 /// Default tiering threshold: blocks executed fewer times than this are never worth a compile.
@@ -168,6 +171,7 @@ impl Default for TcgOptions {
             background_compile: false,
             regions: false,
             region_queue_limit: DEFAULT_REGION_QUEUE_LIMIT,
+            drop_ir: true,
             baseline: None,
         }
     }
@@ -185,6 +189,9 @@ pub struct TcgStats {
     pub optimized_blocks: u64,
     /// Other blocks compiled into those as region members (see `TcgOptions::regions`).
     pub region_members: u64,
+    /// Blocks translated again from their saved bytes for an optimised compile, their IR having
+    /// been dropped after the baseline compile (see `TcgOptions::drop_ir`).
+    pub retranslated: u64,
     pub compile_ns: u64,
     /// Times the run loop dispatched a block (chained execution does not come back here).
     pub loop_iterations: u64,
@@ -582,6 +589,10 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 if result.is_ok() {
                     self.core.stats.baseline_blocks += 1;
                     tb.direct_jumps = b.direct_jumps().into();
+                    // The code runs from now on; a hot compile translates the block again.
+                    if self.opts.drop_ir {
+                        tb.drop_ir();
+                    }
                 }
                 self.finish_compile(idx, false, &[], result);
                 return;
@@ -603,13 +614,16 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 return;
             }
         }
-        let tbs = &self.core.tbs;
-        let member = |i: u32| {
-            let tb = tbs.get(i);
-            (i, tbs.block_id(i), tb.block.clone(), tb.slots.as_ptr())
+        let dropped = members.iter().filter(|&&i| !self.core.tbs.get(i).has_ir()).count();
+        self.core.stats.retranslated += dropped as u64;
+        let core = &self.core;
+        let member = |i: u32| Some((i, core.tbs.block_id(i), core.block_ir(i)?, core.tbs.get(i).slots.as_ptr()));
+        let (Some((_, id, block, slots)), Some(region)) = (member(idx), members[1..].iter().map(|&i| member(i)).collect()) else {
+            // Never expected (see `Core::block_ir`): the block keeps its quick code for good.
+            let tb = self.core.tbs.get_mut(idx);
+            (tb.hot, tb.regionless) = (true, false);
+            return;
         };
-        let (_, id, block, slots) = member(idx);
-        let region = members[1..].iter().map(|&i| member(i)).collect();
         let mut job = compile_thread::Job { idx, id, hot, block, slots, region, edges };
         if let Some(c) = self.compiler.as_mut() {
             match c.request(job) {
@@ -748,6 +762,8 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             if !code.is_null() {
                 self.jit.enter(code, env)
             } else {
+                // Blocks drop their IR only once they have code.
+                debug_assert!(tb.has_ir());
                 (*core).stats.interp_execs += 1;
                 let id = (*core).tbs.block_id(idx);
                 backend::interpret(&*block, id, env, (*core).helpers)

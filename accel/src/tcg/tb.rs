@@ -41,8 +41,14 @@ pub struct Tb {
     pub flags: u64,
     /// Physical byte ranges the block's guest code occupies: (start, length); length 0 = unused.
     pub phys: [(u64, u32); 2],
-    /// The IR, kept for interpretation and recompilation; boxed so it stays put while running.
+    /// The IR; boxed so it stays put while interpreted. Its ops are dropped once the block has
+    /// baseline code (`drop_ir`): most blocks never need them again, and a Linux boot's 70k
+    /// blocks kept about 50 MB of them. A hot compile translates them again from `bytes`.
     pub block: Box<Block>,
+    /// `Goto` exits of the IR, and the guest registers it writes (bit n: register n, at most
+    /// 127): what `TbCache::region_from` needs of blocks whose IR is gone.
+    pub gotos: u16,
+    pub regs_written: u128,
     /// Interpreted executions so far (the tiering counter).
     pub execs: u32,
     /// The JIT refused this block; interpret it forever.
@@ -85,6 +91,16 @@ pub struct Tb {
 }
 
 impl Tb {
+    /// Does the block still have its IR ops (see `block`)?
+    pub fn has_ir(&self) -> bool {
+        !self.block.ops.is_empty()
+    }
+
+    /// Free the IR's ops, keeping the block's description (PC, length, flags, code TLB).
+    pub fn drop_ir(&mut self) {
+        self.block.ops = Vec::new();
+    }
+
     pub fn spans_two_pages(&self) -> bool {
         self.phys[1].1 != 0
     }
@@ -425,11 +441,18 @@ impl TbCache {
     ) -> (u32, Vec<u64>) {
         let idx = self.tbs.len() as u32;
         let slots = (0..exit_cells(nslots)).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        let gotos = mimic_translator::interp::goto_count(&block).try_into().unwrap_or(u16::MAX);
+        let regs_written = block.ops.iter().fold(0u128, |m, op| match op {
+            mimic_translator::ir::Op::SetReg { reg, .. } => m | 1u128 << reg.0.min(127),
+            _ => m,
+        });
         self.tbs.push(Tb {
             pc,
             flags,
             phys,
             block: Box::new(block),
+            gotos,
+            regs_written,
             execs: 0,
             no_jit: false,
             compiling: false,
@@ -488,17 +511,11 @@ impl TbCache {
         let mut members = vec![head];
         let mut edges = Vec::new();
         let mut insns = h.block.insn_count;
-        let written = |b: &Block| {
-            b.ops.iter().fold(0u128, |m, op| match op {
-                mimic_translator::ir::Op::SetReg { reg, .. } => m | 1u128 << reg.0.min(127),
-                _ => m,
-            })
-        };
-        let mut regs = written(&h.block);
+        let mut regs = h.regs_written;
         let mut k = 0;
         while k < members.len() {
             let src = &self.tbs[members[k] as usize];
-            let gotos = mimic_translator::interp::goto_count(&src.block);
+            let gotos = src.gotos as usize;
             for &(slot, dst) in &src.outgoing {
                 let (slot, Some(d)) = (slot as usize, self.tbs.get(dst as usize)) else { continue };
                 let cell = src.slots.get(slot).map_or(std::ptr::null_mut(), |c| c.load(Ordering::Relaxed));
@@ -517,7 +534,7 @@ impl TbCache {
                 let j = match members.iter().position(|&m| m == dst) {
                     Some(j) => j,
                     None => {
-                        let with = regs | written(&d.block);
+                        let with = regs | d.regs_written;
                         let room = members.len() < max_blocks
                             && insns + d.block.insn_count <= max_insns
                             && with.count_ones() <= max_regs;

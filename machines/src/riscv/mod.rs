@@ -44,8 +44,8 @@ pub(crate) fn log_mask(items: &LogItems) -> LogMask {
 /// One line of accelerator statistics for `MIMIC_STATS=1` (read by the benchmark script).
 pub(crate) fn format_stats(s: &TcgStats) -> String {
     format!(
-        "blocks_translated={} interp_execs={} compiled_blocks={} baseline_blocks={} optimized_blocks={} region_members={} compile_ns={} chains={} loop_iterations={} lookups={} lookup_hits={} itc_fills={} code_flushes={} smc_invalidations={} exceptions={} interrupts={} hart_switches={}",
-        s.blocks_translated, s.interp_execs, s.compiled_blocks, s.baseline_blocks, s.optimized_blocks, s.region_members, s.compile_ns, s.chains_made, s.loop_iterations, s.lookups, s.lookup_hits, s.itc_fills, s.code_flushes, s.smc_invalidations, s.exceptions, s.interrupts, s.hart_switches
+        "blocks_translated={} interp_execs={} compiled_blocks={} baseline_blocks={} optimized_blocks={} region_members={} retranslated={} compile_ns={} chains={} loop_iterations={} lookups={} lookup_hits={} itc_fills={} code_flushes={} smc_invalidations={} exceptions={} interrupts={} hart_switches={}",
+        s.blocks_translated, s.interp_execs, s.compiled_blocks, s.baseline_blocks, s.optimized_blocks, s.region_members, s.retranslated, s.compile_ns, s.chains_made, s.loop_iterations, s.lookups, s.lookup_hits, s.itc_fills, s.code_flushes, s.smc_invalidations, s.exceptions, s.interrupts, s.hart_switches
     )
 }
 
