@@ -45,6 +45,7 @@ mod op {
     pub const SWA: u8 = 11; // mem32[rs + simm16] = rd, must be aligned
     pub const J: u8 = 13; // goto pc + simm16
     pub const XIT: u8 = 14; // a helper asks the run loop to regain control; the block ends
+    pub const BAD: u8 = 15; // rd = a temp never defined (0 to the interpreter): invalid IR
 }
 
 fn ins(op: u8, rd: u8, rs: u8, imm: i16) -> u32 {
@@ -252,6 +253,10 @@ impl Frontend for ToyFrontend {
                     b.call_void(HelperId(1), &[]);
                     b.goto(next);
                     return b.finish();
+                }
+                op::BAD => {
+                    let undefined = b.new_temp();
+                    b.set_reg(r(rd), undefined);
                 }
                 _ => {
                     let k = b.konst(w as u64);
@@ -1071,6 +1076,27 @@ fn blocks_drop_their_ir_after_the_baseline_compile_and_translate_again_when_hot(
         } else {
             assert_eq!(s.retranslated, 0, "{s:?}");
         }
+    }
+}
+
+#[test]
+fn a_block_the_verifier_rejects_is_interpreted_and_never_compiled() {
+    // A loop whose IR reads a temp nothing defined. IR is verified when a block is about to be
+    // compiled; this one then stays with the interpreter, which reads the temp as 0.
+    let prog = vec![
+        ins(op::ADDI, 1, 0, 100),  // 0x00 r1 = 100
+        ins(op::ADDI, 2, 2, 1),    // 0x04 loop: r2 += 1
+        ins(op::BAD, 3, 0, 0),     // 0x08 r3 = (undefined)
+        ins(op::ADDI, 1, 1, -1),   // 0x0c
+        ins(op::BNE, 1, 0, -0x0c), // 0x10 -> loop
+        exit_with(2),              // 0x14
+    ];
+    for o in [baseline(2), TcgOptions { jit_threshold: 2, ..opts() }] {
+        let mut m = machine(&prog, &[], o);
+        assert_eq!(run(&mut m), 100);
+        assert_eq!(m.vcpu.cpu().env.regs[3], 0);
+        let s = m.vcpu.stats();
+        assert!(s.interp_execs >= 100 && s.compiled_blocks == 0, "the loop stays interpreted: {s:?}");
     }
 }
 

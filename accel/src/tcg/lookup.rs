@@ -104,6 +104,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         }
         let mut code = SavedCode { pc: tb.pc, bytes: &tb.bytes };
         let mut block = self.frontend.translate(&mut code, tb.pc, tb.flags, tb.block.insn_count);
+        // As `prepare_for_compile` left the original (which then passed the verifier).
         mimic_translator::opt::drop_dead_reg_writes(&mut block);
         block.flags = tb.flags;
         let same = block.insn_count == tb.block.insn_count
@@ -115,6 +116,27 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             return None;
         }
         Some(Box::new(block))
+    }
+
+    /// Get block `idx`'s IR ready for its first compile: drop the register writes nothing can
+    /// observe (fewer stores in baseline code; the optimising tier defers them anyway) and run
+    /// the verifier, which the compilers rely on. Only here, not at translation: a third of a
+    /// boot's blocks run just once or twice, interpreted, and the interpreter copes with any IR.
+    /// Returns false, and marks the block `no_jit`, if the frontend produced invalid IR.
+    pub(crate) fn prepare_for_compile(&mut self, idx: u32) -> bool {
+        let helpers = self.helpers;
+        let tb = self.tbs.get_mut(idx);
+        if tb.prepared || tb.no_jit {
+            return !tb.no_jit;
+        }
+        mimic_translator::opt::drop_dead_reg_writes(&mut tb.block);
+        if let Err(e) = mimic_translator::verify::verify(&tb.block, helpers) {
+            log::error!("frontend produced an invalid block at {:#x}: {e}; interpreting it", tb.pc);
+            tb.no_jit = true;
+            return false;
+        }
+        tb.prepared = true;
+        true
     }
 
     /// Does guest RAM still hold the bytes block `idx` was translated from? Code outside RAM
@@ -272,8 +294,6 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
             faulted: false,
         };
         let mut block = frontend.translate(&mut f, pc, flags, max_insns);
-        // Fewer stores for the baseline and the interpreter (the optimising tier defers them).
-        mimic_translator::opt::drop_dead_reg_writes(&mut block);
         if f.faulted {
             if block.insn_count == 0 {
                 // The first instruction itself cannot be fetched: that is the guest's exception.
@@ -302,14 +322,6 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         let bytes = bytes.into_boxed_slice();
         let pages = f.pages;
         let npages = f.npages;
-        let verified = match mimic_translator::verify::verify(&block, helpers) {
-            Ok(()) => true,
-            Err(e) => {
-                // The interpreter copes with bad IR; the JIT is not asked to.
-                log::error!("frontend produced an invalid block at {pc:#x}: {e}");
-                false
-            }
-        };
 
         let off = pc & !PAGE_MASK;
         let len = block.guest_len as u64;
@@ -321,7 +333,6 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         let nslots = backend::goto_count(&block);
         block.flags = flags;
         let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots, bytes);
-        self.tbs.get_mut(idx).no_jit = !verified;
         for page in new_pages {
             self.code_page_epoch += 1;
             let env: *mut _ = self.cpu.env();

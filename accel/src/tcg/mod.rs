@@ -584,7 +584,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 let tb = self.core.tbs.get_mut(idx);
                 let slots = tb.slots.as_ptr();
                 // A few µs: not worth a round trip to the compile thread. (Blocks that failed
-                // the verifier at translation are `no_jit` and never get here.)
+                // the verifier are `no_jit` and never get here.)
                 let result = backend::baseline_result(b.compile_verified(&tb.block, id, slots));
                 if result.is_ok() {
                     self.core.stats.baseline_blocks += 1;
@@ -742,7 +742,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         let tb = self.core.tbs.get_mut(idx);
         if tb.code.is_null() && !tb.no_jit && !self.flush_pending {
             if tb.execs >= threshold {
-                if !tb.compiling {
+                if !tb.compiling && self.core.prepare_for_compile(idx) {
                     self.compile(idx, false);
                 }
             } else {

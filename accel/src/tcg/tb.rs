@@ -51,8 +51,10 @@ pub struct Tb {
     pub regs_written: u128,
     /// Interpreted executions so far (the tiering counter).
     pub execs: u32,
-    /// The JIT refused this block; interpret it forever.
+    /// The JIT refused this block, or its IR failed the verifier; interpret it forever.
     pub no_jit: bool,
+    /// The IR had its clean-up and passed the verifier (`Core::prepare_for_compile`).
+    pub prepared: bool,
     /// Handed to the background compile thread, code not back yet.
     pub compiling: bool,
     /// `code` comes from the optimising tier (else from the quick one, or none).
@@ -455,6 +457,7 @@ impl TbCache {
             regs_written,
             execs: 0,
             no_jit: false,
+            prepared: false,
             compiling: false,
             hot: false,
             regionless: false,
