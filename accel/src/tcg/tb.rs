@@ -43,7 +43,7 @@ pub struct Tb {
     pub phys: [(u64, u32); 2],
     /// The IR; boxed so it stays put while interpreted. Its ops are dropped once the block has
     /// baseline code (`drop_ir`): most blocks never need them again, and a Linux boot's 70k
-    /// blocks kept about 50 MB of them. A hot compile translates them again from `bytes`.
+    /// blocks kept about 40 MB of them. A hot compile translates them again from `bytes`.
     pub block: Box<Block>,
     /// `Goto` exits of the IR, and the guest registers it writes (bit n: register n, at most
     /// 127): what `TbCache::region_from` needs of blocks whose IR is gone.
