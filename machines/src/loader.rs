@@ -3,7 +3,7 @@
 //! memory before anything is written, and a malformed file is an error, never a panic.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -113,7 +113,11 @@ impl ImageFile {
         let p = self.path.display().to_string();
         let result = match &mut self.source {
             ImageSource::Bytes(data) => mem.load(addr, data),
-            ImageSource::File(file) => mem.load_from(addr, file, self.len),
+            ImageSource::File(file) => {
+                // From the start every time, as for an image in memory.
+                file.seek(SeekFrom::Start(0)).map_err(|source| LoaderError::Read { path: p.clone(), source })?;
+                mem.load_from(addr, file, self.len)
+            }
         };
         result.map_err(|e| match e {
             mimic_hw::AddressSpaceError::LoadSource { reason, .. } => LoaderError::Read { path: p, source: std::io::Error::other(reason) },
@@ -336,10 +340,13 @@ mod image_file_tests {
         let path = temp_file("flat", &data);
         let mut image = ImageFile::open(&path).unwrap();
         assert_eq!((image.len(), image.head()), (5000, &data[..HEAD_LEN]));
-        assert_eq!(load_flat(&mem, &mut image, 0x8000_1000).unwrap(), 0x8000_1000 + 5000);
-        let mut back = vec![0; 5000];
-        mem.read_mem(0x8000_1000, &mut back).unwrap();
-        assert_eq!(back, data);
+        // Loaded twice (at two addresses), the whole file arrives each time.
+        for at in [0x8000_1000, 0x8000_8000] {
+            assert_eq!(load_flat(&mem, &mut image, at).unwrap(), at + 5000);
+            let mut back = vec![0; 5000];
+            mem.read_mem(at, &mut back).unwrap();
+            assert_eq!(back, data);
+        }
         std::fs::remove_file(&path).unwrap();
     }
 
