@@ -88,3 +88,29 @@ fn isa_suite_on_qemu() {
     let failures = run_suite(QEMU, &["-M", "spike", "-bios", "none", "-nographic"], "qemu", QEMU_KNOWN_BAD);
     assert!(failures.is_empty(), "{} ISA test file(s) failed on QEMU (the test is wrong):\n  {}", failures.len(), failures.join("\n  "));
 }
+
+/// Code whose last instruction straddles into the next page is entered straight from other
+/// compiled code, which checks only the first page: the entered code checks its second page
+/// itself. In `priv_fetch.S` a loop whose back branch straddles runs two million times; it
+/// returns to the run loop only when its budget period ends and where the test itself leaves
+/// (without the check it returned after every baseline-compiled iteration, 48k times or more
+/// before it was optimised). The same file checks that a remapped second page is seen.
+#[test]
+fn a_loop_over_a_page_boundary_stays_in_compiled_code() {
+    require_cross_gcc();
+    let dir = out_dir("stats");
+    let elf = assemble(&riscv_dir().join("priv_fetch.S"), &dir).expect("priv_fetch.S assembles");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mimic"));
+    cmd.args(["-M", "spike", "-bios", "none", "-nographic", "-kernel"]).arg(&elf).env("MIMIC_STATS", "1");
+    let out = match run_with_timeout(cmd, RUN_TIMEOUT, &dir.join("priv_fetch.log")).expect("mimic starts") {
+        RunResult::Exited(st, out) if st.success() => out,
+        RunResult::Exited(st, out) => panic!("priv_fetch.S: {st}; output:\n{out}"),
+        RunResult::TimedOut(out) => panic!("priv_fetch.S timed out; output:\n{out}"),
+    };
+    let iterations: u64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("loop_iterations="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no loop_iterations in the MIMIC_STATS line:\n{out}"));
+    assert!(iterations < 10_000, "{iterations} run-loop iterations: the straddling loop is not chained");
+}

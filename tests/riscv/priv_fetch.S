@@ -4,7 +4,9 @@
  * non-executable page (epc = instruction, tval = second page), a straddle over two
  * physically non-adjacent executable pages; no stale translation after a PTE fix / X removal /
  * remap + sfence.vma (also once the code is hot); U-mode fetch from a non-U page and S-mode fetch
- * from a U page (cause 12); execute-only pages; a fetch fault delegated to S (scause/sepc/stval).
+ * from a U page (cause 12); execute-only pages; a fetch fault delegated to S (scause/sepc/stval);
+ * code jumped to straight from other (compiled, chained) code while the second page of its
+ * straddling last instruction is remapped with sfence.vma of that page alone, warm and hot.
  *
  * Every run: a1 = target, s9 = where the M handler resumes (always in M-mode); the handler
  * records mcause/mtval/mepc in s10/s11/s8. A successful call ends with ecall (cause 9 from S,
@@ -27,6 +29,8 @@
 /* Call `tgt` from an S-mode trampoline (jalr), 100 times from an S loop, or from U. */
 #define S_CALL(n, tgt) GO_SYM(n, 1, s_tramp, tgt)
 #define S_LOOP(n, tgt) GO_SYM(n, 1, s_loop, tgt)
+/* S_LOOP with t2 = 20000 at every call */
+#define S_LOOP_T2(n, tgt) GO_SYM(n, 1, s_loop_t2, tgt)
 #define U_CALL(n, tgt) GO_VA(n, 0, VA_UTRAMP, tgt)
 /* mret straight to `tgt` in `mode`. */
 #define MRET_TO(n, mode, tgt) GO_VA(n, mode, tgt, tgt)
@@ -42,10 +46,15 @@
 #define VA_UTRAMP VA(10)   /* pg_utramp, U RX */
 #define VA_URET VA(11)     /* pg_ret, U RX */
 #define VA_XO VA(12)       /* pg_ret, execute-only */
+#define VA_S4 VA(13)       /* pg_s4 RX; VA(14) = pg_s4b RX, later pg_s4c */
+#define VA_S5 VA(15)       /* pg_s5 RX; VA(16) = pg_s5b RX, later pg_s5c */
 
 #define ADDI_A0_1_LO 0x0513  /* addi a0, a0, 1 = 0x00150513 */
 #define ADDI_A0_1_HI 0x0015
 #define ADDI_A0_2_HI 0x0025  /* addi a0, a0, 2 = 0x00250513 */
+#define BNEZ_LO 0x9be3       /* bnez t2, -10 = 0xfe039be3 */
+#define BNEZ_T2_HI 0xfe03
+#define BNEZ_S7_HI 0xfe0b    /* bnez s7, -10 = 0xfe0b9be3 */
 
 RVTEST_CODE_BEGIN
   la t0, mtrap
@@ -93,6 +102,10 @@ RVTEST_CODE_BEGIN
   STPTE(l0, 10, pg_utramp, 0x5b)
   STPTE(l0, 11, pg_ret, 0x5b)
   STPTE(l0, 12, pg_ret, 0x49)
+  STPTE(l0, 13, pg_s4, 0x4b)
+  STPTE(l0, 14, pg_s4b, 0x4b)
+  STPTE(l0, 15, pg_s5, 0x4b)
+  STPTE(l0, 16, pg_s5b, 0x4b)
   la t0, root39
   srli t0, t0, 12
   li t1, 8 << 60
@@ -213,6 +226,32 @@ RVTEST_CODE_BEGIN
   CHECK(62, s10, 12)
   CHECK(63, s8, VA_RET)
   CHECK(64, s11, VA_RET)
+
+  /* (g) remapping the second page of code that other code jumps to straight. A chain or the
+   * indirect-jump cache checks only its target's first page, here unchanged.
+   * Warm: s_loop's jalr goes straight to the (compiled) straddling addi; its second page then
+   * holds the upper half of addi a0, a0, 2. */
+  S_LOOP(70, VA_S4 + 0xffe)
+  CHECK(70, s10, 9)
+  CHECK(71, a0, 100)
+  STPTE(l0, 14, pg_s4c, 0x4b)
+  li t0, VA_S4 + 0x1000
+  sfence.vma t0, zero
+  S_LOOP(72, VA_S4 + 0xffe)
+  CHECK(72, s10, 9)
+  CHECK(73, a0, 200)
+  /* Hot: a loop whose back branch straddles into the second page (and jumps to its own first
+   * page); then that half makes it test s7 (zero) instead of the counter t2: one pass per call. */
+  li s7, 0
+  S_LOOP_T2(74, VA_S5 + 0xff4)
+  CHECK(74, s10, 9)
+  CHECK(75, a0, 2000000)
+  STPTE(l0, 16, pg_s5c, 0x4b)
+  li t0, VA_S5 + 0x1000
+  sfence.vma t0, zero
+  S_LOOP_T2(76, VA_S5 + 0xff4)
+  CHECK(76, s10, 9)
+  CHECK(77, a0, 100)
   /* mret to U straight onto a page without U */
   MRET_TO(65, 0, VA_RET)
   CHECK(65, s10, 12)
@@ -264,6 +303,14 @@ s_tramp:
 s_loop:
   li s3, 100
 1:
+  jalr ra, 0(a1)
+  addi s3, s3, -1
+  bnez s3, 1b
+  ecall
+s_loop_t2:
+  li s3, 100
+1:
+  li t2, 20000
   jalr ra, 0(a1)
   addi s3, s3, -1
   bnez s3, 1b
@@ -328,6 +375,33 @@ pg_decoy2:
 pg_s3b:
   .half ADDI_A0_1_HI
   .half 0x8067, 0x0000    /* ret */
+  .align 12
+pg_s4:
+  .skip 0xffe
+  .half ADDI_A0_1_LO
+  .align 12
+pg_s4b:
+  .half ADDI_A0_1_HI
+  .half 0x8067, 0x0000    /* ret */
+  .align 12
+pg_s4c:
+  .half ADDI_A0_2_HI
+  .half 0x8067, 0x0000
+  .align 12
+pg_s5:
+  .skip 0xff4
+  .word 0xfff38393        /* addi t2, t2, -1 */
+  .word 0x00150513        /* addi a0, a0, 1 */
+  .half 0x0001            /* c.nop */
+  .half BNEZ_LO           /* bnez t2 or s7 (by the second page), back to the addi */
+  .align 12
+pg_s5b:
+  .half BNEZ_T2_HI
+  .half 0x8067, 0x0000
+  .align 12
+pg_s5c:
+  .half BNEZ_S7_HI
+  .half 0x8067, 0x0000
   .align 12
 pg_utramp:
   jalr ra, 0(a1)

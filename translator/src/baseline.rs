@@ -638,6 +638,31 @@ impl Emitter<'_> {
             self.labels.push(l);
         }
 
+        // A block on two pages checks the second one's mapping first (see `Env::page_checked`).
+        let page_fail = block.second_page.map(|page| {
+            let (fail, reset, ok) = (self.a.new_dynamic_label(), self.a.new_dynamic_label(), self.a.new_dynamic_label());
+            let off = env::tlb_entry_offset(block.code_mmu_idx, page.vpage);
+            asm!(self.a
+                ; cmp DWORD [rdi + env::ENV_PAGE_CHECKED_OFFSET], 0
+                ; jne =>reset
+            );
+            self.mov_imm(RAX, page.vpage);
+            asm!(self.a
+                ; cmp rax, [rdi + off + env::TLB_ADDR_CODE_OFFSET]
+                ; jne =>fail
+            );
+            self.mov_imm(RAX, page.addend);
+            asm!(self.a
+                ; cmp rax, [rdi + off + env::TLB_ADDEND_OFFSET]
+                ; jne =>fail
+                ; jmp =>ok
+                ; =>reset
+                ; mov DWORD [rdi + env::ENV_PAGE_CHECKED_OFFSET], 0
+                ; =>ok
+            );
+            fail
+        });
+
         // Budget check before the frame exists: a block that cannot pay returns at once and
         // leaves `Env::budget` untouched.
         let out = self.a.new_dynamic_label();
@@ -674,6 +699,11 @@ impl Emitter<'_> {
         asm!(self.a ; =>out);
         self.store_pc_const_via(RDI, pc);
         self.ret_exit_unframed(ExitCode::Budget, 0);
+        if let Some(fail) = page_fail {
+            asm!(self.a ; =>fail);
+            self.store_pc_const_via(RDI, pc);
+            self.ret_exit_unframed(ExitCode::Lookup, 0);
+        }
 
         for s in std::mem::take(&mut self.slow) {
             let entry = s.entry;
@@ -1195,9 +1225,7 @@ impl Emitter<'_> {
     /// addend it had when the lookup hook chained this exit.
     fn cross_page_goto(&mut self, pc: u64, slot: usize) {
         let miss = self.a.new_dynamic_label();
-        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
-        let i = env::tlb_index(pc) as i32;
-        let off = env::ENV_TLB_OFFSET + (mmu * env::TLB_SIZE as i32 + i) * env::TLB_ENTRY_SIZE;
+        let off = env::tlb_entry_offset(self.block.code_mmu_idx, pc);
         let code_off = off + env::TLB_ADDR_CODE_OFFSET;
         let addend_off = off + env::TLB_ADDEND_OFFSET;
         let cell = 8 * slot as i32;

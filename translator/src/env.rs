@@ -78,6 +78,12 @@ pub fn tlb_index(vaddr: u64) -> usize {
     ((vaddr >> PAGE_BITS) as usize) & (TLB_SIZE - 1)
 }
 
+/// Offset in [`Env`] of the entry for `vaddr`'s page in TLB `mmu_idx` (clamped to the last TLB).
+pub fn tlb_entry_offset(mmu_idx: u8, vaddr: u64) -> i32 {
+    let mmu = (mmu_idx as usize).min(NUM_MMU_IDX - 1) as i32;
+    ENV_TLB_OFFSET + (mmu * TLB_SIZE as i32 + tlb_index(vaddr) as i32) * TLB_ENTRY_SIZE
+}
+
 #[repr(C)]
 pub struct Env {
     pub regs: [u64; NUM_REGS],
@@ -94,7 +100,13 @@ pub struct Env {
     /// Non-zero when a helper or the softmmu recorded a guest exception (the guest CPU keeps its
     /// details); generated code returns [`ExitCode::Exception`] when it sees it.
     pub exception_pending: u32,
-    pub _pad: u32,
+    /// Set (nonzero) by the run loop and the lookup hook right before they enter compiled code of
+    /// a block with a [`crate::ir::Block::second_page`], having checked its mapping themselves:
+    /// the code's entry check then only resets it. Entered by a chain or a cache, the code finds
+    /// it zero and compares its code TLB's entry for that page with the one it was translated
+    /// under; a mismatch returns [`ExitCode::Lookup`] at its PC before anything has run, and the
+    /// run loop's lookup sorts out the mapping. (Chains check only the target's first page.)
+    pub page_checked: u32,
     /// Hooks the run loop provides to generated code (softmmu slow paths, TB lookup).
     pub runtime: *const Runtime,
     /// Bumped by every TLB flush (whole or one page). Block lookups do not depend on it: they
@@ -138,7 +150,7 @@ impl Env {
             pc: 0,
             budget: 0,
             exception_pending: 0,
-            _pad: 0,
+            page_checked: 0,
             runtime: std::ptr::null(),
             tlb_gen: 0,
             lookup_link: 0,
@@ -204,6 +216,7 @@ pub const ENV_REGS_OFFSET: i32 = offset_of!(Env, regs) as i32;
 pub const ENV_PC_OFFSET: i32 = offset_of!(Env, pc) as i32;
 pub const ENV_BUDGET_OFFSET: i32 = offset_of!(Env, budget) as i32;
 pub const ENV_EXCEPTION_OFFSET: i32 = offset_of!(Env, exception_pending) as i32;
+pub const ENV_PAGE_CHECKED_OFFSET: i32 = offset_of!(Env, page_checked) as i32;
 pub const ENV_RUNTIME_OFFSET: i32 = offset_of!(Env, runtime) as i32;
 pub const ENV_LOOKUP_LINK_OFFSET: i32 = offset_of!(Env, lookup_link) as i32;
 pub const ENV_ITC_OFFSET: i32 = offset_of!(Env, itc) as i32;
@@ -341,7 +354,8 @@ pub enum ExitCode {
     FlushCode = 4,
     /// The budget ran out at a block entry; `Env::pc` is that block's PC.
     Budget = 5,
-    /// A `GotoPtr` whose target had no code; `Env::pc` is the target.
+    /// A `GotoPtr` whose target had no code, or a block whose entry check found its second page
+    /// mapped differently (see [`Env::page_checked`]); `Env::pc` is the target or that block.
     Lookup = 6,
 }
 

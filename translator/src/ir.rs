@@ -236,6 +236,15 @@ impl Op {
     }
 }
 
+/// The second guest page of a block (see [`Block::second_page`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecondPage {
+    /// Its virtual page address.
+    pub vpage: u64,
+    /// The code TLB addend (host page minus guest page) of the RAM page it maps to.
+    pub addend: u64,
+}
+
 /// One translation block.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Block {
@@ -253,6 +262,12 @@ pub struct Block {
     /// loop). Compiled `GotoPtr`s key their indirect-jump cache lookups with it (see
     /// [`crate::env::ItcEntry`]).
     pub flags: u64,
+    /// Where the block's code runs on into a second guest page that is RAM: that page as it was
+    /// translated (set by the run loop, like `flags`). Compiled code entered by a jump from other
+    /// compiled code checks that its code TLB still maps the page so before it runs (see
+    /// [`crate::env::Env::page_checked`]). The IR's meaning does not depend on it: the
+    /// interpreter, entered only by the run loop after its own check, ignores it.
+    pub second_page: Option<SecondPage>,
     pub(crate) next_temp: u32,
     pub(crate) next_label: u32,
 }

@@ -726,7 +726,44 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.switch_to_block(cont);
     }
 
+    /// The entry check of a block on two pages (see `Env::page_checked`): once per call, so the
+    /// jumps inside the function that skip the prologue skip it too (nothing they run can remap
+    /// the page without leaving the function: such helpers end their block).
+    fn second_page_check(&mut self, page: crate::ir::SecondPage, pc: u64, block_id: u64, code_mmu_idx: u8) {
+        let f = self.flags(REGION_ENV);
+        let checked = self.b.ins().load(I32, f, self.env, env::ENV_PAGE_CHECKED_OFFSET);
+        let reset = self.b.create_block();
+        let check = self.b.create_block();
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(fail);
+        self.b.ins().brif(checked, reset, &[], check, &[]);
+        self.b.switch_to_block(reset);
+        let zero = self.b.ins().iconst(I32, 0);
+        self.b.ins().store(f, zero, self.env, env::ENV_PAGE_CHECKED_OFFSET);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(check);
+        let off = env::tlb_entry_offset(code_mmu_idx, page.vpage);
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);
+        let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, page.vpage as i64);
+        let want = self.iconst(page.addend);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want);
+        let ok = self.b.ins().band(t_ok, a_ok);
+        self.b.ins().brif(ok, cont, &[], fail, &[]);
+        self.b.switch_to_block(fail);
+        self.store_pc_const(pc);
+        let v = self.iconst(pack_exit(ExitCode::Lookup, block_id, 0));
+        self.b.ins().return_(&[v]);
+        self.b.switch_to_block(cont);
+    }
+
     fn lower(&mut self) {
+        let head = self.members[0];
+        if let Some(page) = head.block.second_page {
+            self.second_page_check(page, head.block.pc, head.block_id, head.block.code_mmu_idx);
+        }
         // Jumps inside the function (a block jumping to its own start, region edges) skip the
         // prologue, epilogue and exit-slot indirection of a chained call. The registers the
         // region writes are carried across them in host registers (parameters of every
@@ -1169,9 +1206,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().brif(p, guard, &[], empty, &[]);
         self.b.switch_to_block(guard);
         let vpage = pc & env::PAGE_MASK;
-        let i = env::tlb_index(pc) as i32;
-        let mmu = (self.block.code_mmu_idx as usize).min(env::NUM_MMU_IDX - 1) as i32;
-        let off = env::ENV_TLB_OFFSET + (mmu * env::TLB_SIZE as i32 + i) * env::TLB_ENTRY_SIZE;
+        let off = env::tlb_entry_offset(self.block.code_mmu_idx, pc);
         let ft = self.flags(REGION_TLB);
         let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
         let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);

@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use mimic_translator::env::{self, itc_index, unpack_exit, Env, ExitCode, ItcEntry, ITC_SIZE, NO_LOOKUP_KEY, TLB_INVALID};
+use mimic_translator::env::{self, itc_index, unpack_exit, Env, ExitCode, ItcEntry, TlbEntry, ITC_SIZE, NO_LOOKUP_KEY, TLB_INVALID};
 use mimic_translator::interp::goto_count;
 use mimic_translator::ir::*;
 use mimic_translator::jit::Compiled;
@@ -48,6 +48,7 @@ for_both_backends!(
     flush_and_recompile,
     refuses_invalid_blocks,
     register_reads_survive_later_writes,
+    second_page_is_checked_on_entry,
 );
 
 /// Every binary op × width × interesting operand pair, as constants and through registers.
@@ -666,6 +667,64 @@ fn register_reads_survive_later_writes<B: Backend>() {
         let blk = b.finish();
         for seed in 0..4 {
             check(&mut j, &blk, seed, 10);
+        }
+    }
+}
+
+/// A block whose code runs on into a second page (`Block::second_page`) runs only while its code
+/// TLB maps that page with the addend it was translated under, or when whoever entered it says
+/// it checked that itself (`Env::page_checked`, which the block then resets); otherwise it
+/// returns `Lookup` at its PC before anything runs, with the budget untouched. Also when a chain
+/// from another block enters it.
+fn second_page_is_checked_on_entry<B: Backend>() {
+    let mut j = B::for_tests();
+    let page2 = 0x4000_1000u64;
+    const ADDEND: u64 = 0x1234_5000;
+    let mut blk = counting_block(page2 - 2, 0x5000, true);
+    blk.code_mmu_idx = 1;
+    blk.second_page = Some(SecondPage { vpage: page2, addend: ADDEND });
+    let sb = slots(&blk);
+    let cb = j.compile(&blk, 3, sb.as_ptr()).expect("compile");
+    let mut from = counting_block(0x4000_0f00, blk.pc, false);
+    from.code_mmu_idx = 1;
+    let sf = slots(&from);
+    let cf = j.compile(&from, 4, sf.as_ptr()).expect("compile");
+    sf[0].store(cb.code as *mut u8, Ordering::Relaxed);
+    let i = env::tlb_index(page2);
+    // (change to the TLB entry mapping the page, Env::page_checked, does the block run)
+    let cases: [(TlbTweak, u32, bool); 6] = [
+        (&|_| {}, 0, true),
+        (&|e| e.tlb[1][i].addend ^= 0x1000, 0, false),
+        (&|e| e.tlb[1][i].addr_code = TLB_INVALID, 0, false),
+        (&|e| e.tlb[1][i].addr_code |= env::TLB_FORCE_SLOW, 0, false),
+        (&|e| e.tlb[1][i].addr_code = TLB_INVALID, 1, true),
+        // Other TLBs do not matter.
+        (&|e| e.tlb[0][i].addr_code = TLB_INVALID, 0, true),
+    ];
+    for (k, (tweak, checked, runs)) in cases.iter().enumerate() {
+        for (entry, chained) in [(cb.code, false), (cf.code, true)] {
+            if chained && *checked != 0 {
+                // Only the run loop and the lookup hook set it, right before entering the block.
+                continue;
+            }
+            let mut w = World::new(1);
+            w.env.tlb[1][i] = TlbEntry { addr_read: page2, addr_write: page2, addr_code: page2, addend: ADDEND };
+            w.env.tlb[0][i] = w.env.tlb[1][i];
+            tweak(&mut w.env);
+            w.env.page_checked = *checked;
+            w.env.regs[COUNT_REG] = 0;
+            w.env.budget = 10;
+            // SAFETY: valid env and code of the current generation.
+            let exit = unsafe { j.enter(entry, &mut *w.env) };
+            let before = chained as u64;
+            if *runs {
+                assert_eq!(unpack_exit(exit), (ExitCode::Halt, 3, 0), "case {k}, chained {chained}");
+                assert_eq!((w.env.regs[COUNT_REG], w.env.pc), (before + 1, 0x5000), "case {k}");
+                assert_eq!((w.env.page_checked, w.env.budget), (0, 9 - before as i64), "case {k}");
+            } else {
+                assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 3, 0), "case {k}, chained {chained}");
+                assert_eq!((w.env.regs[COUNT_REG], w.env.pc, w.env.budget), (before, blk.pc, 10 - before as i64), "case {k}");
+            }
         }
     }
 }

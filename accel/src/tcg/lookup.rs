@@ -4,6 +4,7 @@
 use mimic_translator::env::{tlb_index, NUM_MMU_IDX, PAGE_MASK, PAGE_SIZE, TLB_INVALID};
 use mimic_hw::WatchedWrites;
 use mimic_translator::guest::{Access, CodeFetch, Frontend, GuestCpu, MemFault};
+use mimic_translator::ir::SecondPage;
 
 use super::softmmu::{protect_code_page, Mmu};
 use super::{backend, Core, LogMask};
@@ -107,6 +108,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         // As `prepare_for_compile` left the original (which then passed the verifier).
         mimic_translator::opt::drop_dead_reg_writes(&mut block);
         block.flags = tb.flags;
+        block.second_page = tb.block.second_page;
         let same = block.insn_count == tb.block.insn_count
             && block.guest_len == tb.block.guest_len
             && block.code_mmu_idx == tb.block.code_mmu_idx
@@ -329,6 +331,11 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         let mut phys = [(first.paddr, len0 as u32), (0, 0)];
         if len > len0 && npages == 2 {
             phys[1] = (pages[1].1, (len - len0) as u32);
+        }
+        if len > len0 && npages == 2 && !pages[1].2.is_null() {
+            let (vpage, _, host) = pages[1];
+            // The addend the code TLB gives a RAM page (see `Mmu::fill`).
+            block.second_page = Some(SecondPage { vpage, addend: (host as u64).wrapping_sub(vpage) });
         }
         let nslots = backend::goto_count(&block);
         block.flags = flags;

@@ -760,6 +760,9 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             let block: *const mimic_translator::ir::Block = &*tb.block;
             let env: *mut Env = (*core).cpu.env();
             if !code.is_null() {
+                if let Some(page) = (*block).second_page {
+                    softmmu::entering_second_page(&mut *core, page.vpage);
+                }
                 self.jit.enter(code, env)
             } else {
                 // Blocks drop their IR only once they have code.
@@ -800,7 +803,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
     fn try_chain(&mut self, src: u32, slot: u8, dst: u32) {
         let tbs = &mut self.core.tbs;
         let (s, d) = (tbs.get(src), tbs.get(dst));
-        if self.core.nochain || !s.valid || !d.valid || s.code.is_null() || d.code.is_null() || d.spans_two_pages() {
+        if self.core.nochain || !s.valid || !d.valid || s.code.is_null() || d.code.is_null() || !d.enterable_by_jump() {
             return;
         }
         if (s.pc ^ d.pc) & mimic_translator::env::PAGE_MASK != 0 {

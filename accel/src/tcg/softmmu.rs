@@ -344,6 +344,9 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
     if !code.is_null() {
         core.stats.lookup_hits += 1;
         refill_code_tlb(core, pc);
+        if let Some(page) = core.tbs.get(dst).block.second_page {
+            entering_second_page(core, page.vpage);
+        }
         if link != 0 {
             chain_guarded(core, link, dst, pc);
         }
@@ -382,6 +385,15 @@ fn refill_code_tlb<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, pc: u64) {
     }
 }
 
+/// Before the run loop or the lookup hook enters compiled code of a block on two pages, having
+/// checked both pages' mappings: the code's entry check skips its own (see `Env::page_checked`).
+/// The second page goes back into the code TLB if it has dropped out, so that later jumps into
+/// the block pass that check again.
+pub(crate) fn entering_second_page<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, vpage: u64) {
+    refill_code_tlb(core, vpage);
+    core.cpu.env().page_checked = 1;
+}
+
 /// File block `dst` (at `pc`, with `code`) in the indirect-jump cache under `key`, the flags
 /// of the block whose `GotoPtr` asked, guarded by the code TLB's current mapping of `pc`'s page
 /// as exit-slot chains are (see `chain_guarded`). Only when `key` is the current flags: the
@@ -391,7 +403,7 @@ fn itc_fill<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, key: u64, dst: u32,
         return;
     }
     let d = core.tbs.get(dst);
-    if !d.valid || d.spans_two_pages() {
+    if !d.valid || !d.enterable_by_jump() {
         return;
     }
     let Some(e) = code_tlb_entry(core, pc) else { return };
@@ -412,8 +424,7 @@ fn chain_guarded<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, link: u64, dst
     let (id, slot) = mimic_translator::env::unpack_link(link);
     let Some(src) = core.tbs.idx_of_id(id) else { return };
     let (s, d) = (core.tbs.get(src), core.tbs.get(dst));
-    // A block on two pages would need its second page checked too.
-    if !s.valid || !d.valid || d.spans_two_pages() {
+    if !s.valid || !d.valid || !d.enterable_by_jump() {
         return;
     }
     if code_tlb(core) != s.block.code_mmu_idx as usize {

@@ -107,6 +107,13 @@ impl Tb {
         self.phys[1].1 != 0
     }
 
+    /// May compiled code jump straight into this block's code? Chains and the indirect-jump
+    /// cache check only the target's first page; a block on two pages checks its second page
+    /// itself when that is RAM ([`mimic_translator::ir::Block::second_page`]).
+    pub fn enterable_by_jump(&self) -> bool {
+        !self.spans_two_pages() || self.block.second_page.is_some()
+    }
+
     /// Does the block's guest code intersect physical bytes `[start, start + len)`?
     pub fn overlaps(&self, start: u64, len: u64) -> bool {
         self.phys.iter().any(|&(s, l)| l != 0 && s < start.saturating_add(len) && start < s + l as u64)
