@@ -46,6 +46,7 @@ mod op {
     pub const J: u8 = 13; // goto pc + simm16
     pub const XIT: u8 = 14; // a helper asks the run loop to regain control; the block ends
     pub const BAD: u8 = 15; // rd = a temp never defined (0 to the interpreter): invalid IR
+    pub const TLBI: u8 = 16; // drop page rs + simm16 from the TLB (sfence.vma with an address); ends the block
 }
 
 fn ins(op: u8, rd: u8, rs: u8, imm: i16) -> u32 {
@@ -99,9 +100,16 @@ unsafe extern "C" fn h_request_exit(env: *mut Env, _: u64, _: u64, _: u64, _: u6
     0
 }
 
-static HELPERS: [HelperInfo; 2] = [
+unsafe extern "C" fn h_flush_page(env: *mut Env, a0: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the run loop passes the running CPU's Env.
+    unsafe { (*env).flush_tlb_page(a0) };
+    0
+}
+
+static HELPERS: [HelperInfo; 3] = [
     HelperInfo { name: "illegal", func: h_illegal, nargs: 1, may_raise: true },
     HelperInfo { name: "request_exit", func: h_request_exit, nargs: 0, may_raise: false },
+    HelperInfo { name: "flush_page", func: h_flush_page, nargs: 1, may_raise: false },
 ];
 
 impl GuestCpu for ToyCpu {
@@ -252,6 +260,12 @@ impl Frontend for ToyFrontend {
                 op::XIT => {
                     b.call_void(HelperId(1), &[]);
                     b.goto(next);
+                    return b.finish();
+                }
+                op::TLBI => {
+                    let a = addr(&mut b);
+                    b.call_void(HelperId(2), &[a]);
+                    b.exit(ExitReason::Reevaluate, next);
                     return b.finish();
                 }
                 op::BAD => {
@@ -1192,6 +1206,35 @@ fn a_jump_into_a_page_evicted_from_the_code_tlb_refills_it() {
         assert_eq!(run(&mut m), 2000);
         let s = m.vcpu.stats();
         assert!(s.lookups < 100, "calls after the eviction are not looked up every time: {s:?}");
+    }
+}
+
+#[test]
+fn a_jump_into_a_page_flushed_from_the_tlb_is_found_by_the_lookup_hook() {
+    // A loop calls a function on the next page, then drops that page from the TLB (and so makes
+    // the jump cache check mappings again). The call's chain misses its guard and asks the lookup
+    // hook, which must walk the page back into the code TLB itself rather than send every call
+    // back to the run loop for that.
+    let mut prog = vec![
+        ins(op::ADDI, 1, 0, 1000),     // 0x00 r1 = count
+        ins(op::ADDI, 2, 14, 0x10),    // 0x04 loop: r2 = return address
+        ins(op::J, 0, 0, 0xffc),       // 0x08 call 0x1004
+        0,                             // 0x0c
+        ins(op::TLBI, 0, 14, 0x1000),  // 0x10 drop page 0x8000_1000
+        ins(op::ADDI, 1, 1, -1),       // 0x14
+        ins(op::BNE, 1, 0, -0x14),     // 0x18 -> loop
+        exit_with(4),                  // 0x1c
+    ];
+    prog.resize(0x1004 / 4, 0);
+    prog.extend([
+        ins(op::ADDI, 4, 4, 1), // 0x1004 function: r4 += 1
+        ins(op::JR, 0, 2, 0),   // return
+    ]);
+    for o in [TcgOptions { jit_threshold: 2, ..opts() }, baseline(2)] {
+        let mut m = machine(&prog, &[], o);
+        assert_eq!(run(&mut m), 1000);
+        let s = m.vcpu.stats();
+        assert!(s.lookups - s.lookup_hits < 50, "the hook sent calls back to the run loop: {s:?}");
     }
 }
 

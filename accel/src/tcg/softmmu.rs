@@ -335,7 +335,9 @@ pub(crate) unsafe extern "C" fn lookup<C: GuestCpu, F: Frontend>(env: *mut Env) 
         return std::ptr::null();
     }
     let pc = core.cpu.env_ref().pc;
-    let Some((dst, mut code)) = core.find_fast(pc) else { return std::ptr::null() };
+    let Some((dst, mut code)) = core.find_fast(pc).or_else(|| find_refilling(core, pc)) else {
+        return std::ptr::null();
+    };
     if code.is_null() {
         // The jump cache met the block before it was compiled: look again.
         let flags = core.cpu.tb_flags();
@@ -367,6 +369,24 @@ fn code_tlb<C: GuestCpu, F: Frontend>(core: &Core<C, F>) -> usize {
 fn code_tlb_entry<C: GuestCpu, F: Frontend>(core: &Core<C, F>, pc: u64) -> Option<TlbEntry> {
     let e = core.cpu.env_ref().tlb[code_tlb(core)][tlb_index(pc)];
     (e.addr_code == pc & PAGE_MASK).then_some(e)
+}
+
+/// `find_fast` once more, for a block at `pc` that the jump cache holds but whose page (or second
+/// page) has dropped out of the code TLB: data accesses evict entries and flushes empty the TLB,
+/// and in a Linux boot that was most of this hook's misses. A page walk puts the pages back, as
+/// the run loop's full lookup would after the hook sent the block back to it.
+fn find_refilling<C: GuestCpu, F: Frontend>(core: &mut Core<C, F>, pc: u64) -> Option<(u32, *const u8)> {
+    let idx = core.tbs.jc_probe(pc, core.cpu.tb_flags())?;
+    let second = core.tbs.get(idx).spans_two_pages().then(|| (pc & PAGE_MASK).wrapping_add(PAGE_SIZE));
+    let pages = [Some(pc), second];
+    if pages.iter().flatten().all(|&p| code_tlb_entry(core, p).is_some()) {
+        // Mapped, elsewhere or not: nothing to put back.
+        return None;
+    }
+    for p in pages.into_iter().flatten() {
+        refill_code_tlb(core, p);
+    }
+    core.find_fast(pc)
 }
 
 /// Put `pc`'s page back in the code TLB if it has dropped out. The jump cache found the block
