@@ -32,6 +32,12 @@
 /* S_LOOP with t2 = 20000 at every call */
 #define S_LOOP_T2(n, tgt) GO_SYM(n, 1, s_loop_t2, tgt)
 #define U_CALL(n, tgt) GO_VA(n, 0, VA_UTRAMP, tgt)
+/* Run `loop` (S_LOOP or S_LOOP_T2) on `entry`, a0 = `before`; point PTE l0[idx] (the page after
+ * `entry`'s) at `page` and drop only that page from the TLB; run it again, a0 = `after`. */
+#define REMAP_SECOND_PAGE(n, loop, entry, idx, page, before, after)              \
+    loop(n, entry); CHECK(n, s10, 9); CHECK(n + 1, a0, before);                   \
+    STPTE(l0, idx, page, 0x4b); li t0, VA(idx); sfence.vma t0, zero;             \
+    loop(n + 2, entry); CHECK(n + 2, s10, 9); CHECK(n + 3, a0, after)
 /* mret straight to `tgt` in `mode`. */
 #define MRET_TO(n, mode, tgt) GO_VA(n, mode, tgt, tgt)
 
@@ -227,31 +233,6 @@ RVTEST_CODE_BEGIN
   CHECK(63, s8, VA_RET)
   CHECK(64, s11, VA_RET)
 
-  /* (g) remapping the second page of code that other code jumps to straight. A chain or the
-   * indirect-jump cache checks only its target's first page, here unchanged.
-   * Warm: s_loop's jalr goes straight to the (compiled) straddling addi; its second page then
-   * holds the upper half of addi a0, a0, 2. */
-  S_LOOP(70, VA_S4 + 0xffe)
-  CHECK(70, s10, 9)
-  CHECK(71, a0, 100)
-  STPTE(l0, 14, pg_s4c, 0x4b)
-  li t0, VA_S4 + 0x1000
-  sfence.vma t0, zero
-  S_LOOP(72, VA_S4 + 0xffe)
-  CHECK(72, s10, 9)
-  CHECK(73, a0, 200)
-  /* Hot: a loop whose back branch straddles into the second page (and jumps to its own first
-   * page); then that half makes it test s7 (zero) instead of the counter t2: one pass per call. */
-  li s7, 0
-  S_LOOP_T2(74, VA_S5 + 0xff4)
-  CHECK(74, s10, 9)
-  CHECK(75, a0, 2000000)
-  STPTE(l0, 16, pg_s5c, 0x4b)
-  li t0, VA_S5 + 0x1000
-  sfence.vma t0, zero
-  S_LOOP_T2(76, VA_S5 + 0xff4)
-  CHECK(76, s10, 9)
-  CHECK(77, a0, 100)
   /* mret to U straight onto a page without U */
   MRET_TO(65, 0, VA_RET)
   CHECK(65, s10, 12)
@@ -290,6 +271,16 @@ RVTEST_CODE_BEGIN
   andi t0, s3, 1 << 8
   CHECK(84, t0, 1 << 8)
   csrw medeleg, zero
+
+  /* (g) remapping the second page of code that other code jumps to straight. A chain or the
+   * indirect-jump cache checks only its target's first page, here unchanged.
+   * Warm: s_loop's jalr goes straight to the (compiled) straddling addi; its second page then
+   * holds the upper half of addi a0, a0, 2. */
+  REMAP_SECOND_PAGE(90, S_LOOP, VA_S4 + 0xffe, 14, pg_s4c, 100, 200)
+  /* Hot: a loop whose back branch straddles into the second page (and jumps to its own first
+   * page); then that half makes it test s7 (zero) instead of the counter t2: one pass per call. */
+  li s7, 0
+  REMAP_SECOND_PAGE(94, S_LOOP_T2, VA_S5 + 0xff4, 16, pg_s5c, 2000000, 100)
 
   csrw satp, zero
   sfence.vma
