@@ -681,12 +681,31 @@ impl Emitter<'_> {
         asm!(self.a ; sub rsp, frame);
 
         let mut terminated = false;
-        for op in &block.ops {
+        let mut ops = block.ops.iter().peekable();
+        while let Some(op) = ops.next() {
             if terminated && !matches!(op, Op::Label { .. }) {
                 // Unreachable (the verifier rejects it).
                 continue;
             }
             terminated = op.is_terminator();
+            // A comparison only a branch right after it uses: jump on the flags.
+            if let (Op::Cmp { cond, dst, a, b }, Some(Op::BrCond { cond: c, label })) = (op, ops.peek()) {
+                let only_use = self.uses.get(dst.0 as usize) == Some(&1);
+                if let (true, true, Some(l)) = (c == dst, only_use, self.label(*label)) {
+                    ops.next();
+                    self.use_temp(*dst);
+                    self.compare(*a, *b);
+                    match cond {
+                        Cond::Eq => asm!(self.a ; je =>l),
+                        Cond::Ne => asm!(self.a ; jne =>l),
+                        Cond::Lt => asm!(self.a ; jl =>l),
+                        Cond::Ge => asm!(self.a ; jge =>l),
+                        Cond::Ltu => asm!(self.a ; jb =>l),
+                        Cond::Geu => asm!(self.a ; jae =>l),
+                    }
+                    continue;
+                }
+            }
             self.op(op);
         }
         if !terminated {
@@ -733,6 +752,24 @@ impl Emitter<'_> {
         if let Some(exc) = self.exc {
             asm!(self.a ; =>exc);
             self.ret_exit(ExitCode::Exception, 0);
+        }
+    }
+
+    /// Set the flags to `a - b` (rax then holds nothing worth keeping).
+    fn compare(&mut self, a: Temp, b: Temp) {
+        match self.imm32(b) {
+            Some(imm) => {
+                self.use_temp(b);
+                self.get(RAX, a);
+                self.forget();
+                asm!(self.a ; cmp rax, imm);
+            }
+            None => {
+                self.get(RCX, b);
+                self.get(RAX, a);
+                self.forget();
+                asm!(self.a ; cmp rax, rcx);
+            }
         }
     }
 
@@ -790,20 +827,7 @@ impl Emitter<'_> {
                 self.put(*dst);
             }
             Op::Cmp { cond, dst, a, b } => {
-                match self.imm32(*b) {
-                    Some(imm) => {
-                        self.use_temp(*b);
-                        self.get(RAX, *a);
-                        self.forget();
-                        asm!(self.a ; cmp rax, imm);
-                    }
-                    None => {
-                        self.get(RCX, *b);
-                        self.get(RAX, *a);
-                        self.forget();
-                        asm!(self.a ; cmp rax, rcx);
-                    }
-                }
+                self.compare(*a, *b);
                 match cond {
                     Cond::Eq => asm!(self.a ; sete al),
                     Cond::Ne => asm!(self.a ; setne al),

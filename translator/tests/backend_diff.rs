@@ -49,6 +49,7 @@ for_both_backends!(
     refuses_invalid_blocks,
     register_reads_survive_later_writes,
     second_page_is_checked_on_entry,
+    compare_and_branch_match,
 );
 
 /// Every binary op × width × interesting operand pair, as constants and through registers.
@@ -724,6 +725,40 @@ fn second_page_is_checked_on_entry<B: Backend>() {
             } else {
                 assert_eq!(unpack_exit(exit), (ExitCode::Lookup, 3, 0), "case {k}, chained {chained}");
                 assert_eq!((w.env.regs[COUNT_REG], w.env.pc, w.env.budget), (before, blk.pc, 10 - before as i64), "case {k}");
+            }
+        }
+    }
+}
+
+/// A comparison whose only use is the branch right after it (the baseline jumps on the flags)
+/// and one also used as a value, for every condition, operand pair and operand kind (register,
+/// 32-bit immediate, wider constant).
+fn compare_and_branch_match<B: Backend>() {
+    let mut j = B::for_tests();
+    let conds = [Cond::Eq, Cond::Ne, Cond::Lt, Cond::Ge, Cond::Ltu, Cond::Geu];
+    for cond in conds {
+        for &x in &INTERESTING {
+            for &y in &INTERESTING {
+                for (y_in_reg, keep) in [(true, false), (false, false), (true, true)] {
+                    let mut b = Builder::new(0x1000);
+                    b.insn_start(0x1000, 4);
+                    let k = b.konst(x);
+                    b.set_reg(Reg(1), k);
+                    let k = b.konst(y);
+                    b.set_reg(Reg(2), k);
+                    let a = b.get_reg(Reg(1));
+                    let c = if y_in_reg { b.get_reg(Reg(2)) } else { b.konst(y) };
+                    let t = b.cmp(cond, a, c);
+                    let taken = b.new_label();
+                    b.br_cond(t, taken);
+                    if keep {
+                        b.set_reg(Reg(3), t);
+                    }
+                    b.goto(0x2000);
+                    b.label(taken);
+                    b.goto(0x3000);
+                    check(&mut j, &b.finish(), 1, 10);
+                }
             }
         }
     }
