@@ -646,14 +646,10 @@ impl Emitter<'_> {
                 ; cmp DWORD [rdi + env::ENV_PAGE_CHECKED_OFFSET], 0
                 ; jne =>reset
             );
-            self.mov_imm(RAX, page.vpage);
-            asm!(self.a
-                ; cmp rax, [rdi + off + env::TLB_ADDR_CODE_OFFSET]
-                ; jne =>fail
-            );
+            self.page_addend_via(RDI, page.vpage, off + env::TLB_ADDR_CODE_OFFSET, off + env::TLB_ADDEND_OFFSET, fail);
             self.mov_imm(RAX, page.addend);
             asm!(self.a
-                ; cmp rax, [rdi + off + env::TLB_ADDEND_OFFSET]
+                ; cmp rcx, rax
                 ; jne =>fail
                 ; jmp =>ok
                 ; =>reset
@@ -917,12 +913,8 @@ impl Emitter<'_> {
                     // chain, else return the slot to the run loop. The direct jump spares the
                     // load the next block's address depends on (cold code, flat boot profiles).
                     self.forget();
-                    asm!(self.a ; mov rdi, rbx);
-                    self.epilogue();
-                    let cell_path = self.a.new_dynamic_label();
-                    asm!(self.a ; jmp =>cell_path ; =>cell_path);
-                    let end = self.a.offset().0;
-                    self.sites.push(SiteOffsets { slot: slot as u8, jmp: end - 4, guard: 0, pc: 0 });
+                    let jmp_site = self.direct_jump_tail();
+                    self.sites.push(SiteOffsets { slot: slot as u8, jmp: jmp_site, guard: 0, pc: 0 });
                     let unchained = self.a.new_dynamic_label();
                     let cell = self.cells.wrapping_add(8 * slot as u64);
                     self.mov_imm(RAX, cell);
@@ -1263,7 +1255,7 @@ impl Emitter<'_> {
             ; cmp rcx, rdx
             ; jne =>miss
         );
-        let jmp_site = self.direct_jump_tail();
+        let jmp_site = self.guarded_jump_tail();
         self.sites.push(SiteOffsets { slot: slot as u8, jmp: jmp_site, guard: guard_site, pc: 0 });
         let empty = self.a.new_dynamic_label();
         asm!(self.a ; =>cell_path);
@@ -1301,11 +1293,16 @@ impl Emitter<'_> {
     /// rcx = the addend of the code TLB entry at `code_off`/`addend_off` if it maps `pc`'s
     /// page; to `miss` if it does not.
     fn page_addend(&mut self, pc: u64, code_off: i32, addend_off: i32, miss: DynamicLabel) {
+        self.page_addend_via(RBX, pc, code_off, addend_off, miss);
+    }
+
+    /// `page_addend` with `Env` in `env` (rdi before the block's frame exists).
+    fn page_addend_via(&mut self, env: Rq, pc: u64, code_off: i32, addend_off: i32, miss: DynamicLabel) {
         self.mov_imm(RCX, pc & env::PAGE_MASK);
         asm!(self.a
-            ; cmp rcx, [rbx + code_off]
+            ; cmp rcx, [Rq(env) + code_off]
             ; jne =>miss
-            ; mov rcx, [rbx + addend_off]
+            ; mov rcx, [Rq(env) + addend_off]
         );
     }
 
@@ -1327,14 +1324,19 @@ impl Emitter<'_> {
     }
 
     /// Leave the frame and `jmp rel32` to where the run loop patches it (initially the next
-    /// instruction, a `ud2`: callers make it unreachable until patched). Returns the rel32's
-    /// offset.
+    /// instruction). Returns the rel32's offset.
     fn direct_jump_tail(&mut self) -> usize {
         asm!(self.a ; mov rdi, rbx);
         self.epilogue();
         let next = self.a.new_dynamic_label();
         asm!(self.a ; jmp =>next ; =>next);
-        let site = self.a.offset().0 - 4;
+        self.a.offset().0 - 4
+    }
+
+    /// `direct_jump_tail` for an exit whose guard keeps the jump unreachable until patched: what
+    /// follows it, a `ud2`, never runs.
+    fn guarded_jump_tail(&mut self) -> usize {
+        let site = self.direct_jump_tail();
         asm!(self.a ; ud2);
         site
     }
@@ -1367,7 +1369,7 @@ impl Emitter<'_> {
             ; cmp rcx, rdx
             ; jne =>miss
         );
-        let jmp_site = self.direct_jump_tail();
+        let jmp_site = self.guarded_jump_tail();
         self.sites.push(SiteOffsets { slot: slot as u8, jmp: jmp_site, guard: guard_site, pc: pc_site });
         asm!(self.a ; =>cell_path);
         let empty = self.a.new_dynamic_label();

@@ -304,7 +304,7 @@ pub struct Builder {
 impl Builder {
     pub fn new(pc: u64) -> Self {
         // Room for a typical block's ops up front (growing from empty reallocated five times
-        // per block), trimmed in `finish`: blocks keep their IR for their whole life.
+        // per block), trimmed in `finish`: blocks only ever interpreted keep their IR for good.
         let mut block = Block::new(pc);
         block.ops.reserve(OPS_RESERVED);
         Self { block }

@@ -743,14 +743,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.ins().store(f, zero, self.env, env::ENV_PAGE_CHECKED_OFFSET);
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(check);
-        let off = env::tlb_entry_offset(code_mmu_idx, page.vpage);
-        let ft = self.flags(REGION_TLB);
-        let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
-        let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);
-        let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, page.vpage as i64);
         let want = self.iconst(page.addend);
-        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want);
-        let ok = self.b.ins().band(t_ok, a_ok);
+        let ok = self.page_mapped(code_mmu_idx, page.vpage, want);
         self.b.ins().brif(ok, cont, &[], fail, &[]);
         self.b.switch_to_block(fail);
         self.store_pc_const(pc);
@@ -1141,6 +1135,18 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.lookup_and_jump(ExitCode::Lookup, 0);
     }
 
+    /// Does code TLB `code_mmu_idx` map the page of the known address `pc` with addend
+    /// `want_addend`? (`code_page_mapped` for an address known only at run time.)
+    fn page_mapped(&mut self, code_mmu_idx: u8, pc: u64, want_addend: Value) -> Value {
+        let off = env::tlb_entry_offset(code_mmu_idx, pc);
+        let ft = self.flags(REGION_TLB);
+        let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
+        let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);
+        let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, (pc & env::PAGE_MASK) as i64);
+        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want_addend);
+        self.b.ins().band(t_ok, a_ok)
+    }
+
     /// Does the block's code TLB map `t`'s page with addend `want_addend` (as when a chain to
     /// it was made)?
     fn code_page_mapped(&mut self, t: Value, want_addend: Value) -> Value {
@@ -1205,16 +1211,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let miss = self.b.create_block();
         self.b.ins().brif(p, guard, &[], empty, &[]);
         self.b.switch_to_block(guard);
-        let vpage = pc & env::PAGE_MASK;
-        let off = env::tlb_entry_offset(self.block.code_mmu_idx, pc);
-        let ft = self.flags(REGION_TLB);
-        let tag = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDR_CODE_OFFSET);
-        let addend = self.b.ins().load(I64, ft, self.env, off + env::TLB_ADDEND_OFFSET);
         let gi = env::exit_slot_guard(self.nslots, slot as usize) as i32;
         let want = self.b.ins().load(I64, fs, slots, gi * 8);
-        let t_ok = self.b.ins().icmp_imm_s(IntCC::Equal, tag, vpage as i64);
-        let a_ok = self.b.ins().icmp(IntCC::Equal, addend, want);
-        let ok = self.b.ins().band(t_ok, a_ok);
+        let ok = self.page_mapped(self.block.code_mmu_idx, pc, want);
         self.tail_call_if(ok, p, miss);
         self.b.switch_to_block(empty);
         self.store_lookup_link(slot as usize);

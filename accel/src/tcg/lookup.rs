@@ -330,12 +330,12 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         let len0 = len.min(PAGE_SIZE - off);
         let mut phys = [(first.paddr, len0 as u32), (0, 0)];
         if len > len0 && npages == 2 {
-            phys[1] = (pages[1].1, (len - len0) as u32);
-        }
-        if len > len0 && npages == 2 && !pages[1].2.is_null() {
-            let (vpage, _, host) = pages[1];
-            // The addend the code TLB gives a RAM page (see `Mmu::fill`).
-            block.second_page = Some(SecondPage { vpage, addend: (host as u64).wrapping_sub(vpage) });
+            let (vpage, ppage, host) = pages[1];
+            phys[1] = (ppage, (len - len0) as u32);
+            if !host.is_null() {
+                // The addend the code TLB gives a RAM page (see `Mmu::fill`).
+                block.second_page = Some(SecondPage { vpage, addend: (host as u64).wrapping_sub(vpage) });
+            }
         }
         let nslots = backend::goto_count(&block);
         block.flags = flags;
