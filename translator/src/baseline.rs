@@ -552,16 +552,17 @@ impl Emitter<'_> {
     }
 
     fn frame_size(&self) -> i32 {
-        // Entry leaves rsp = 8 mod 16, the pushes of rbp and rbx keep it so: an odd number of
-        // slots realigns it for calls.
-        8 * (self.block.temp_count() as i32 | 1)
+        // Entry leaves rsp = 8 mod 16 and the push of rbx realigns it: whole 16-byte units keep
+        // it aligned for calls.
+        (8 * self.block.temp_count() as i32 + 15) & !15
     }
 
-    /// Undo the prologue (rbx restored, the frame popped): the state to return or tail-jump in.
+    /// Undo the prologue (the frame popped, rbx restored): the state to return or tail-jump in.
     fn epilogue(&mut self) {
+        let frame = self.frame_size();
         asm!(self.a
-            ; mov rbx, [rbp - 8]
-            ; leave
+            ; add rsp, frame
+            ; pop rbx
         );
     }
 
@@ -659,22 +660,19 @@ impl Emitter<'_> {
             fail
         });
 
-        // Budget check before the frame exists: a block that cannot pay returns at once and
-        // leaves `Env::budget` untouched.
+        // Budget check before the frame exists: a block that cannot pay gives the budget back
+        // and returns at once, leaving `Env::budget` as it found it. (No frame pointer: the
+        // frame's size is fixed, and a push and a `leave` fewer on every block entry and exit.)
         let out = self.a.new_dynamic_label();
         let count = block.insn_count as i32;
+        let frame = self.frame_size();
         asm!(self.a
-            ; mov rax, [rdi + env::ENV_BUDGET_OFFSET]
-            ; sub rax, count
+            ; sub QWORD [rdi + env::ENV_BUDGET_OFFSET], count
             ; jl =>out
-            ; mov [rdi + env::ENV_BUDGET_OFFSET], rax
-            ; push rbp
-            ; mov rbp, rsp
             ; push rbx
             ; mov rbx, rdi
+            ; sub rsp, frame
         );
-        let frame = self.frame_size();
-        asm!(self.a ; sub rsp, frame);
 
         let mut terminated = false;
         let mut ops = block.ops.iter().peekable();
@@ -711,7 +709,10 @@ impl Emitter<'_> {
 
         // Cold code after the body.
         let pc = block.pc;
-        asm!(self.a ; =>out);
+        asm!(self.a
+            ; =>out
+            ; add QWORD [rdi + env::ENV_BUDGET_OFFSET], count
+        );
         self.store_pc_const_via(RDI, pc);
         self.ret_exit_unframed(ExitCode::Budget, 0);
         if let Some(fail) = page_fail {
