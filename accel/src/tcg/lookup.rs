@@ -112,7 +112,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
         let same = block.insn_count == tb.block.insn_count
             && block.guest_len == tb.block.guest_len
             && block.code_mmu_idx == tb.block.code_mmu_idx
-            && mimic_translator::env::exit_cells(backend::goto_count(&block)) == tb.slots.len();
+            && mimic_translator::env::exit_cells(backend::exit_slot_count(&block)) == tb.slots.len();
         if !same {
             log::error!("block at {:#x} translated differently from its saved bytes; not recompiling it", tb.pc);
             return None;
@@ -337,7 +337,7 @@ impl<C: GuestCpu, F: Frontend> Core<C, F> {
                 block.second_page = Some(SecondPage { vpage, addend: (host as u64).wrapping_sub(vpage) });
             }
         }
-        let nslots = backend::goto_count(&block);
+        let nslots = backend::exit_slot_count(&block);
         block.flags = flags;
         let (idx, new_pages) = self.tbs.insert(pc, flags, phys, block, nslots, bytes);
         for page in new_pages {
