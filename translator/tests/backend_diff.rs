@@ -50,6 +50,7 @@ for_both_backends!(
     register_reads_survive_later_writes,
     second_page_is_checked_on_entry,
     compare_and_branch_match,
+    helper_calls_get_an_aligned_stack,
 );
 
 /// Every binary op × width × interesting operand pair, as constants and through registers.
@@ -761,5 +762,38 @@ fn compare_and_branch_match<B: Backend>() {
                 }
             }
         }
+    }
+}
+
+/// Generated code calls helpers with the stack aligned as the SystemV ABI requires, in a block
+/// that keeps a frame of temporaries of either parity and after a slow-path call.
+fn helper_calls_get_an_aligned_stack<B: Backend>() {
+    let mut j = B::for_tests();
+    for temps in [0, 1, 2, 5] {
+        let mut b = Builder::new(0x4000);
+        b.insn_start(0x4000, 4);
+        let mut acc = b.get_reg(Reg(1));
+        for _ in 0..temps {
+            let k = b.konst(3);
+            acc = b.bin64(BinOp::Add, acc, k);
+        }
+        b.set_reg(Reg(2), acc);
+        let phase = b.call(HelperId(H_STACK_PHASE), &[]);
+        b.set_reg(Reg(3), phase);
+        let va = b.konst(0x5008);
+        let v = b.load(va, MemOp { size: MemSize::B8, signed: false, mmu_idx: 1, align: false, rmw: false });
+        b.set_reg(Reg(4), v);
+        let again = b.call(HelperId(H_STACK_PHASE), &[]);
+        b.set_reg(Reg(5), again);
+        b.goto(0x4004);
+        let blk = b.finish();
+        // An empty TLB: the load takes the slow path.
+        let mut w = World::new(3);
+        let s = slots(&blk);
+        let code = j.compile(&blk, 1, s.as_ptr()).unwrap();
+        // SAFETY: valid env and code.
+        let exit = unsafe { j.enter(code.code, &mut *w.env) };
+        assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
+        assert_eq!((w.env.regs[3], w.env.regs[5]), (8, 8), "rsp mod 16 at the helper calls, {temps} temps");
     }
 }

@@ -94,16 +94,26 @@ unsafe extern "C" fn h_clobber(env: *mut Env, a: u64, b: u64, c: u64, d: u64) ->
     0
 }
 
+/// `rsp mod 16` at entry, as the helper call left it: 8 when the caller had the stack aligned
+/// for the call as the SystemV ABI requires (the return address is the 8). Naked, so no
+/// prologue of the compiler's changes rsp before it is read.
+#[unsafe(naked)]
+unsafe extern "C" fn h_stack_phase(_: *mut Env, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    std::arch::naked_asm!("mov rax, rsp", "and rax, 15", "ret")
+}
+
 pub static HELPERS: &[HelperInfo] = &[
     HelperInfo { name: "add3", func: h_add3, nargs: 3, may_raise: false },
     HelperInfo { name: "raise_if", func: h_raise_if, nargs: 1, may_raise: true },
     HelperInfo { name: "count", func: h_count, nargs: 0, may_raise: false },
     HelperInfo { name: "clobber", func: h_clobber, nargs: 4, may_raise: false },
+    HelperInfo { name: "stack_phase", func: h_stack_phase, nargs: 0, may_raise: false },
 ];
 pub const H_ADD3: u16 = 0;
 pub const H_RAISE_IF: u16 = 1;
 pub const H_COUNT: u16 = 2;
 pub const H_CLOBBER: u16 = 3;
+pub const H_STACK_PHASE: u16 = 4;
 
 /// An Env plus the host memory its TLB points at.
 pub struct World {
