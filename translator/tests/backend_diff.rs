@@ -772,10 +772,10 @@ fn helper_calls_get_an_aligned_stack<B: Backend>() {
     for temps in [0, 1, 2, 5] {
         let mut b = Builder::new(0x4000);
         b.insn_start(0x4000, 4);
+        // One temp per step, so the frames' sizes come in both parities of 8-byte slots.
         let mut acc = b.get_reg(Reg(1));
         for _ in 0..temps {
-            let k = b.konst(3);
-            acc = b.bin64(BinOp::Add, acc, k);
+            acc = b.bin64(BinOp::Add, acc, acc);
         }
         b.set_reg(Reg(2), acc);
         let phase = b.call(HelperId(H_STACK_PHASE), &[]);
@@ -787,13 +787,15 @@ fn helper_calls_get_an_aligned_stack<B: Backend>() {
         b.set_reg(Reg(5), again);
         b.goto(0x4004);
         let blk = b.finish();
-        // An empty TLB: the load takes the slow path.
+        // 0x5008 is outside the TLB's RAM: the load takes the slow path.
         let mut w = World::new(3);
         let s = slots(&blk);
         let code = j.compile(&blk, 1, s.as_ptr()).unwrap();
+        SLOW_LOG.with(|l| l.borrow_mut().clear());
         // SAFETY: valid env and code.
         let exit = unsafe { j.enter(code.code, &mut *w.env) };
         assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
+        assert_eq!(SLOW_LOG.with(|l| l.borrow().len()), 1, "the load went the slow way");
         assert_eq!((w.env.regs[3], w.env.regs[5]), (8, 8), "rsp mod 16 at the helper calls, {temps} temps");
     }
 }
