@@ -377,8 +377,8 @@ pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
         // The process ends now: leave the machine to the OS instead of freeing it piece by
         // piece. A Linux boot leaves tens of thousands of translated blocks, whose frees took
         // ~25 ms after the guest had powered off (QEMU does not free its TBs at exit either).
-        // Nothing in a machine needs its destructor to keep data: devices write files through
-        // unbuffered host calls, and the terminal is restored by `_guard`, which still drops.
+        // Nothing in a machine needs its destructor to keep data: devices flush every write to
+        // their files and sockets, and the terminal is restored by `_guard`, which still drops.
         std::mem::forget(machine);
         return Ok(status);
     }

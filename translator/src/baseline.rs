@@ -661,8 +661,8 @@ impl Emitter<'_> {
         });
 
         // Budget check before the frame exists: a block that cannot pay gives the budget back
-        // and returns at once, leaving `Env::budget` as it found it. (No frame pointer: the
-        // frame's size is fixed, and a push and a `leave` fewer on every block entry and exit.)
+        // and returns at once, leaving `Env::budget` as it found it. No frame pointer: the
+        // frame's size is fixed, so every exit pops it with one `add`.
         let out = self.a.new_dynamic_label();
         let count = block.insn_count as i32;
         let frame = self.frame_size();
