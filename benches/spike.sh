@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 
 CFLAGS=(-O2 -march=rv64gc -mabi=lp64d -mcmodel=medany -ffreestanding -fno-builtin
         -fno-tree-loop-distribute-patterns -nostdlib -nostartfiles -T "$SRC/link.ld")
-if [ $# -gt 0 ]; then PROGS=("$@"); else PROGS=(sieve sha256 matmul mix); fi
+if [ $# -gt 0 ]; then PROGS=("$@"); else PROGS=(sieve sha256 matmul mix keccak mpi); fi
 for p in "${PROGS[@]}"; do
     riscv64-unknown-elf-gcc "${CFLAGS[@]}" "$SRC/crt0.S" "$SRC/rt.c" "$SRC/$p.c" -lgcc -o "$OUT/$p.elf"
 done
