@@ -1,5 +1,5 @@
 /* Benchmark: multi-precision multiply-accumulate loops, the inner loops of RSA signature checks
- * (Linux verifies each module it loads this way: half of the time from /init to a shell is
+ * (Linux verifies each module it loads this way: over a third of the time from /init to a shell is
  * spent here). As in generic C bignum code on RV64 without a mulhu builtin, the 64x64->128-bit
  * product is built from four 32-bit partial products, so each limb costs ~30 instructions: a
  * tight loop of multiplies, shifts, carries, one load and one store per limb.
