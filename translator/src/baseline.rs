@@ -49,6 +49,8 @@ const RSI: Rq = Rq::RSI;
 const R8: Rq = Rq::R8;
 const RBX: Rq = Rq::RBX;
 const RDI: Rq = Rq::RDI;
+const RSP: Rq = Rq::RSP;
+const R11: Rq = Rq::R11;
 
 /// Where helpers get their arguments (SystemV, after `env` in rdi).
 const ARG_REGS: [Rq; MAX_HELPER_ARGS] = [RSI, RDX, RCX, R8];
@@ -475,12 +477,35 @@ impl Emitter<'_> {
         }
     }
 
+    /// `mov r, [base + off]`, with an 8-bit displacement when it fits (guest registers and
+    /// most stack slots: 3 bytes shorter, and baseline code is mostly cold, so its size is
+    /// fetch time).
+    fn load_disp(&mut self, r: Rq, base: Rq, off: i32) {
+        // Static base registers: a dynamic one costs a SIB byte (it could be rsp or r12).
+        match (i8::try_from(off), base) {
+            (Ok(d), RBX) => asm!(self.a ; mov Rq(r), [BYTE rbx + d]),
+            (Ok(d), RSP) => asm!(self.a ; mov Rq(r), [BYTE rsp + d]),
+            (Ok(d), _) => asm!(self.a ; mov Rq(r), [BYTE Rq(base) + d]),
+            (Err(_), _) => asm!(self.a ; mov Rq(r), [Rq(base) + off]),
+        }
+    }
+
+    /// `mov [base + off], r`, as [`Emitter::load_disp`].
+    fn store_disp(&mut self, base: Rq, off: i32, r: Rq) {
+        match (i8::try_from(off), base) {
+            (Ok(d), RBX) => asm!(self.a ; mov [BYTE rbx + d], Rq(r)),
+            (Ok(d), RSP) => asm!(self.a ; mov [BYTE rsp + d], Rq(r)),
+            (Ok(d), _) => asm!(self.a ; mov [BYTE Rq(base) + d], Rq(r)),
+            (Err(_), _) => asm!(self.a ; mov [Rq(base) + off], Rq(r)),
+        }
+    }
+
     /// Store the temp rax holds if its slot lacks it and it has uses left.
     fn flush(&mut self) {
         if let (Some(t), true) = (self.cached, self.dirty) {
             if self.uses.get(t.0 as usize).is_some_and(|&n| n > 0) {
                 let off = self.slot(t);
-                asm!(self.a ; mov [rsp + off], rax);
+                self.store_disp(RSP, off, RAX);
             }
         }
         self.dirty = false;
@@ -507,10 +532,10 @@ impl Emitter<'_> {
         }
         match (self.konst(t), self.alias.get(t.0 as usize).copied().flatten()) {
             (Some(v), _) => self.mov_imm(r, v),
-            (None, Some(env_off)) => asm!(self.a ; mov Rq(r), [rbx + env_off]),
+            (None, Some(env_off)) => self.load_disp(r, RBX, env_off),
             (None, None) => {
                 let off = self.slot(t);
-                asm!(self.a ; mov Rq(r), [rsp + off]);
+                self.load_disp(r, RSP, off);
             }
         }
         if r == RAX {
@@ -535,10 +560,8 @@ impl Emitter<'_> {
             }
             if self.uses.get(t.0 as usize).is_some_and(|&n| n > 0) {
                 let slot = self.slot(t);
-                asm!(self.a
-                    ; mov r11, [rbx + off]
-                    ; mov [rsp + slot], r11
-                );
+                self.load_disp(R11, RBX, off);
+                self.store_disp(RSP, slot, R11);
             }
             self.alias[t.0 as usize] = None;
             self.aliased.swap_remove(i);
@@ -559,11 +582,11 @@ impl Emitter<'_> {
 
     /// Undo the prologue (the frame popped, rbx restored): the state to return or tail-jump in.
     fn epilogue(&mut self) {
-        let frame = self.frame_size();
-        asm!(self.a
-            ; add rsp, frame
-            ; pop rbx
-        );
+        match i8::try_from(self.frame_size()) {
+            Ok(f) => asm!(self.a ; add rsp, BYTE f),
+            Err(_) => asm!(self.a ; add rsp, self.frame_size()),
+        }
+        asm!(self.a ; pop rbx);
     }
 
     fn ret_exit(&mut self, code: ExitCode, slot: u8) {
@@ -594,7 +617,12 @@ impl Emitter<'_> {
     /// set up). Clobbers rcx.
     fn store_pc_const_via(&mut self, env: Rq, pc: u64) {
         if pc as i64 >= i32::MIN as i64 && pc as i64 <= i32::MAX as i64 {
-            asm!(self.a ; mov QWORD [Rq(env) + env::ENV_PC_OFFSET], pc as i32);
+            // Static registers where possible: a dynamic base costs a SIB byte.
+            match env {
+                RBX => asm!(self.a ; mov QWORD [rbx + env::ENV_PC_OFFSET], pc as i32),
+                RDI => asm!(self.a ; mov QWORD [rdi + env::ENV_PC_OFFSET], pc as i32),
+                _ => asm!(self.a ; mov QWORD [Rq(env) + env::ENV_PC_OFFSET], pc as i32),
+            }
         } else {
             self.mov_imm(RCX, pc);
             asm!(self.a ; mov [Rq(env) + env::ENV_PC_OFFSET], rcx);
@@ -671,8 +699,11 @@ impl Emitter<'_> {
             ; jl =>out
             ; push rbx
             ; mov rbx, rdi
-            ; sub rsp, frame
         );
+        match i8::try_from(frame) {
+            Ok(f) => asm!(self.a ; sub rsp, BYTE f),
+            Err(_) => asm!(self.a ; sub rsp, frame),
+        }
 
         let mut terminated = false;
         let mut ops = block.ops.iter().peekable();
@@ -796,7 +827,7 @@ impl Emitter<'_> {
                     _ => {
                         self.get(RAX, *src);
                         self.materialize(Some(off));
-                        asm!(self.a ; mov [rbx + off], rax);
+                        self.store_disp(RBX, off, RAX);
                     }
                 }
             }
@@ -1037,6 +1068,22 @@ impl Emitter<'_> {
                 asm!(self.a ; mov eax, eax);
             }
             return;
+        }
+        // The sign-extended 8-bit immediate forms, 3 bytes shorter (offsets, small masks).
+        if let Ok(b) = i8::try_from(imm) {
+            match (op, width == Width::W64) {
+                (BinOp::Add, true) => return asm!(self.a ; add rax, BYTE b),
+                (BinOp::Add, false) => return asm!(self.a ; add eax, BYTE b),
+                (BinOp::Sub, true) => return asm!(self.a ; sub rax, BYTE b),
+                (BinOp::Sub, false) => return asm!(self.a ; sub eax, BYTE b),
+                (BinOp::And, true) => return asm!(self.a ; and rax, BYTE b),
+                (BinOp::And, false) => return asm!(self.a ; and eax, BYTE b),
+                (BinOp::Or, true) => return asm!(self.a ; or rax, BYTE b),
+                (BinOp::Or, false) => return asm!(self.a ; or eax, BYTE b),
+                (BinOp::Xor, true) => return asm!(self.a ; xor rax, BYTE b),
+                (BinOp::Xor, false) => return asm!(self.a ; xor eax, BYTE b),
+                _ => {}
+            }
         }
         match (op, width == Width::W64) {
             (BinOp::Add, true) => asm!(self.a ; add rax, imm),

@@ -200,3 +200,41 @@ fn compile_verified_survives_invalid_ir() {
     }
     assert!(j.compile_verified(&blocks[1], 1, slots(&blocks[1]).as_ptr()).is_err(), "an unplaced label");
 }
+
+/// Guest registers below `Env` offset 128, stack slots and small immediates get the short
+/// encodings (8-bit displacement or immediate): baseline code is mostly run cold, so its size is
+/// fetch time. Registers further out keep 32-bit displacements and still compute right.
+#[test]
+fn near_registers_and_small_immediates_use_short_encodings() {
+    use mimic_translator::env::reg_offset;
+    let (near, far) = (Reg(5), Reg(31));
+    assert!(reg_offset(near.0) < 128 && reg_offset(far.0) >= 128, "the test needs one of each");
+    let mut b = Builder::new(0x1000);
+    b.insn_start(0x1000, 4);
+    let x = b.get_reg(near);
+    let eight = b.konst(8);
+    let sum = b.bin64(BinOp::Add, x, eight);
+    b.set_reg(near, sum);
+    let y = b.get_reg(far);
+    let sum2 = b.bin64(BinOp::Add, y, sum);
+    b.set_reg(far, sum2);
+    b.goto(0x1004);
+    let blk = b.finish();
+    let mut j = base();
+    let s = slots(&blk);
+    let c = j.compile(&blk, 1, s.as_ptr()).unwrap();
+    let code = j.code_bytes(&c).to_vec();
+    let d = reg_offset(near.0) as u8;
+    let has = |pat: &[u8]| code.windows(pat.len()).any(|w| w == pat);
+    assert!(has(&[0x48, 0x8b, 0x43, d]), "mov rax, [rbx + disp8] for x5: {code:02x?}");
+    assert!(has(&[0x48, 0x83, 0xc0, 0x08]), "add rax, imm8: {code:02x?}");
+    assert!(has(&[0x48, 0x89, 0x43, d]), "mov [rbx + disp8], rax for x5: {code:02x?}");
+    let mut w = World::new(1);
+    w.env.regs[5] = 100;
+    w.env.regs[31] = 1000;
+    w.env.budget = 10;
+    // SAFETY: valid env and code of the live generation.
+    let exit = unsafe { j.enter(c.code, &mut *w.env) };
+    assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
+    assert_eq!((w.env.regs[5], w.env.regs[31], w.env.pc), (108, 1108, 0x1004));
+}
