@@ -822,7 +822,10 @@ impl Emitter<'_> {
                     Some(v) if self.cached != Some(*src) => {
                         self.use_temp(*src);
                         self.materialize(Some(off));
-                        asm!(self.a ; mov QWORD [rbx + off], v);
+                        match i8::try_from(off) {
+                            Ok(d) => asm!(self.a ; mov QWORD [BYTE rbx + d], v),
+                            Err(_) => asm!(self.a ; mov QWORD [rbx + off], v),
+                        }
                     }
                     _ => {
                         self.get(RAX, *src);

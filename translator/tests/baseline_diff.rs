@@ -201,9 +201,10 @@ fn compile_verified_survives_invalid_ir() {
     assert!(j.compile_verified(&blocks[1], 1, slots(&blocks[1]).as_ptr()).is_err(), "an unplaced label");
 }
 
-/// Guest registers below `Env` offset 128, stack slots and small immediates get the short
-/// encodings (8-bit displacement or immediate): baseline code is mostly run cold, so its size is
-/// fetch time. Registers further out keep 32-bit displacements and still compute right.
+/// Guest registers below `Env` offset 128 (loaded, stored, or set to a constant), stack slots and
+/// small immediates get the short encodings (8-bit displacement or immediate): baseline code is
+/// mostly run cold, so its size is fetch time. Registers further out keep 32-bit displacements
+/// and still compute right.
 #[test]
 fn near_registers_and_small_immediates_use_short_encodings() {
     use mimic_translator::env::reg_offset;
@@ -218,6 +219,8 @@ fn near_registers_and_small_immediates_use_short_encodings() {
     let y = b.get_reg(far);
     let sum2 = b.bin64(BinOp::Add, y, sum);
     b.set_reg(far, sum2);
+    let seven = b.konst(7);
+    b.set_reg(Reg(6), seven);
     b.goto(0x1004);
     let blk = b.finish();
     let mut j = base();
@@ -229,6 +232,8 @@ fn near_registers_and_small_immediates_use_short_encodings() {
     assert!(has(&[0x48, 0x8b, 0x43, d]), "mov rax, [rbx + disp8] for x5: {code:02x?}");
     assert!(has(&[0x48, 0x83, 0xc0, 0x08]), "add rax, imm8: {code:02x?}");
     assert!(has(&[0x48, 0x89, 0x43, d]), "mov [rbx + disp8], rax for x5: {code:02x?}");
+    let d6 = reg_offset(6) as u8;
+    assert!(has(&[0x48, 0xc7, 0x43, d6, 7, 0, 0, 0]), "mov QWORD [rbx + disp8], imm32 for x6: {code:02x?}");
     let mut w = World::new(1);
     w.env.regs[5] = 100;
     w.env.regs[31] = 1000;
@@ -236,5 +241,5 @@ fn near_registers_and_small_immediates_use_short_encodings() {
     // SAFETY: valid env and code of the live generation.
     let exit = unsafe { j.enter(c.code, &mut *w.env) };
     assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
-    assert_eq!((w.env.regs[5], w.env.regs[31], w.env.pc), (108, 1108, 0x1004));
+    assert_eq!((w.env.regs[5], w.env.regs[6], w.env.regs[31], w.env.pc), (108, 7, 1108, 0x1004));
 }
