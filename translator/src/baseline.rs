@@ -582,9 +582,10 @@ impl Emitter<'_> {
 
     /// Undo the prologue (the frame popped, rbx restored): the state to return or tail-jump in.
     fn epilogue(&mut self) {
-        match i8::try_from(self.frame_size()) {
+        let frame = self.frame_size();
+        match i8::try_from(frame) {
             Ok(f) => asm!(self.a ; add rsp, BYTE f),
-            Err(_) => asm!(self.a ; add rsp, self.frame_size()),
+            Err(_) => asm!(self.a ; add rsp, frame),
         }
         asm!(self.a ; pop rbx);
     }
