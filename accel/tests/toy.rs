@@ -598,6 +598,19 @@ fn a_block_optimised_alone_while_compiles_queued_gets_its_region_later() {
 }
 
 #[test]
+fn every_block_of_a_loop_that_repeats_exactly_gets_samples() {
+    // A -> B -> C -> A, two instructions each: 6 per round, and 1200 (the budget) is exactly
+    // 200 rounds. With periods of that one length, every period would end at the same block and
+    // only that block would ever be sampled hot; periods of varying length sample all three.
+    let prog = abc_loop(20000);
+    let o = TcgOptions { jit_threshold: 0, hot_samples: 3, budget: 1200, ..opts() };
+    let mut m = machine(&prog, &[], o);
+    assert_eq!(run(&mut m), 1);
+    let s = m.vcpu.stats();
+    assert_eq!(s.optimized_blocks, 3, "A, B and C are all found hot: {s:?}");
+}
+
+#[test]
 fn an_exit_a_helper_asks_for_keeps_the_budget_period() {
     // 1000 helper-requested exits inside one budget period: each returns to the run loop,
     // which puts the budget back instead of starting a new period (and polling) every time.

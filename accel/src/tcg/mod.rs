@@ -82,14 +82,15 @@ pub struct TcgOptions {
     pub jit_threshold: u32,
     /// Tiered compilation: blocks are first compiled quickly (Cranelift `opt_level=none`), and
     /// recompiled optimised once the budget has run out this many times at their entry. Budget
-    /// exits come every `budget` instructions, so they sample where guest time goes: a block
-    /// collects samples in proportion to the time spent in it. 0 optimises every compile.
+    /// exits come about every `budget` instructions, so they sample where guest time goes: a
+    /// block collects samples in proportion to the time spent in it. 0 optimises every compile.
     pub hot_samples: u32,
     /// Size of the JIT code cache; when it fills up all code is flushed.
     pub max_code_bytes: usize,
     /// Called whenever the budget runs out or the CPU idles.
     pub poll: Option<PollFn>,
-    /// Instructions per budget period (between polls).
+    /// Instructions per budget period (between polls), on average: periods vary from half of it
+    /// to one and a half times it.
     pub budget: i64,
     /// Most guest instructions per block.
     pub max_block_insns: u32,
@@ -282,6 +283,8 @@ pub struct TcgVcpu<C: GuestCpu, F: Frontend> {
     opts: TcgOptions,
     flush_pending: bool,
     disasm: Option<capstone::Capstone>,
+    /// Xorshift state that varies the length of budget periods (see `refill_budget`).
+    period_jitter: u32,
 }
 
 // SAFETY: the raw pointers inside (TB code, the runtime box) point into memory this vCPU owns;
@@ -377,7 +380,7 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
         } else {
             None
         };
-        Ok(Self { core, parked, _rt: rt, jit, jit_hot, base, compiler, opts, flush_pending: false, disasm })
+        Ok(Self { core, parked, _rt: rt, jit, jit_hot, base, compiler, opts, flush_pending: false, disasm, period_jitter: 0x9e37_79b9 })
     }
 
     /// See [`TcgOptions::region_queue_limit`]; for tests that need the queue to look busy for
@@ -484,8 +487,15 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
     }
 
     /// Start a new budget period and give the machine a chance to service its timers.
+    ///
+    /// Periods vary in length around `TcgOptions::budget` (from half of it to one and a half
+    /// times it, the same sequence every run). Budget exits are the samples that find hot
+    /// blocks, and with periods of one fixed length a loop that repeats exactly would have its
+    /// samples land on the same few blocks forever: in a Keccak round (one long function cut
+    /// into eight blocks) the first block never got a sample and kept its quick code while the
+    /// rest were optimised.
     fn refill_budget(&mut self) {
-        let budget = self.opts.budget.max(1);
+        let budget = self.next_period();
         let remaining = self.core.cpu.env_ref().budget.max(0);
         self.core.cpu.on_budget_refill(remaining, budget);
         self.core.cpu.env().budget = budget;
@@ -493,6 +503,16 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
             self.core.stats.polls += 1;
             poll();
         }
+    }
+
+    fn next_period(&mut self) -> i64 {
+        let budget = self.opts.budget.max(2);
+        let mut x = self.period_jitter;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.period_jitter = x;
+        budget / 2 + (x as i64) % budget
     }
 
     fn deliver_exception(&mut self) {
