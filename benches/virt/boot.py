@@ -7,7 +7,7 @@ Measured from the host, by timestamping lines the guest prints:
   seq-md5   `seq 1 200000 | md5sum`
   sha256    sha256 of 32 MiB (`dd if=/dev/zero bs=1M count=32 | sha256sum`; the result matches the host)
   total     process start -> exit (poweroff)
-Each is the best of --runs runs. Prints both emulators and the speed ratio (QEMU time / Mimic time:
+Each is the best of --runs runs; the runs alternate between the two emulators. Prints both emulators and the speed ratio (QEMU time / Mimic time:
 above 1 means Mimic is faster).
 
 Usage: benches/virt/boot.py [--runs N] [--guest DIR] [--mimic PATH]
@@ -54,10 +54,13 @@ def main():
               "-kernel", os.path.join(a.guest, "vmlinux"), "-initrd", os.path.join(a.guest, "initramfs.cpio.gz"),
               "-append", f'console=ttyS0 quiet mimic.cmd="{CMD}"']
     emulators = {"mimic": [a.mimic] + common, "qemu": ["qemu-system-riscv64"] + common}
-    best = {}
-    for name, argv in emulators.items():
-        runs = [run_once(argv) for _ in range(a.runs)]
-        best[name] = {k: min(r[k] for r in runs) for k in runs[0]}
+    # Runs alternate between the emulators, so a host that speeds up or slows down during the
+    # benchmark (page reclaim, neighbours on a shared host) weighs on both alike.
+    runs = {name: [] for name in emulators}
+    for _ in range(a.runs):
+        for name, argv in emulators.items():
+            runs[name].append(run_once(argv))
+    best = {name: {k: min(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     print(f"{'phase':<10}{'mimic s':>10}{'qemu s':>10}{'speed ratio':>14}")
     for k in ("init", "seq-md5", "sha256", "total"):
         m, q = best["mimic"][k], best["qemu"][k]
