@@ -365,14 +365,16 @@ pub fn run(run: Box<RunConfig>) -> Result<u8, String> {
     config.console_input = Some(std::sync::Arc::new(std::sync::Mutex::new(input)));
     loop {
         let mut machine = mimic_machines::create(config.clone()).map_err(|e| e.to_string())?;
+        if let Some(path) = &config.dumpdtb {
+            // QEMU's behaviour: the tree is written while the board is built, then the process
+            // exits without running the guest.
+            eprintln!("mimic: dtb dumped to {}. Exiting.", path.display());
+            return Ok(0);
+        }
         let status = match machine.run().map_err(|e| e.to_string())? {
             RunOutcome::Exit(code) => (code & 0xff) as u8,
             RunOutcome::Reset if config.no_reboot => 0,
-            // The same machine again; its device tree was already dumped once.
-            RunOutcome::Reset => {
-                config.dumpdtb = None;
-                continue;
-            }
+            RunOutcome::Reset => continue,
         };
         // The process ends now: leave the machine to the OS instead of freeing it piece by
         // piece. A Linux boot leaves tens of thousands of translated blocks, whose frees took

@@ -236,3 +236,33 @@ fn virt_devices_on_qemu() {
         failures.join("\n  ")
     );
 }
+
+/// `-machine dumpdtb=FILE` writes the board's device tree and exits with status 0 without
+/// running the guest, as QEMU does (the "kernel" here is `j .`: a run would never end). The
+/// same command line runs on QEMU when installed, which proves the expectation right.
+#[test]
+fn dumpdtb_writes_the_tree_and_exits_without_running() {
+    let dir = std::env::temp_dir().join(format!("mimic-dumpdtb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spin = dir.join("spin.bin");
+    std::fs::write(&spin, 0x0000_006fu32.to_le_bytes()).unwrap();
+    let mut emulators = vec![("mimic", env!("CARGO_BIN_EXE_mimic"))];
+    if have_tool(QEMU) {
+        emulators.push(("qemu", QEMU));
+    }
+    for (which, emulator) in emulators {
+        let dtb = dir.join(format!("{which}.dtb"));
+        let mut cmd = Command::new(emulator);
+        cmd.arg("-M").arg(format!("virt,dumpdtb={}", dtb.display()));
+        cmd.args(["-m", "256M", "-bios", "none", "-nographic", "-kernel"]).arg(&spin);
+        let log = dir.join(format!("{which}.log"));
+        match common::run_with_timeout(cmd, Duration::from_secs(20), &log).unwrap() {
+            common::RunResult::Exited(st, out) => assert_eq!(st.code(), Some(0), "{which}: {out}"),
+            common::RunResult::TimedOut(out) => panic!("{which} ran the guest instead of exiting after dumpdtb: {out}"),
+        }
+        let tree = std::fs::read(&dtb).unwrap();
+        assert_eq!(tree.get(..4), Some(&[0xd0, 0x0d, 0xfe, 0xed][..]), "{which}: not a flattened device tree");
+        assert!(tree.windows(12).any(|w| w == b"riscv-virtio"), "{which}: the tree names the board");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
