@@ -7,8 +7,8 @@ Measured from the host, by timestamping lines the guest prints:
   seq-md5   `seq 1 200000 | md5sum`
   sha256    sha256 of 32 MiB (`dd if=/dev/zero bs=1M count=32 | sha256sum`; the result matches the host)
   total     process start -> exit (poweroff)
-Each is the best of --runs runs; the runs alternate between the two emulators. Prints both emulators and the speed ratio (QEMU time / Mimic time:
-above 1 means Mimic is faster).
+Each is the best of --runs runs; the runs alternate between the two emulators. Prints both
+emulators and the speed ratio (QEMU time / Mimic time: above 1 means Mimic is faster).
 
 Usage: benches/virt/boot.py [--runs N] [--guest DIR] [--mimic PATH]
 (run scripts/fetch-riscv-guest.sh and `cargo build --release` first)."""
