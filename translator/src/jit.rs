@@ -104,6 +104,9 @@ pub struct JitStats {
     pub code_bytes: u64,
     /// Generations thrown away by `flush_all`.
     pub flushes: u64,
+    /// Guest loads and stores compiled to share a page group's TLB check (see
+    /// [`crate::page_group`]).
+    pub grouped_accesses: u64,
 }
 
 /// Backing store of one code generation: a single RWX mapping, bump-allocated. Blocks are packed
@@ -363,14 +366,15 @@ impl Jit {
         let gen = self.gen.as_mut().ok_or_else(|| JitError::Memory("no code generation".into()))?;
         gen.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = block_sig();
-        {
+        let grouped = {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let mut l = Lower::new(b, self.helpers, members, edges);
             l.stubs = (gen.load_stub as u64, gen.store_stub as u64);
             l.lower();
             l.b.seal_all_blocks();
             l.b.finalize(gen.module.target_config());
-        }
+            l.grouped
+        };
         if log::log_enabled!(log::Level::Trace) {
             log::trace!("clif for block {}:\n{}", head.block_id, self.ctx.func.display());
         }
@@ -396,6 +400,7 @@ impl Jit {
         gen.module.clear_context(&mut self.ctx);
         self.stats.blocks += 1;
         self.stats.code_bytes += size as u64;
+        self.stats.grouped_accesses += grouped;
         self.stats.compile_ns += thread_cpu_ns().saturating_sub(start);
         Ok(Compiled { code, size })
     }
@@ -487,6 +492,13 @@ struct Lower<'a, 'b> {
     terminated: bool,
     insn_pc: u64,
     goto_idx: u64,
+    /// The member's page groups (see [`crate::page_group`]), the op being lowered, and each
+    /// group's check once emitted (see `group_check`).
+    groups: crate::page_group::Plan,
+    op_idx: usize,
+    group_checks: Vec<Option<Value>>,
+    /// Accesses compiled with a group's check (for `JitStats::grouped_accesses`).
+    grouped: u64,
     /// Guest registers written by `SetReg` but not yet stored to `Env` (see `flush_regs`).
     pending: Vec<Option<Value>>,
     /// The registers with a `pending` value, in first-write order.
@@ -566,6 +578,10 @@ impl<'a, 'b> Lower<'a, 'b> {
             terminated: false,
             insn_pc: head.block.pc,
             goto_idx: 0,
+            groups: Default::default(),
+            op_idx: 0,
+            group_checks: Vec::new(),
+            grouped: 0,
             pending: vec![None; env::NUM_REGS],
             dirty: Vec::new(),
             carried: Vec::new(),
@@ -837,6 +853,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.terminated = false;
         self.insn_pc = block.pc;
         self.goto_idx = 0;
+        self.groups = crate::page_group::plan(block);
+        self.group_checks = vec![None; self.groups.groups.len()];
         self.branch_keep = None;
         self.pending = vec![None; env::NUM_REGS];
         self.dirty.clear();
@@ -881,6 +899,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
         }
         for (i, op) in block.ops.iter().enumerate() {
+            self.op_idx = i;
             if self.terminated && !matches!(op, Op::Label { .. }) {
                 // Unreachable (invalid IR, rejected by the verifier); give it a block anyway.
                 let nb = self.b.create_block();
@@ -1001,12 +1020,14 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             Op::Load { dst, addr, mem } => {
                 let va = self.t(*addr);
-                let v = self.load(va, *mem);
+                let group = self.page_group();
+                let v = self.load(va, *mem, group);
                 self.def(*dst, v);
             }
             Op::Store { addr, src, mem } => {
                 let (va, v) = (self.t(*addr), self.t(*src));
-                self.store(va, v, *mem);
+                let group = self.page_group();
+                self.store(va, v, *mem, group);
             }
             Op::Call { helper, dst, args } => {
                 // Helpers may read or write any guest register.
@@ -1341,6 +1362,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         va: Value,
         m: MemOp,
         write: bool,
+        cold: bool,
     ) -> (cranelift_codegen::ir::Block, cranelift_codegen::ir::Block, Value) {
         let (base, off) = self.tlb_entry(va, m.mmu_idx);
         let f = self.flags(REGION_TLB);
@@ -1351,6 +1373,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
+        if cold {
+            self.b.set_cold_block(fast);
+        }
         self.b.ins().brif(hit, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
         let addend = self.b.ins().load(I64, f, base, off + env::TLB_ADDEND_OFFSET);
@@ -1358,11 +1383,90 @@ impl<'a, 'b> Lower<'a, 'b> {
         (fast, slow, host)
     }
 
-    fn load(&mut self, va: Value, m: MemOp) -> Value {
-        let (_fast, slow, host) = self.tlb_check(va, m, m.rmw);
+    /// The check of the page group the current access belongs to, emitted at its first access.
+    fn page_group(&mut self) -> Option<Value> {
+        let gid = self.groups.member.get(self.op_idx).copied().flatten()? as usize;
+        if self.group_checks[gid].is_none() && self.groups.groups[gid].leader == self.op_idx {
+            let g = self.groups.groups[gid].clone();
+            self.group_checks[gid] = Some(self.group_check(&g));
+        }
+        self.group_checks[gid]
+    }
+
+    /// One TLB check for every access of group `g`: their lowest byte's page is mapped with the
+    /// permissions they need, that byte is aligned to the largest access (so all are aligned),
+    /// and so is the highest byte's page, at the same addend (at most two pages: see
+    /// `page_group::MAX_SPAN`). Returns that addend if so, else 1: one value live across the
+    /// group, as the code it serves is register-hungry. RAM pages' addends are multiples of the
+    /// page size; an odd one would only send the accesses through their own checks.
+    fn group_check(&mut self, g: &crate::page_group::PageGroup) -> Value {
+        let base = match g.base {
+            Some(t) => self.t(t),
+            None => self.iconst(0),
+        };
+        let low = self.b.ins().iadd_imm_s(base, g.low as i64);
+        let (entry, off) = self.tlb_entry(low, g.mmu_idx);
+        let f = self.flags(REGION_TLB);
+        let masked = self.b.ins().band_imm_s(low, (env::PAGE_MASK | (g.align - 1)) as i64);
+        let mut hit: Option<Value> = None;
+        for (wanted, field) in [(g.read, env::TLB_ADDR_READ_OFFSET), (g.write, env::TLB_ADDR_WRITE_OFFSET)] {
+            if wanted {
+                let cmp = self.b.ins().load(I64, f, entry, off + field);
+                let h = self.b.ins().icmp(IntCC::Equal, masked, cmp);
+                hit = Some(match hit {
+                    Some(prev) => self.b.ins().band(prev, h),
+                    None => h,
+                });
+            }
+        }
+        let mut hit = hit.unwrap_or_else(|| self.b.ins().iconst(I8, 1));
+        let addend = self.b.ins().load(I64, f, entry, off + env::TLB_ADDEND_OFFSET);
+        if g.span > g.align {
+            // The bytes may run onto the next page (an aligned access alone never does): that
+            // page too must hit, and continue the first in host memory (guest RAM does; a
+            // virtual mapping often does).
+            let high = self.b.ins().iadd_imm_s(low, (g.span - 1) as i64);
+            let (entry2, off2) = self.tlb_entry(high, g.mmu_idx);
+            let page = self.b.ins().band_imm_s(high, env::PAGE_MASK as i64);
+            for (wanted, field) in [(g.read, env::TLB_ADDR_READ_OFFSET), (g.write, env::TLB_ADDR_WRITE_OFFSET)] {
+                if wanted {
+                    let cmp = self.b.ins().load(I64, f, entry2, off2 + field);
+                    let h = self.b.ins().icmp(IntCC::Equal, page, cmp);
+                    hit = self.b.ins().band(hit, h);
+                }
+            }
+            let addend2 = self.b.ins().load(I64, f, entry2, off2 + env::TLB_ADDEND_OFFSET);
+            let same = self.b.ins().icmp(IntCC::Equal, addend, addend2);
+            hit = self.b.ins().band(hit, same);
+        }
+        let one = self.iconst(1);
+        self.b.ins().select(hit, addend, one)
+    }
+
+    /// For an access of a page group: when the group check hit, `emit(host address)` in a block
+    /// of its own; the current block then continues (cold) with the access's own check. Returns
+    /// whether it did (the caller then keeps all of that check cold).
+    fn group_fast_path(&mut self, va: Value, group: Option<Value>, emit: impl FnOnce(&mut Self, Value)) -> bool {
+        let Some(addend) = group else { return false };
+        self.grouped += 1;
+        let fast = self.b.create_block();
+        let own_check = self.b.create_block();
+        self.b.set_cold_block(own_check);
+        // `test addend, 1` names the value once (`test v, v` made the register allocator reload
+        // a spilled addend twice).
+        let miss = self.b.ins().band_imm_s(addend, 1);
+        self.b.ins().brif(miss, own_check, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        let host = self.b.ins().iadd(va, addend);
+        emit(self, host);
+        self.b.switch_to_block(own_check);
+        true
+    }
+
+    fn host_load(&mut self, host: Value, m: MemOp) -> Value {
         let g = self.guest_flags();
         let ins = self.b.ins();
-        let v = match (m.size, m.signed) {
+        match (m.size, m.signed) {
             (MemSize::B1, false) => ins.uload8(I64, g, host, 0),
             (MemSize::B1, true) => ins.sload8(I64, g, host, 0),
             (MemSize::B2, false) => ins.uload16(I64, g, host, 0),
@@ -1370,9 +1474,29 @@ impl<'a, 'b> Lower<'a, 'b> {
             (MemSize::B4, false) => ins.uload32(g, host, 0),
             (MemSize::B4, true) => ins.sload32(g, host, 0),
             (MemSize::B8, _) => ins.load(I64, g, host, 0),
+        }
+    }
+
+    fn host_store(&mut self, host: Value, v: Value, m: MemOp) {
+        let g = self.guest_flags();
+        let ins = self.b.ins();
+        match m.size {
+            MemSize::B1 => ins.istore8(g, v, host, 0),
+            MemSize::B2 => ins.istore16(g, v, host, 0),
+            MemSize::B4 => ins.istore32(g, v, host, 0),
+            MemSize::B8 => ins.store(g, v, host, 0),
         };
+    }
+
+    fn load(&mut self, va: Value, m: MemOp, group: Option<Value>) -> Value {
         let join = self.b.create_block();
         let res = self.b.append_block_param(join, I64);
+        let grouped = self.group_fast_path(va, group, |s, host| {
+            let v = s.host_load(host, m);
+            s.b.ins().jump(join, &[v.into()]);
+        });
+        let (_fast, slow, host) = self.tlb_check(va, m, m.rmw, grouped);
+        let v = self.host_load(host, m);
         self.b.ins().jump(join, &[v.into()]);
 
         self.b.switch_to_block(slow);
@@ -1394,17 +1518,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         res
     }
 
-    fn store(&mut self, va: Value, v: Value, m: MemOp) {
-        let (_fast, slow, host) = self.tlb_check(va, m, true);
-        let g = self.guest_flags();
-        let ins = self.b.ins();
-        match m.size {
-            MemSize::B1 => ins.istore8(g, v, host, 0),
-            MemSize::B2 => ins.istore16(g, v, host, 0),
-            MemSize::B4 => ins.istore32(g, v, host, 0),
-            MemSize::B8 => ins.store(g, v, host, 0),
-        };
+    fn store(&mut self, va: Value, v: Value, m: MemOp, group: Option<Value>) {
         let join = self.b.create_block();
+        let grouped = self.group_fast_path(va, group, |s, host| {
+            s.host_store(host, v, m);
+            s.b.ins().jump(join, &[]);
+        });
+        let (_fast, slow, host) = self.tlb_check(va, m, true, grouped);
+        self.host_store(host, v, m);
         self.b.ins().jump(join, &[]);
 
         self.b.switch_to_block(slow);

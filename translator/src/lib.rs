@@ -11,6 +11,7 @@ pub mod ir;
 pub mod interp;
 pub mod jit;
 pub mod opt;
+pub mod page_group;
 pub mod print;
 mod small;
 pub mod verify;

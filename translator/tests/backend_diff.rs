@@ -51,6 +51,7 @@ for_both_backends!(
     second_page_is_checked_on_entry,
     compare_and_branch_match,
     helper_calls_get_an_aligned_stack,
+    base_plus_offset_accesses_match,
 );
 
 /// Every binary op × width × interesting operand pair, as constants and through registers.
@@ -797,5 +798,41 @@ fn helper_calls_get_an_aligned_stack<B: Backend>() {
         assert_eq!(unpack_exit(exit).0, ExitCode::Goto);
         assert_eq!(SLOW_LOG.with(|l| l.borrow().len()), 1, "the load went the slow way");
         assert_eq!((w.env.regs[3], w.env.regs[5]), (8, 8), "rsp mod 16 at the helper calls, {temps} temps");
+    }
+}
+
+/// Loads and stores through one base register plus offsets (the Cranelift tier checks the TLB
+/// once for all of them, see `page_group`) match the interpreter wherever the base puts them:
+/// inside a page, straddling the two RAM pages, misaligned, running off RAM, on a faulting or an
+/// unmapped page; and with the second page write-protected, unmapped, or mapped to host memory
+/// that does not follow the first page's.
+fn base_plus_offset_accesses_match<B: Backend>() {
+    let mut j = B::for_tests();
+    let accesses = [
+        (0, MemSize::B8, false),
+        (8, MemSize::B8, true),
+        (16, MemSize::B8, false),
+        (4, MemSize::B4, true),
+        (24, MemSize::B8, false),
+        (34, MemSize::B2, true),
+        (-8, MemSize::B8, false),
+        (40, MemSize::B1, true),
+    ];
+    let bases = [RAM_VA + 64, RAM_VA + 4096 - 24, RAM_VA + 3, RAM_VA + 2 * 4096 - 16, FAULT_VA + 24, 0x1234_5018];
+    let page1 = env::tlb_index(RAM_VA + 4096);
+    let tweaks: [&dyn Fn(&mut World); 4] = [
+        &|_| {},
+        &|w| w.env.tlb[1][page1].addr_write |= env::TLB_FORCE_SLOW,
+        &|w| w.env.tlb[1][page1].addr_read = TLB_INVALID,
+        // The second page shows the first page's host memory.
+        &|w| w.env.tlb[1][page1].addend = (w.ram.as_ptr() as u64).wrapping_sub(RAM_VA + 4096),
+    ];
+    for &base in &bases {
+        let blk = based_block(base, &accesses);
+        let s = slots(&blk);
+        let c = j.compile(&blk, 7, s.as_ptr()).expect("compile");
+        for (k, tweak) in tweaks.iter().enumerate() {
+            check_tweaked(&j, c.code, &blk, base ^ k as u64, tweak);
+        }
     }
 }

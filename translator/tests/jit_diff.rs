@@ -190,3 +190,19 @@ fn random_regions_match_the_interpreter_following_the_edges() {
         assert_eq!(got_log, want_log, "seed {seed}");
     }
 }
+
+/// The accesses through one base register share one TLB check (`JitStats::grouped_accesses`),
+/// and take no slow path when their page is mapped.
+#[test]
+fn accesses_through_one_base_share_a_tlb_check() {
+    let mut j = jit();
+    let accesses: Vec<(i64, MemSize, bool)> = (0..6).map(|i| (8 * i, MemSize::B8, i % 2 == 1)).collect();
+    let blk = based_block(RAM_VA + 128, &accesses);
+    let s = slots(&blk);
+    let before = j.stats().grouped_accesses;
+    let c = j.compile(&blk, 7, s.as_ptr()).unwrap();
+    assert_eq!(j.stats().grouped_accesses - before, 6);
+    check_tweaked(&j, c.code, &blk, 9, &|_| {});
+    let o = run(&mut j, &blk, 9, 100);
+    assert!(o.slow_log.is_empty(), "{:?}", o.slow_log);
+}

@@ -155,6 +155,7 @@ impl CompileThread {
                         compile_ns: q.compile_ns + h.compile_ns,
                         code_bytes: q.code_bytes + h.code_bytes,
                         flushes: h.flushes,
+                        grouped_accesses: q.grouped_accesses + h.grouped_accesses,
                     }
                 };
                 let mut queue = Pending::default();

@@ -190,6 +190,56 @@ fn outcome(w: &World, exit: u64) -> Outcome {
     }
 }
 
+/// Runs `block` in the interpreter and as `code` (compiled from it by `backend`), each from a
+/// fresh [`World::new(seed)`] changed by `tweak`; everything observable must match. `code` must
+/// have been compiled with block id 7, the id the interpreter is given.
+pub fn check_tweaked<B: Backend>(backend: &B, code: *const u8, block: &Block, seed: u64, tweak: &dyn Fn(&mut World)) {
+    let mut got = Vec::new();
+    for compiled in [false, true] {
+        let mut w = World::new(seed);
+        tweak(&mut w);
+        SLOW_LOG.with(|l| l.borrow_mut().clear());
+        // SAFETY: `code` is from the backend's current generation; env valid as above.
+        let exit = unsafe {
+            if compiled {
+                backend.enter(code, &mut *w.env)
+            } else {
+                interp::interpret(block, 7, &mut *w.env, HELPERS)
+            }
+        };
+        got.push(outcome(&w, exit));
+    }
+    assert_eq!(got[0], got[1], "interp vs {} differ for\n{}", B::NAME, mimic_translator::print::print_block(block, HELPERS));
+}
+
+/// A block of loads and stores at `base + offset` (`base` a run-time value: the compilers cannot
+/// see it is `base_va`), one guest instruction each: the accesses through one base register a
+/// page group covers.
+pub fn based_block(base_va: u64, accesses: &[(i64, MemSize, bool)]) -> Block {
+    let mut b = Builder::new(0x2000);
+    b.insn_start(0x2000, 4);
+    let r = b.get_reg(Reg(3));
+    let zero = b.konst(0);
+    let z = b.bin(BinOp::And, Width::W64, r, zero);
+    let k = b.konst(base_va);
+    let base = b.bin(BinOp::Add, Width::W64, z, k);
+    for (i, &(off, size, store)) in accesses.iter().enumerate() {
+        b.insn_start(0x2004 + 4 * i as u64, 4);
+        let c = b.konst(off as u64);
+        let a = b.bin(BinOp::Add, Width::W64, base, c);
+        let m = MemOp::new(size, i % 2 == 0, 1);
+        if store {
+            let v = b.get_reg(Reg(5 + (i % 3) as u16));
+            b.store(a, v, m);
+        } else {
+            let v = b.load(a, m);
+            b.set_reg(Reg(10 + i as u16), v);
+        }
+    }
+    b.goto(0x3000);
+    b.finish()
+}
+
 pub fn run_interp(block: &Block, seed: u64, budget: i64) -> Outcome {
     let mut w = World::new(seed);
     w.env.budget = budget;
