@@ -14,8 +14,8 @@
 //! slow-path access may refill or evict TLB entries, but not change what the page maps to. Each
 //! grouped access still has the ordinary per-access check as its fallback, taken when the group
 //! check fails (page not mapped, not writable, a code page, misaligned, the bytes running onto a
-//! next page that does not follow the first in host memory), so which accesses take the slow path, and in which order, is exactly as without
-//! groups.
+//! next page that does not follow the first in host memory), so which accesses take the slow
+//! path, and in which order, is exactly as without groups.
 
 use std::collections::HashMap;
 
@@ -125,20 +125,21 @@ pub fn plan(block: &Block) -> Plan {
         if accesses.len() < MIN_GROUP {
             continue;
         }
-        // Offsets relative to the first access, as signed distances. Each access joins the first
-        // group it fits in without that group spanning more than MAX_SPAN bytes.
+        // Offsets relative to the first access, as signed distances (wide enough that no end of
+        // an access overflows: a span computed short would leave bytes unchecked). Each access
+        // joins the first group it fits in without that group spanning more than MAX_SPAN bytes.
         let first = accesses[0].offset;
-        let rel = |a: &Access| a.offset.wrapping_sub(first) as i64;
-        let mut bins: Vec<(i64, i64, Vec<&Access>)> = Vec::new();
+        let rel = |a: &Access| a.offset.wrapping_sub(first) as i64 as i128;
+        let mut bins: Vec<(i128, i128, Vec<&Access>)> = Vec::new();
         for a in accesses {
-            let (d, end) = (rel(a), rel(a).saturating_add(a.size as i64));
-            let fits = |lo: i64, hi: i64| (hi.max(end) - lo.min(d)) as u64 <= MAX_SPAN;
+            let (d, end) = (rel(a), rel(a) + a.size as i128);
+            let fits = |lo: i128, hi: i128| hi.max(end) - lo.min(d) <= MAX_SPAN as i128;
             match bins.iter_mut().find(|(lo, hi, _)| fits(*lo, *hi)) {
                 Some((lo, hi, members)) => {
                     (*lo, *hi) = ((*lo).min(d), (*hi).max(end));
                     members.push(a);
                 }
-                None if (end - d) as u64 <= MAX_SPAN => bins.push((d, end, vec![a])),
+                None if end - d <= MAX_SPAN as i128 => bins.push((d, end, vec![a])),
                 None => {}
             }
         }
@@ -149,12 +150,12 @@ pub fn plan(block: &Block) -> Plan {
             if kept.len() < MIN_GROUP {
                 continue;
             }
-            let hi = kept.iter().map(|a| rel(a) + a.size as i64).max().unwrap_or(lo);
+            let hi = kept.iter().map(|a| rel(a) + a.size as i128).max().unwrap_or(lo);
             let gid = plan.groups.len() as u32;
             plan.groups.push(PageGroup {
                 leader: kept[0].op,
                 base: key.1,
-                low: first.wrapping_add(lo as u64),
+                low: first.wrapping_add(lo as i64 as u64),
                 span: (hi - lo) as u64,
                 align: kept.iter().map(|a| a.size).max().unwrap_or(1),
                 read: kept.iter().any(|a| !a.write),
@@ -295,5 +296,21 @@ mod tests {
         let spans: Vec<(u64, u64)> = p.groups.iter().map(|g| (g.low, g.span)).collect();
         assert_eq!(spans, [(0, 24), (300, 24)], "the store at 600 is alone");
         assert!(p.groups.iter().all(|g| g.span <= MAX_SPAN));
+    }
+
+    #[test]
+    fn offsets_half_the_address_space_away_still_give_exact_spans() {
+        let mut b = Builder::new(0x1000);
+        let base = b.get_reg(Reg(10));
+        // The first access sets the origin; the others end exactly 2^63 bytes past it, where a
+        // 64-bit signed distance would overflow.
+        for off in [0u64, 0x7fff_ffff_ffff_fff8, 0x7fff_ffff_ffff_fff0, 0x7fff_ffff_ffff_ffe8] {
+            let a = at(&mut b, base, off as i64);
+            b.load(a, m(MemSize::B8));
+        }
+        b.goto(0x1100);
+        let p = plan(&b.finish());
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!((p.groups[0].low, p.groups[0].span), (0x7fff_ffff_ffff_ffe8, 24));
     }
 }
