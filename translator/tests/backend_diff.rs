@@ -52,6 +52,7 @@ for_both_backends!(
     compare_and_branch_match,
     helper_calls_get_an_aligned_stack,
     base_plus_offset_accesses_match,
+    random_base_plus_offset_accesses_match,
 );
 
 /// Every binary op × width × interesting operand pair, as constants and through registers.
@@ -801,11 +802,27 @@ fn helper_calls_get_an_aligned_stack<B: Backend>() {
     }
 }
 
+type Tweak = Box<dyn Fn(&mut World)>;
+
+/// TLB states for accesses around the boundary of the two RAM pages: as mapped; either page
+/// write-protected (a code page) or unmapped for reads; the second page showing the first
+/// page's host memory (host memory that does not follow on).
+fn tlb_tweaks() -> [Tweak; 6] {
+    let (page0, page1) = (env::tlb_index(RAM_VA), env::tlb_index(RAM_VA + 4096));
+    [
+        Box::new(|_| {}),
+        Box::new(move |w| w.env.tlb[1][page0].addr_write |= env::TLB_FORCE_SLOW),
+        Box::new(move |w| w.env.tlb[1][page1].addr_write |= env::TLB_FORCE_SLOW),
+        Box::new(move |w| w.env.tlb[1][page0].addr_read = TLB_INVALID),
+        Box::new(move |w| w.env.tlb[1][page1].addr_read = TLB_INVALID),
+        Box::new(move |w| w.env.tlb[1][page1].addend = (w.ram.as_ptr() as u64).wrapping_sub(RAM_VA + 4096)),
+    ]
+}
+
 /// Loads and stores through one base register plus offsets (the Cranelift tier checks the TLB
 /// once for all of them, see `page_group`) match the interpreter wherever the base puts them:
 /// inside a page, straddling the two RAM pages, misaligned, running off RAM, on a faulting or an
-/// unmapped page; and with the second page write-protected, unmapped, or mapped to host memory
-/// that does not follow the first page's.
+/// unmapped page; under each of `tlb_tweaks`.
 fn base_plus_offset_accesses_match<B: Backend>() {
     let mut j = B::for_tests();
     let accesses = [
@@ -819,20 +836,39 @@ fn base_plus_offset_accesses_match<B: Backend>() {
         (40, MemSize::B1, true),
     ];
     let bases = [RAM_VA + 64, RAM_VA + 4096 - 24, RAM_VA + 3, RAM_VA + 2 * 4096 - 16, FAULT_VA + 24, 0x1234_5018];
-    let page1 = env::tlb_index(RAM_VA + 4096);
-    let tweaks: [&dyn Fn(&mut World); 4] = [
-        &|_| {},
-        &|w| w.env.tlb[1][page1].addr_write |= env::TLB_FORCE_SLOW,
-        &|w| w.env.tlb[1][page1].addr_read = TLB_INVALID,
-        // The second page shows the first page's host memory.
-        &|w| w.env.tlb[1][page1].addend = (w.ram.as_ptr() as u64).wrapping_sub(RAM_VA + 4096),
-    ];
+    let tweaks = tlb_tweaks();
     for &base in &bases {
         let blk = based_block(base, &accesses);
         let s = slots(&blk);
         let c = j.compile(&blk, 7, s.as_ptr()).expect("compile");
         for (k, tweak) in tweaks.iter().enumerate() {
-            check_tweaked(&j, c.code, &blk, base ^ k as u64, tweak);
+            check_tweaked(&j, c.code, &blk, base ^ k as u64, &**tweak);
         }
+    }
+}
+
+/// Random runs of accesses through one base (random offsets within 300 bytes, sizes, loads and
+/// stores, bases near and across the RAM page boundary or misaligned) under random TLB states
+/// match the interpreter.
+fn random_base_plus_offset_accesses_match<B: Backend>() {
+    let mut j = B::for_tests();
+    let mut rnd = rng(0x9e37);
+    let tweaks = tlb_tweaks();
+    for _ in 0..B::RANDOM_BLOCKS / 4 {
+        let n = 3 + rnd(8) as usize;
+        let accesses: Vec<(i64, MemSize, bool)> = (0..n)
+            .map(|_| {
+                let size = [MemSize::B1, MemSize::B2, MemSize::B4, MemSize::B8][rnd(4) as usize];
+                // Mostly aligned offsets, as compilers emit them.
+                let off = (rnd(300) as i64 - 40) & if rnd(8) == 0 { !0 } else { !(size.bytes() as i64 - 1) };
+                (off, size, rnd(2) == 0)
+            })
+            .collect();
+        let base = (RAM_VA + 4096 - 256 + rnd(512)) & if rnd(4) == 0 { !0 } else { !7 };
+        let blk = based_block(base, &accesses);
+        let s = slots(&blk);
+        let c = j.compile(&blk, 7, s.as_ptr()).expect("compile");
+        let k = rnd(tweaks.len() as u64) as usize;
+        check_tweaked(&j, c.code, &blk, base, &*tweaks[k]);
     }
 }
