@@ -1408,18 +1408,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let (entry, off) = self.tlb_entry(low, g.mmu_idx);
         let f = self.flags(REGION_TLB);
         let masked = self.b.ins().band_imm_s(low, (env::PAGE_MASK | (g.align - 1)) as i64);
-        let mut hit: Option<Value> = None;
-        for (wanted, field) in [(g.read, env::TLB_ADDR_READ_OFFSET), (g.write, env::TLB_ADDR_WRITE_OFFSET)] {
-            if wanted {
-                let cmp = self.b.ins().load(I64, f, entry, off + field);
-                let h = self.b.ins().icmp(IntCC::Equal, masked, cmp);
-                hit = Some(match hit {
-                    Some(prev) => self.b.ins().band(prev, h),
-                    None => h,
-                });
-            }
-        }
-        let mut hit = hit.unwrap_or_else(|| self.b.ins().iconst(I8, 1));
+        let mut hit = self.tags_match(entry, off, masked, g);
         let addend = self.b.ins().load(I64, f, entry, off + env::TLB_ADDEND_OFFSET);
         if g.span > g.align {
             // The bytes may run onto the next page (an aligned access alone never does): that
@@ -1428,19 +1417,32 @@ impl<'a, 'b> Lower<'a, 'b> {
             let high = self.b.ins().iadd_imm_s(low, (g.span - 1) as i64);
             let (entry2, off2) = self.tlb_entry(high, g.mmu_idx);
             let page = self.b.ins().band_imm_s(high, env::PAGE_MASK as i64);
-            for (wanted, field) in [(g.read, env::TLB_ADDR_READ_OFFSET), (g.write, env::TLB_ADDR_WRITE_OFFSET)] {
-                if wanted {
-                    let cmp = self.b.ins().load(I64, f, entry2, off2 + field);
-                    let h = self.b.ins().icmp(IntCC::Equal, page, cmp);
-                    hit = self.b.ins().band(hit, h);
-                }
-            }
+            let hit2 = self.tags_match(entry2, off2, page, g);
             let addend2 = self.b.ins().load(I64, f, entry2, off2 + env::TLB_ADDEND_OFFSET);
             let same = self.b.ins().icmp(IntCC::Equal, addend, addend2);
-            hit = self.b.ins().band(hit, same);
+            let both = self.b.ins().band(hit2, same);
+            hit = self.b.ins().band(hit, both);
         }
         let one = self.iconst(1);
         self.b.ins().select(hit, addend, one)
+    }
+
+    /// Does the TLB entry at `entry + off` hold `tag` for every permission group `g` needs?
+    fn tags_match(&mut self, entry: Value, off: i32, tag: Value, g: &crate::page_group::PageGroup) -> Value {
+        let f = self.flags(REGION_TLB);
+        let mut hit: Option<Value> = None;
+        for (wanted, field) in [(g.read, env::TLB_ADDR_READ_OFFSET), (g.write, env::TLB_ADDR_WRITE_OFFSET)] {
+            if wanted {
+                let cmp = self.b.ins().load(I64, f, entry, off + field);
+                let h = self.b.ins().icmp(IntCC::Equal, tag, cmp);
+                hit = Some(match hit {
+                    Some(prev) => self.b.ins().band(prev, h),
+                    None => h,
+                });
+            }
+        }
+        // A group has at least one access, so one of the two is wanted.
+        hit.unwrap_or_else(|| self.b.ins().iconst(I8, 1))
     }
 
     /// For an access of a page group: when the group check hit, `emit(host address)` in a block
