@@ -3,9 +3,10 @@
 //! Compiled guest code spends most of its memory-access instructions on the TLB check (index,
 //! compare, addend: about nine host instructions per access). Code that works on a structure or a
 //! stack frame addresses it as one base register plus constant offsets (`ld s1,56(a0)`, `sd
-//! s0,192(sp)`): Keccak's round function does forty such accesses per block. When the bytes all
-//! those accesses touch lie on one page, one check of that page (with the permissions and the
-//! alignment they need) answers for all of them, and each access only tests the check's result.
+//! s0,192(sp)`): the first block of Linux's Keccak round does 38 such accesses. When the bytes
+//! all those accesses touch lie on one page (or on two that follow each other in host memory),
+//! one check (with the permissions and the alignment they need) answers for all of them, and
+//! each access only tests the check's result.
 //!
 //! A group is planned per straight-line run of a block: a [`Op::Label`] starts a new run (temps do
 //! not live across one, so neither does a base) and so does a helper call (a helper may change the
@@ -41,7 +42,7 @@ pub struct PageGroup {
     pub base: Option<Temp>,
     /// Offset from the base of the lowest byte any access touches.
     pub low: u64,
-    /// Bytes from `low` to the end of the highest access (at most a page).
+    /// Bytes from `low` to the end of the highest access (at most [`MAX_SPAN`]).
     pub span: u64,
     /// Largest access size: `base + low` aligned to it makes every access aligned.
     pub align: u64,
