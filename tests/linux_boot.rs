@@ -59,9 +59,20 @@ fn boot(extra: &[&str], cmd: &str, tag: &str) -> (i32, String) {
 
 #[test]
 fn boots_debian_to_busybox_and_runs_commands() {
-    let (code, out) = boot(&[], "uname -m | sed s/^/MARK-uname=/; seq 1 200000 | md5sum | sed s/^/MARK-md5=/", "cmds");
+    let (code, out) = boot(
+        &[],
+        "uname -m | sed s/^/MARK-uname=/; seq 1 200000 | md5sum | sed s/^/MARK-md5=/; \
+         dmesg | grep crng | sed s/^/MARK-crng=/",
+        "cmds",
+    );
     assert!(out.contains("mimic-guest: init reached"), "init not reached:\n{out}");
     assert!(out.contains("MARK-uname=riscv64"), "uname -m did not print riscv64:\n{out}");
+    // The board's rng-seed is credited before the kernel's clock starts: without it the CRNG
+    // would be ready only later, if at all before poweroff.
+    assert!(
+        out.lines().any(|l| l.contains("MARK-crng=[    0.000000] random: crng init done")),
+        "the kernel's CRNG was not seeded at boot (no /chosen/rng-seed?):\n{out}"
+    );
     let host_md5 = host_sh("seq 1 200000 | md5sum | cut -d' ' -f1");
     assert!(out.contains(&format!("MARK-md5={host_md5}")), "guest checksum differs from the host's {host_md5}:\n{out}");
     assert_eq!(code, 0, "poweroff must end Mimic with status 0:\n{out}");

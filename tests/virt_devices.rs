@@ -239,7 +239,8 @@ fn virt_devices_on_qemu() {
 
 /// `-machine dumpdtb=FILE` writes the board's device tree and exits with status 0 without
 /// running the guest, as QEMU does (the "kernel" here is `j .`: a run would never end). The
-/// same command line runs on QEMU when installed, which proves the expectation right.
+/// same command line runs on QEMU when installed, which proves the expectation right. The tree
+/// carries a random seed for the guest (`/chosen/rng-seed`), a new one each time, as QEMU's.
 #[test]
 fn dumpdtb_writes_the_tree_and_exits_without_running() {
     let dir = std::env::temp_dir().join(format!("mimic-dumpdtb-{}", std::process::id()));
@@ -250,7 +251,8 @@ fn dumpdtb_writes_the_tree_and_exits_without_running() {
     if have_tool(QEMU) {
         emulators.push(("qemu", QEMU));
     }
-    for (which, emulator) in emulators {
+    let mut mimic_trees = Vec::new();
+    for (which, emulator) in emulators.iter().chain([&("mimic-again", env!("CARGO_BIN_EXE_mimic"))]) {
         let dtb = dir.join(format!("{which}.dtb"));
         let mut cmd = Command::new(emulator);
         cmd.arg("-M").arg(format!("virt,dumpdtb={}", dtb.display()));
@@ -263,6 +265,13 @@ fn dumpdtb_writes_the_tree_and_exits_without_running() {
         let tree = std::fs::read(&dtb).unwrap();
         assert_eq!(tree.get(..4), Some(&[0xd0, 0x0d, 0xfe, 0xed][..]), "{which}: not a flattened device tree");
         assert!(tree.windows(12).any(|w| w == b"riscv-virtio"), "{which}: the tree names the board");
+        assert!(tree.windows(9).any(|w| w == b"rng-seed\0"), "{which}: no /chosen/rng-seed");
+        if which.starts_with("mimic") {
+            mimic_trees.push(tree);
+        }
     }
+    // Same board, same command line: only the seed may differ, and it must.
+    assert_eq!(mimic_trees[0].len(), mimic_trees[1].len());
+    assert_ne!(mimic_trees[0], mimic_trees[1], "two boots got the same rng-seed");
     let _ = std::fs::remove_dir_all(&dir);
 }

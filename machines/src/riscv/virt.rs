@@ -293,6 +293,7 @@ impl Virt {
             mmu_type: "riscv,sv48",
             bootargs: bootargs.as_deref(),
             initrd,
+            rng_seed: fdt::host_rng_seed(),
             clint: memmap::entry(MEMMAP, "clint"),
             plic: memmap::entry(MEMMAP, "plic"),
             plic_ndev: VIRT_NUM_SOURCES - 1,
