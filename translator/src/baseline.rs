@@ -1185,7 +1185,13 @@ impl Emitter<'_> {
         let base = env::ENV_TLB_OFFSET + mmu * env::TLB_SIZE as i32 * env::TLB_ENTRY_SIZE;
         let field = base + if write { env::TLB_ADDR_WRITE_OFFSET } else { env::TLB_ADDR_READ_OFFSET };
         let addend = base + env::TLB_ADDEND_OFFSET;
-        let mask = (env::PAGE_MASK | (m.size.bytes() - 1)) as i64 as i32;
+        // As `env::tlb_probe`: the page of the last byte, or the page and alignment bits.
+        let n = m.size.bytes();
+        let (last, mask) = if m.align {
+            (0, (env::PAGE_MASK | (n - 1)) as i64 as i32)
+        } else {
+            ((n - 1) as i32, env::PAGE_MASK as i64 as i32)
+        };
         let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
         let entry = self.a.new_dynamic_label();
         let join = self.a.new_dynamic_label();
@@ -1195,7 +1201,7 @@ impl Emitter<'_> {
         asm!(self.a
             ; shr rax, (env::PAGE_BITS - 5) as i8
             ; and eax, index_mask
-            ; mov rcx, rsi
+            ; lea rcx, [rsi + last]
             ; and rcx, mask
             ; cmp rcx, [rbx + rax + field]
             ; jne =>entry

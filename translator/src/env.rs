@@ -28,9 +28,25 @@ pub const NUM_MMU_IDX: usize = 4;
 pub const TLB_FORCE_SLOW: u64 = 1 << 11;
 pub const TLB_INVALID: u64 = u64::MAX;
 
+/// What a TLB comparator is compared with for an access of `n` bytes at `vaddr` (see
+/// [`TlbEntry`]): the page of its last byte, or for an access that must be aligned, its page
+/// with the low address bits that must be zero. A page-crossing access compares the next page
+/// with the entry indexed by `vaddr`, which never holds it (the index differs), and neither
+/// value ever equals a comparator with [`TLB_FORCE_SLOW`] set or [`TLB_INVALID`].
+#[inline]
+pub const fn tlb_probe(vaddr: u64, n: u64, align: bool) -> u64 {
+    if align {
+        vaddr & (PAGE_MASK | (n - 1))
+    } else {
+        vaddr.wrapping_add(n - 1) & PAGE_MASK
+    }
+}
+
 /// One softmmu TLB entry. A hit for an access of `n` bytes at `vaddr` with permission `p` is
-/// `(vaddr & (PAGE_MASK | (n - 1))) == addr_p`; the host address is then `vaddr + addend`.
-/// Misaligned accesses never hit (the low bits differ) and are handled by the slow path.
+/// `tlb_probe(vaddr, n, align) == addr_p`; the host address is then `vaddr + addend`. An access
+/// that may be misaligned hits when its last byte is on the same page, as on QEMU (guests that
+/// probe the speed of misaligned accesses, as Linux does, see them as fast); one that must be
+/// aligned (`MemOp::align`) hits only when it is, so the slow path raises its fault.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlbEntry {
@@ -420,14 +436,24 @@ mod tests {
     }
 
     #[test]
-    fn misaligned_and_empty_never_hit() {
+    fn in_page_accesses_hit_crossing_forced_and_empty_never_do() {
         let e = TlbEntry { addr_read: 0x8000_0000, ..TlbEntry::EMPTY };
-        let probe = |va: u64, n: u64| (va & (PAGE_MASK | (n - 1))) == e.addr_read;
-        assert!(probe(0x8000_0ff8, 8));
-        assert!(!probe(0x8000_0ffc, 8));
+        let probe = |va: u64, n: u64, align: bool| tlb_probe(va, n, align) == e.addr_read;
+        assert!(probe(0x8000_0ff8, 8, false) && probe(0x8000_0ff8, 8, true));
+        assert!(probe(0x8000_0ff3, 8, false) && probe(0x8000_0ffe, 2, false), "misaligned, in the page");
+        assert!(!probe(0x8000_0ff3, 8, true), "misaligned where alignment is required");
+        assert!(!probe(0x8000_0ffc, 8, false) && !probe(0x8000_0fff, 2, false), "crossing into the next page");
         let slow = 0x8000_0000 | TLB_FORCE_SLOW;
-        assert_ne!(0x8000_0123 & (PAGE_MASK | 7), slow);
-        // An all-ones address masked for an 8-byte access is PAGE_MASK | 7: never the empty tag.
-        assert_ne!(PAGE_MASK | 7, TLB_INVALID);
+        for va in [0x8000_0123, 0x8000_0800, 0x8000_0fff] {
+            for n in [1, 2, 4, 8] {
+                assert_ne!(tlb_probe(va, n, false), slow);
+                assert_ne!(tlb_probe(va, n, true), slow);
+            }
+        }
+        // The last page's top bytes wrap to page 0 or stay PAGE_MASK | low bits: never empty.
+        for va in [u64::MAX, u64::MAX - 3, PAGE_MASK] {
+            assert_ne!(tlb_probe(va, 8, false), TLB_INVALID);
+            assert_ne!(tlb_probe(va, 8, true), TLB_INVALID);
+        }
     }
 }

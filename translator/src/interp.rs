@@ -6,7 +6,7 @@
 //! The operation semantics here ([`eval_bin`], [`eval_un`], [`eval_cmp`]) are the reference the
 //! JIT is tested against.
 
-use crate::env::{self, pack_exit, Env, ExitCode, PAGE_MASK};
+use crate::env::{self, pack_exit, Env, ExitCode};
 use crate::helpers::{HelperTable, MAX_HELPER_ARGS};
 use crate::ir::{BinOp, Block, Cond, ExitReason, MemOp, MemSize, Op, UnOp, Width};
 
@@ -185,7 +185,7 @@ unsafe fn tlb_lookup(env: *const Env, vaddr: u64, m: MemOp, write: bool) -> Opti
     // SAFETY: env is valid (caller); the mmu_idx bound is checked, the index is masked.
     let e = unsafe { (*env).tlb.get(idx)?.get_unchecked(env::tlb_index(vaddr)) };
     let cmp = if write { e.addr_write } else { e.addr_read };
-    ((vaddr & (PAGE_MASK | (m.size.bytes() - 1))) == cmp).then(|| vaddr.wrapping_add(e.addend))
+    (env::tlb_probe(vaddr, m.size.bytes(), m.align) == cmp).then(|| vaddr.wrapping_add(e.addend))
 }
 
 /// Execute `block` against `env`; returns the packed exit ([`env::pack_exit`]).

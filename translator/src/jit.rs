@@ -1368,7 +1368,14 @@ impl<'a, 'b> Lower<'a, 'b> {
         let f = self.flags(REGION_TLB);
         let field = if write { env::TLB_ADDR_WRITE_OFFSET } else { env::TLB_ADDR_READ_OFFSET };
         let cmp = self.b.ins().load(I64, f, base, off + field);
-        let masked = self.b.ins().band_imm_s(va, (env::PAGE_MASK | (m.size.bytes() - 1)) as i64);
+        // As `env::tlb_probe`.
+        let n = m.size.bytes();
+        let masked = if m.align || n == 1 {
+            self.b.ins().band_imm_s(va, (env::PAGE_MASK | (n - 1)) as i64)
+        } else {
+            let last = self.b.ins().iadd_imm_s(va, (n - 1) as i64);
+            self.b.ins().band_imm_s(last, env::PAGE_MASK as i64)
+        };
         let hit = self.b.ins().icmp(IntCC::Equal, masked, cmp);
         let fast = self.b.create_block();
         let slow = self.b.create_block();

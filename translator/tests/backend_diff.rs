@@ -34,6 +34,7 @@ for_both_backends!(
     all_binops_match,
     all_unops_cmps_selects_match,
     memory_fast_slow_and_faults_match,
+    misaligned_accesses_within_a_page_take_the_fast_path,
     force_slow_entry_and_empty_tlb_go_slow,
     helpers_and_may_raise_match,
     control_flow_exit_slots_and_kinds_match,
@@ -161,6 +162,49 @@ fn memory_fast_slow_and_faults_match<B: Backend>() {
     let o = run(&mut j, &mem_block(RAM_VA + 8, MemSize::B8, false, false, false), 1, 100);
     assert_eq!(o.regs[6], u64::from_le_bytes(w.ram[8..16].try_into().unwrap()));
     assert!(o.slow_log.is_empty(), "a TLB hit must not take the slow path");
+}
+
+/// A misaligned access whose bytes stay on one page hits the TLB, as on QEMU; one that runs
+/// onto the next page, or one that must be aligned (an atomic), takes the slow path. The
+/// interpreter agrees on every case, and the value loaded or stored is the same.
+fn misaligned_accesses_within_a_page_take_the_fast_path<B: Backend>() {
+    let mut j = B::for_tests();
+    let w = World::new(1);
+    for (off, size) in
+        [(3, MemSize::B8), (0x7f9, MemSize::B8), (0xffb, MemSize::B4), (0xffe, MemSize::B2), (1, MemSize::B4)]
+    {
+        for store in [false, true] {
+            let blk = mem_block(RAM_VA + off, size, false, false, store);
+            check(&mut j, &blk, 1, 100);
+            let o = run(&mut j, &blk, 1, 100);
+            assert!(
+                o.slow_log.is_empty(),
+                "{size:?} at +{off:#x} (store {store}) left the fast path: {:?}",
+                o.slow_log
+            );
+            if !store {
+                let n = size.bytes() as usize;
+                let mut bytes = [0u8; 8];
+                bytes[..n].copy_from_slice(&w.ram[off as usize..off as usize + n]);
+                assert_eq!(o.regs[6], u64::from_le_bytes(bytes));
+            }
+        }
+    }
+    for (off, size) in [(0xffd, MemSize::B8), (0xfff, MemSize::B2)] {
+        let blk = mem_block(RAM_VA + off, size, false, false, false);
+        check(&mut j, &blk, 1, 100);
+        assert!(!run(&mut j, &blk, 1, 100).slow_log.is_empty(), "{size:?} at +{off:#x} crosses a page");
+    }
+    let mut b = Builder::new(0x2000);
+    b.insn_start(0x2000, 4);
+    let a = b.konst(RAM_VA + 4);
+    let m = MemOp { size: MemSize::B8, signed: false, mmu_idx: 1, align: true, rmw: true };
+    let v = b.load(a, m);
+    b.set_reg(Reg(6), v);
+    b.goto(0x2004);
+    let blk = b.finish();
+    check(&mut j, &blk, 1, 100);
+    assert!(!run(&mut j, &blk, 1, 100).slow_log.is_empty(), "a misaligned atomic must reach the slow path");
 }
 
 /// An entry forcing the slow path is honoured even though the page matches, and an invalid
