@@ -1185,13 +1185,9 @@ impl Emitter<'_> {
         let base = env::ENV_TLB_OFFSET + mmu * env::TLB_SIZE as i32 * env::TLB_ENTRY_SIZE;
         let field = base + if write { env::TLB_ADDR_WRITE_OFFSET } else { env::TLB_ADDR_READ_OFFSET };
         let addend = base + env::TLB_ADDEND_OFFSET;
-        // As `env::tlb_probe`: the page of the last byte, or the page and alignment bits.
-        let n = m.size.bytes();
-        let (last, mask) = if m.align {
-            (0, (env::PAGE_MASK | (n - 1)) as i64 as i32)
-        } else {
-            ((n - 1) as i32, env::PAGE_MASK as i64 as i32)
-        };
+        let (offset, mask) = env::tlb_probe_parts(m.size.bytes(), m.align);
+        // Both fit a sign-extended imm32: offset < 8, and mask is PAGE_MASK with low bits.
+        let (last, mask) = (offset as i32, mask as i64 as i32);
         let index_mask = ((env::TLB_SIZE as i32) - 1) << 5;
         let entry = self.a.new_dynamic_label();
         let join = self.a.new_dynamic_label();

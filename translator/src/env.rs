@@ -35,10 +35,19 @@ pub const TLB_INVALID: u64 = u64::MAX;
 /// value ever equals a comparator with [`TLB_FORCE_SLOW`] set or [`TLB_INVALID`].
 #[inline]
 pub const fn tlb_probe(vaddr: u64, n: u64, align: bool) -> u64 {
+    let (offset, mask) = tlb_probe_parts(n, align);
+    vaddr.wrapping_add(offset) & mask
+}
+
+/// [`tlb_probe`] as `(vaddr + offset) & mask`, for the compiled tiers to emit: `offset` is the
+/// last byte's (0 when the access must be aligned, or is one byte), `mask` keeps the page and,
+/// for an access that must be aligned, the bits that must be zero.
+#[inline]
+pub const fn tlb_probe_parts(n: u64, align: bool) -> (u64, u64) {
     if align {
-        vaddr & (PAGE_MASK | (n - 1))
+        (0, PAGE_MASK | (n - 1))
     } else {
-        vaddr.wrapping_add(n - 1) & PAGE_MASK
+        (n - 1, PAGE_MASK)
     }
 }
 

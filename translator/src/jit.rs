@@ -1368,14 +1368,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let f = self.flags(REGION_TLB);
         let field = if write { env::TLB_ADDR_WRITE_OFFSET } else { env::TLB_ADDR_READ_OFFSET };
         let cmp = self.b.ins().load(I64, f, base, off + field);
-        // As `env::tlb_probe`.
-        let n = m.size.bytes();
-        let masked = if m.align || n == 1 {
-            self.b.ins().band_imm_s(va, (env::PAGE_MASK | (n - 1)) as i64)
-        } else {
-            let last = self.b.ins().iadd_imm_s(va, (n - 1) as i64);
-            self.b.ins().band_imm_s(last, env::PAGE_MASK as i64)
-        };
+        let (offset, mask) = env::tlb_probe_parts(m.size.bytes(), m.align);
+        let last = if offset == 0 { va } else { self.b.ins().iadd_imm_s(va, offset as i64) };
+        let masked = self.b.ins().band_imm_s(last, mask as i64);
         let hit = self.b.ins().icmp(IntCC::Equal, masked, cmp);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -1414,7 +1409,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let low = self.b.ins().iadd_imm_s(base, g.low as i64);
         let (entry, off) = self.tlb_entry(low, g.mmu_idx);
         let f = self.flags(REGION_TLB);
-        let masked = self.b.ins().band_imm_s(low, (env::PAGE_MASK | (g.align - 1)) as i64);
+        // The group's own rule: its lowest byte aligned to its largest access.
+        let (_, mask) = env::tlb_probe_parts(g.align, true);
+        let masked = self.b.ins().band_imm_s(low, mask as i64);
         let mut hit = self.tags_match(entry, off, masked, g);
         let addend = self.b.ins().load(I64, f, entry, off + env::TLB_ADDEND_OFFSET);
         if g.span > g.align {
