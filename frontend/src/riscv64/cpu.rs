@@ -206,7 +206,8 @@ impl RiscvCpu {
     /// hands out, so it is exact at block boundaries.
     pub fn retired(&self) -> u64 {
         let used = self.budget_at_refill.saturating_sub(self.env.budget.max(0)).max(0) as u64;
-        self.retired_base.wrapping_add(used)
+        let skipped = self.env.regs[super::regs::SKIPPED as usize];
+        self.retired_base.wrapping_add(used).wrapping_sub(skipped)
     }
 
     /// Make [`RiscvCpu::retired`] read `v` now (writes of `mcycle`/`minstret`).
@@ -218,6 +219,7 @@ impl RiscvCpu {
     /// `env.budget` directly, so the retired-instruction count carries over.
     pub fn on_budget_refill(&mut self, new_budget: i64) {
         self.retired_base = self.retired();
+        self.env.regs[super::regs::SKIPPED as usize] = 0;
         self.budget_at_refill = new_budget;
         self.env.budget = new_budget;
     }
@@ -452,6 +454,23 @@ pub(crate) mod tests {
         cpu.env.budget = cpu.env.take_exit_request().unwrap();
         assert_eq!(cpu.retired(), 17);
         assert_eq!(cpu.env.take_exit_request(), None);
+    }
+
+    #[test]
+    fn retired_leaves_out_what_if_converted_branches_skipped() {
+        let mut cpu = test_cpu();
+        cpu.on_budget_refill(100);
+        cpu.env.budget = 60;
+        cpu.env.regs[super::super::regs::SKIPPED as usize] = 3;
+        assert_eq!(cpu.retired(), 37);
+        // A new period carries the count over and starts the skipped count afresh.
+        cpu.on_budget_refill(100);
+        assert_eq!(cpu.env.regs[super::super::regs::SKIPPED as usize], 0);
+        cpu.env.budget = 90;
+        assert_eq!(cpu.retired(), 47);
+        cpu.env.regs[super::super::regs::SKIPPED as usize] = 2;
+        cpu.set_retired(7);
+        assert_eq!(cpu.retired(), 7);
     }
 
     #[test]

@@ -112,6 +112,33 @@ fn index() -> &'static [Vec<&'static Pattern>] {
     })
 }
 
+/// `raw` as a 32-bit instruction (compressed ones expanded); `None` for reserved encodings.
+pub fn expand(raw: u32) -> Option<u32> {
+    if raw & 3 == 3 {
+        Some(raw)
+    } else {
+        rvc::expand(raw as u16)
+    }
+}
+
+/// `beq`..`bgeu` (and `c.beqz`/`c.bnez`, expanded).
+pub fn is_conditional_branch(insn: u32) -> bool {
+    insn & 0x7f == 0x63 && decode(insn).is_some()
+}
+
+/// Instructions whose only effect is a computed integer register write: they never trap, touch
+/// memory or state, or end a block, and their handlers always succeed (see
+/// `translate::IfConversion`).
+const PURE_INTEGER: &[&str] = &[
+    "lui", "auipc", "addi", "slti", "sltiu", "xori", "ori", "andi", "slli", "srli", "srai", "add", "sub", "sll", "slt",
+    "sltu", "xor", "srl", "sra", "or", "and", "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw",
+    "sraw", "mul", "mulh", "mulhsu", "mulhu", "div", "divu", "rem", "remu", "mulw", "divw", "divuw", "remw", "remuw",
+];
+
+pub fn is_pure_integer(insn: u32) -> bool {
+    decode(insn).is_some_and(|p| PURE_INTEGER.contains(&p.name))
+}
+
 /// The pattern that handles the 32-bit instruction `insn`, if any.
 pub fn decode(insn: u32) -> Option<&'static Pattern> {
     index()[bucket_of(insn)].iter().copied().find(|p| p.matches(insn))
@@ -183,6 +210,21 @@ pub(crate) mod tests {
                 assert_eq!(name_of(p.bits), Some(p.name), "pattern {}", p.name);
             }
         }
+    }
+
+    #[test]
+    fn pure_integer_instructions_are_patterns_of_the_decoder() {
+        let names: Vec<&str> = tables().iter().flat_map(|t| t.iter().map(|p| p.name)).collect();
+        for n in PURE_INTEGER {
+            assert!(names.contains(n), "{n} is not a pattern");
+        }
+        assert!(is_pure_integer(0x01f6_86b3), "add a3,a3,t6");
+        assert!(expand(0x0585).is_some_and(is_pure_integer), "c.addi a1,1");
+        assert!(!is_pure_integer(0x0006_b603), "ld");
+        assert!(!is_pure_integer(0x0400_006f), "jal");
+        assert!(!is_pure_integer(0x3400_2573), "csrr");
+        assert!(is_conditional_branch(0x0078_7463) && !is_conditional_branch(0x01f6_86b3));
+        assert!(expand(0xc119).is_some_and(is_conditional_branch), "c.beqz a0");
     }
 
     #[test]

@@ -140,6 +140,10 @@ pub(crate) fn branch(ctx: &mut Ctx, cond: Cond, rs1: u32, rs2: u32, offset: i64)
         return;
     }
     let c = ctx.b.cmp(cond, a, b);
+    if let Some(ic) = ctx.if_convert.filter(|ic| ic.target == target) {
+        ctx.begin_skip(c, ic);
+        return;
+    }
     let taken = ctx.b.new_label();
     ctx.b.br_cond(c, taken);
     ctx.b.goto(fall);

@@ -42,6 +42,9 @@ pub mod regs {
     pub const RESV_ADDR: u16 = 64;
     /// Value LR loaded, compared again by SC (QEMU's approach for a single-threaded TCG).
     pub const RESV_VAL: u16 = 65;
+    /// Instructions charged to the budget but skipped by if-converted branches in this budget
+    /// period (see `translate::IfConversion`); `instret` subtracts them.
+    pub const SKIPPED: u16 = 66;
 }
 
 /// The whole helper table: system helpers first, then floating point. `HelperId`s of each part

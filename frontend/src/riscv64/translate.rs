@@ -55,8 +55,30 @@ pub struct Ctx {
     pub flags: u64,
     /// Set by a handler that ended the block (jump, trap, exit to the run loop).
     pub ended: bool,
+    /// This instruction is a branch the block may execute as selects (see [`IfConversion`]).
+    pub if_convert: Option<IfConversion>,
+    /// The branch's condition while the instructions it skips are translated: their register
+    /// writes keep the old value where it holds.
+    skip: Option<(Temp, u64)>,
     cache: RegCache,
 }
+
+/// A short forward conditional branch over a few instructions that only compute into integer
+/// registers (`bgeu a6,t2,1f; add a3,a3,t6; 1:`, the carry of multi-precision arithmetic) is
+/// translated without ending the block: the skipped instructions always run, each register write
+/// keeping the old value when the branch is taken. The block goes on past the target instead of
+/// splitting in three, so a loop with such a branch stays one block (one budget check, one
+/// straight-line run for page groups, a loop the optimiser sees whole). The instructions the
+/// block charged but did not execute are counted in [`regs::SKIPPED`] so that `instret` stays
+/// exact (`RiscvCpu::retired`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfConversion {
+    pub target: u64,
+    pub skipped: u32,
+}
+
+/// Most instructions a branch may skip and still be converted: the skipped ones always execute.
+const MAX_IF_CONVERTED: u32 = 3;
 
 /// What the ops emitted so far tell about register and temp values on the current straight-line
 /// path.
@@ -111,7 +133,7 @@ impl Ctx {
     pub fn new(pc: u64, flags: u64) -> Self {
         // As the builder's ops: room for a typical block's temps, not regrown op by op.
         let cache = RegCache { consts: Vec::with_capacity(64), ..RegCache::default() };
-        Self { b: Builder::new(pc), pc, insn_len: 4, raw: 0, flags, ended: false, cache }
+        Self { b: Builder::new(pc), pc, insn_len: 4, raw: 0, flags, ended: false, if_convert: None, skip: None, cache }
     }
 
     /// Forget cached register values (after a handler rewrote ops with `Builder::truncate`).
@@ -222,11 +244,31 @@ impl Ctx {
         self.b.get_reg(Reg(regs::X0 + r as u16))
     }
 
-    /// Writes to x0 are dropped.
+    /// Writes to x0 are dropped. Under an if-converted branch the old value stays where the
+    /// branch is taken.
     pub fn set_gpr(&mut self, r: u32, v: Temp) {
         if r != 0 {
+            let v = match self.skip {
+                Some((taken, _)) => {
+                    let old = self.gpr(r);
+                    self.b.select(taken, old, v)
+                }
+                None => v,
+            };
             self.b.set_reg(Reg(regs::X0 + r as u16), v);
         }
+    }
+
+    /// Start an if-converted branch (see [`IfConversion`]) taken where `taken` is non-zero: count
+    /// the instructions it skips when taken, and predicate the writes until `c.target`.
+    pub fn begin_skip(&mut self, taken: Temp, c: IfConversion) {
+        let n = self.b.konst(c.skipped as u64);
+        let zero = self.b.konst(0);
+        let inc = self.b.select(taken, n, zero);
+        let before = self.b.get_reg(Reg(regs::SKIPPED));
+        let after = self.b.bin(BinOp::Add, Width::W64, before, inc);
+        self.b.set_reg(Reg(regs::SKIPPED), after);
+        self.skip = Some((taken, c.target));
     }
 
     pub fn fpr(&mut self, r: u32) -> Temp {
@@ -333,13 +375,20 @@ impl Frontend for RiscvFrontend {
             ctx.pc = cur;
             ctx.insn_len = len;
             ctx.raw = raw;
+            if ctx.skip.is_none() {
+                ctx.if_convert = if_conversion(fetch, cur, raw, len, max_insns - count);
+            }
             ctx.b.insn_start(cur, len);
             super::decode::translate_insn(&mut ctx, raw);
+            ctx.if_convert = None;
             count += 1;
             if ctx.ended {
                 break;
             }
             let next = cur.wrapping_add(len as u64);
+            if ctx.skip.is_some_and(|(_, end)| end == next) {
+                ctx.skip = None;
+            }
             if count >= max_insns || next & PAGE_MASK != page {
                 ctx.b.goto(next);
                 break;
@@ -355,6 +404,41 @@ impl Frontend for RiscvFrontend {
     fn disassemble(&self, code: &[u8], pc: u64) -> String {
         super::disas::disassemble(code, pc)
     }
+}
+
+/// Whether the instruction at `pc` is a conditional branch the block can execute as selects (see
+/// [`IfConversion`]): forward, on this page, over at most `MAX_IF_CONVERTED` instructions that
+/// only compute into integer registers and end exactly at its target, all within `room`
+/// instructions (the skipped ones must not be cut off by the block's end).
+fn if_conversion(fetch: &mut dyn CodeFetch, pc: u64, raw: u32, len: u8, room: u32) -> Option<IfConversion> {
+    let insn = super::decode::expand(raw)?;
+    if !super::decode::is_conditional_branch(insn) {
+        return None;
+    }
+    let target = pc.wrapping_add(super::decode::fields::imm_b(insn) as u64);
+    let mut at = pc.wrapping_add(len as u64);
+    if target <= at || target & PAGE_MASK != pc & PAGE_MASK {
+        return None;
+    }
+    let mut skipped = 0;
+    while at < target {
+        if skipped == MAX_IF_CONVERTED {
+            return None;
+        }
+        // The same page as the branch: mapped, so these fetches cannot fault.
+        let lo = fetch.fetch_u16(at)?;
+        let (raw, len) = if lo & 3 == 3 {
+            ((fetch.fetch_u16(at.wrapping_add(2))? as u32) << 16 | lo as u32, 4)
+        } else {
+            (lo as u32, 2)
+        };
+        if !super::decode::expand(raw).is_some_and(super::decode::is_pure_integer) {
+            return None;
+        }
+        skipped += 1;
+        at = at.wrapping_add(len);
+    }
+    (at == target && skipped < room).then_some(IfConversion { target, skipped })
 }
 
 #[cfg(test)]
@@ -487,6 +571,49 @@ mod tests {
         assert_eq!(b.ops.last(), Some(&Op::Exit { reason: ExitReason::Exception, pc: 0x1000 }));
     }
 
+    // bgeu a6,t2,+8 ; add a3,a3,t6 ; addi a0,a0,1 (the carry of mpihelp_submul_1, then more)
+    const SHORT_BRANCH: [u32; 3] = [0x0078_7463, 0x01f6_86b3, 0x0015_0513];
+
+    #[test]
+    fn a_short_forward_branch_over_register_ops_does_not_end_the_block() {
+        let mut code = FakeCode::new(0x1000, &words(&SHORT_BRANCH));
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+        assert_eq!(b.insn_count, 3, "{:?}", b.ops);
+        assert!(!b.ops.iter().any(|o| matches!(o, Op::BrCond { .. } | Op::Label { .. })), "{:?}", b.ops);
+        assert_eq!(b.ops.last(), Some(&Op::Goto { pc: 0x100c }));
+        // a3 is written through a select; the skipped-instruction counter is updated.
+        let a3 = b.ops.iter().find_map(|o| match o {
+            Op::SetReg { reg: Reg(13), src } => Some(*src),
+            _ => None,
+        });
+        assert!(b.ops.iter().any(|o| matches!(o, Op::Select { dst, .. } if Some(*dst) == a3)), "{:?}", b.ops);
+        assert!(b.ops.iter().any(|o| matches!(o, Op::SetReg { reg: Reg(regs::SKIPPED), .. })));
+    }
+
+    #[test]
+    fn branches_that_are_not_short_register_only_skips_still_end_the_block() {
+        let ends_at_branch = |at: u64, ws: &[u32], max: u32| {
+            let mut code = FakeCode::new(at, &words(ws));
+            let b = RiscvFrontend.translate(&mut code, at, 3, max);
+            b.insn_count == 1 && b.ops.iter().any(|o| matches!(o, Op::BrCond { .. }))
+        };
+        // over a load: beq a0,a1,+8 ; ld a2,0(a3)
+        assert!(ends_at_branch(0x1000, &[0x00b5_0463, 0x0006_b603, 0x0015_0513], 8));
+        // over a jump: beq a0,a1,+8 ; jal x0,+64
+        assert!(ends_at_branch(0x1000, &[0x00b5_0463, 0x0400_006f, 0x0015_0513], 8));
+        // backwards: beq a0,a1,-4
+        assert!(ends_at_branch(0x1004, &[0xfeb5_0ee3, 0x0015_0513], 8));
+        // four instructions skipped: beq a0,a1,+20 ; 4 x addi a0,a0,1
+        let four = [0x00b5_0a63, 0x0015_0513, 0x0015_0513, 0x0015_0513, 0x0015_0513, 0x0015_0513];
+        assert!(ends_at_branch(0x1000, &four, 16));
+        // the block's instruction limit would cut the skipped instruction off; with room for it,
+        // the block may end right at the target
+        assert!(ends_at_branch(0x1000, &SHORT_BRANCH, 1));
+        let mut code = FakeCode::new(0x1000, &words(&SHORT_BRANCH));
+        let b = RiscvFrontend.translate(&mut code, 0x1000, 3, 2);
+        assert_eq!((b.insn_count, b.ops.last()), (2, Some(&Op::Goto { pc: 0x1008 })));
+    }
+
     /// Execution through the IR interpreter against a flat fake memory at 0x10000..0x11000.
     mod exec {
         use super::*;
@@ -575,6 +702,25 @@ mod tests {
                 }
             }
             out
+        }
+
+        #[test]
+        fn an_if_converted_branch_skips_its_writes_and_counts_what_it_skipped() {
+            // bgeu a6,t2,+8 ; add a3,a3,t6 ; addi a0,a0,1
+            for (a6, t2, a3, skipped) in [(5u64, 3u64, 10u64, 1u64), (3, 5, 17, 0)] {
+                let mut code = FakeCode::new(0x1000, &words(&SHORT_BRANCH));
+                let block = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+                let mut env = Box::new(Env::new());
+                env.runtime = &RUNTIME;
+                env.budget = 100;
+                (env.regs[16], env.regs[7], env.regs[13], env.regs[31], env.regs[10]) = (a6, t2, 10, 7, 1);
+                mimic_translator::verify::verify(&block, crate::riscv64::helper_table()).unwrap();
+                // SAFETY: env is a live Env with a valid runtime; the block is verified.
+                unsafe { interpret(&block, 0, &mut *env, crate::riscv64::helper_table()) };
+                assert_eq!((env.regs[13], env.regs[10]), (a3, 2), "a6={a6} t2={t2}");
+                assert_eq!(env.regs[regs::SKIPPED as usize], skipped);
+                assert_eq!(env.budget, 97, "the block charges all three");
+            }
         }
 
         #[test]
