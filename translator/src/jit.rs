@@ -458,6 +458,60 @@ impl Jit {
     }
 }
 
+/// For each op of `block`, whether it is a store whose value, or a computed value it is made
+/// from, is needed again after it: by a later op, or (with `carried`, jumps inside the function)
+/// as a register value passed along a jump.
+fn shared_store_values(block: &Block, carried: bool) -> Vec<bool> {
+    let nt = block.temp_count() as usize;
+    let mut def: Vec<Option<usize>> = vec![None; nt];
+    let mut last_use = vec![0usize; nt];
+    let mut held = vec![false; nt];
+    for (i, op) in block.ops.iter().enumerate() {
+        if let Op::Bin { dst, .. } | Op::Un { dst, .. } | Op::Cmp { dst, .. } | Op::Select { dst, .. } = op {
+            if let Some(d) = def.get_mut(dst.0 as usize) {
+                *d = Some(i);
+            }
+        }
+        if let Op::SetReg { src, .. } = op {
+            if let Some(h) = held.get_mut(src.0 as usize) {
+                *h = true;
+            }
+        }
+        for t in op.uses() {
+            if let Some(u) = last_use.get_mut(t.0 as usize) {
+                *u = i;
+            }
+        }
+    }
+    let mut out = vec![false; block.ops.len()];
+    let mut seen = vec![false; nt];
+    for (i, op) in block.ops.iter().enumerate() {
+        let Op::Store { src, .. } = op else { continue };
+        seen.iter_mut().for_each(|s| *s = false);
+        let mut work = vec![*src];
+        // A bound on the walk: the values a store is computed from are a handful of ops.
+        let mut budget = 64;
+        while let Some(t) = work.pop() {
+            let k = t.0 as usize;
+            if k >= nt || std::mem::replace(&mut seen[k], true) {
+                continue;
+            }
+            if last_use[k] > i || (carried && held[k]) {
+                out[i] = true;
+                break;
+            }
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            if let Some(d) = def[k] {
+                work.extend(block.ops[d].uses());
+            }
+        }
+    }
+    out
+}
+
 /// Region ids for Cranelift's alias analysis: register file, other Env fields, TLB, exit slots,
 /// guest memory never alias each other.
 const REGION_REGS: u32 = 1;
@@ -495,6 +549,8 @@ struct Lower<'a, 'b> {
     /// The member's page groups (see [`crate::page_group`]), the op being lowered, and each
     /// group's check once emitted (see `group_check`).
     groups: crate::page_group::Plan,
+    /// Per op of the member: a store whose value is defined before its TLB check (see `store`).
+    anchored: Vec<bool>,
     op_idx: usize,
     group_checks: Vec<Option<Value>>,
     /// Accesses compiled with a group's check (for `JitStats::grouped_accesses`).
@@ -579,6 +635,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             insn_pc: head.block.pc,
             goto_idx: 0,
             groups: Default::default(),
+            anchored: Vec::new(),
             op_idx: 0,
             group_checks: Vec::new(),
             grouped: 0,
@@ -854,6 +911,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.insn_pc = block.pc;
         self.goto_idx = 0;
         self.groups = crate::page_group::plan(block);
+        self.anchored = shared_store_values(block, !self.carried.is_empty());
         self.group_checks = vec![None; self.groups.groups.len()];
         self.branch_keep = None;
         self.pending = vec![None; env::NUM_REGS];
@@ -1027,7 +1085,17 @@ impl<'a, 'b> Lower<'a, 'b> {
             Op::Store { addr, src, mem } => {
                 let (va, v) = (self.t(*addr), self.t(*src));
                 let group = self.page_group();
-                self.store(va, v, *mem, group);
+                let anchored = self.anchored.get(self.op_idx).copied().unwrap_or(false);
+                if anchored {
+                    // Cranelift's elaboration puts a pure value in the first block that needs it;
+                    // first needed in the store's fast path, it is not visible after the join,
+                    // and the code after the store that needs it (or what it is computed from)
+                    // computes it again. Storing it to `Env::slow_value` here, where the slow
+                    // path wants it anyway, defines it before the check.
+                    let f = self.flags(REGION_ENV);
+                    self.b.ins().store(f, v, self.env, env::ENV_SLOW_VALUE_OFFSET);
+                }
+                self.store(va, v, *mem, group, anchored);
             }
             Op::Call { helper, dst, args } => {
                 // Helpers may read or write any guest register.
@@ -1524,7 +1592,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         res
     }
 
-    fn store(&mut self, va: Value, v: Value, m: MemOp, group: Option<Value>) {
+    /// `value_stored`: `Env::slow_value` already holds `v`.
+    fn store(&mut self, va: Value, v: Value, m: MemOp, group: Option<Value>, value_stored: bool) {
         let join = self.b.create_block();
         let grouped = self.group_fast_path(va, group, |s, host| {
             s.host_store(host, v, m);
@@ -1542,7 +1611,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let env = self.env;
         let f = self.flags(REGION_ENV);
         self.b.ins().store(f, va, env, env::ENV_SLOW_VA_OFFSET);
-        self.b.ins().store(f, v, env, env::ENV_SLOW_VALUE_OFFSET);
+        if !value_stored {
+            self.b.ins().store(f, v, env, env::ENV_SLOW_VALUE_OFFSET);
+        }
         self.b.ins().store(f, memop, env, env::ENV_SLOW_MEMOP_OFFSET);
         self.b.ins().call_indirect(self.sig_store, func, &[env]);
         self.reload_budget();
@@ -1582,5 +1653,44 @@ impl<'a, 'b> Lower<'a, 'b> {
         if let Some(d) = dst {
             self.def(d, r);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{BinOp, Builder, MemOp, MemSize, Reg, Width};
+
+    fn store_of_sum(used_after: bool, held: bool) -> Block {
+        let mut b = Builder::new(0x1000);
+        b.insn_start(0x1000, 4);
+        let x = b.get_reg(Reg(1));
+        let y = b.get_reg(Reg(2));
+        let s = b.bin(BinOp::Add, Width::W64, x, y);
+        let v = b.bin(BinOp::Shl, Width::W64, s, y);
+        if held {
+            b.set_reg(Reg(3), s);
+        }
+        let a = b.konst(0x8000);
+        b.store(a, v, MemOp { size: MemSize::B8, signed: false, mmu_idx: 0, align: false, rmw: false });
+        if used_after {
+            let w = b.bin(BinOp::Sub, Width::W64, s, x);
+            b.set_reg(Reg(4), w);
+        }
+        b.goto(0x1004);
+        b.finish()
+    }
+
+    fn anchored(b: &Block, carried: bool) -> bool {
+        let store = b.ops.iter().position(|o| matches!(o, Op::Store { .. })).unwrap();
+        shared_store_values(b, carried)[store]
+    }
+
+    #[test]
+    fn a_store_is_anchored_when_what_it_stores_is_needed_again() {
+        assert!(!anchored(&store_of_sum(false, false), true), "used once");
+        assert!(anchored(&store_of_sum(true, false), false), "a value it is made from is used later");
+        assert!(!anchored(&store_of_sum(false, true), false), "held for a register, no jumps inside");
+        assert!(anchored(&store_of_sum(false, true), true), "held for a register carried along jumps");
     }
 }
