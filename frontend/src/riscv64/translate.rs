@@ -259,12 +259,16 @@ impl Ctx {
         }
     }
 
-    /// Start an if-converted branch (see [`IfConversion`]) taken where `taken` is non-zero: count
-    /// the instructions it skips when taken, and predicate the writes until `c.target`.
+    /// Start an if-converted branch (see [`IfConversion`]) taken where `taken` (a comparison:
+    /// 0 or 1) is 1: count the instructions it skips when taken, and predicate the writes until
+    /// `c.target`.
     pub fn begin_skip(&mut self, taken: Temp, c: IfConversion) {
-        let n = self.b.konst(c.skipped as u64);
-        let zero = self.b.konst(0);
-        let inc = self.b.select(taken, n, zero);
+        let inc = if c.skipped == 1 {
+            taken
+        } else {
+            let n = self.b.konst(c.skipped as u64);
+            self.b.bin(BinOp::Mul, Width::W64, taken, n)
+        };
         let before = self.b.get_reg(Reg(regs::SKIPPED));
         let after = self.b.bin(BinOp::Add, Width::W64, before, inc);
         self.b.set_reg(Reg(regs::SKIPPED), after);
@@ -720,6 +724,19 @@ mod tests {
                 assert_eq!((env.regs[13], env.regs[10]), (a3, 2), "a6={a6} t2={t2}");
                 assert_eq!(env.regs[regs::SKIPPED as usize], skipped);
                 assert_eq!(env.budget, 97, "the block charges all three");
+            }
+            // beq a0,a1,+16 ; 3 x addi a2,a2,1: three skipped when taken
+            for (a1, a2, skipped) in [(5u64, 0u64, 3u64), (6, 3, 0)] {
+                let mut code = FakeCode::new(0x1000, &words(&[0x00b5_0863, 0x0016_0613, 0x0016_0613, 0x0016_0613]));
+                let block = RiscvFrontend.translate(&mut code, 0x1000, 3, 8);
+                assert_eq!(block.insn_count, 4);
+                let mut env = Box::new(Env::new());
+                env.runtime = &RUNTIME;
+                env.budget = 100;
+                (env.regs[10], env.regs[11], env.regs[12]) = (5, a1, 0);
+                // SAFETY: env is a live Env with a valid runtime.
+                unsafe { interpret(&block, 0, &mut *env, crate::riscv64::helper_table()) };
+                assert_eq!((env.regs[12], env.regs[regs::SKIPPED as usize]), (a2, skipped));
             }
         }
 
