@@ -147,16 +147,9 @@ pub fn decode(insn: u32) -> Option<&'static Pattern> {
 /// Translate the instruction `raw` (16 or 32 bits, as fetched; `ctx.raw`/`insn_len` already set).
 /// Reserved and unknown encodings become the illegal-instruction trap.
 pub fn translate_insn(ctx: &mut Ctx, raw: u32) {
-    let insn = if raw & 3 == 3 {
-        raw
-    } else {
-        match rvc::expand(raw as u16) {
-            Some(i) => i,
-            None => {
-                ctx.raise_illegal();
-                return;
-            }
-        }
+    let Some(insn) = expand(raw) else {
+        ctx.raise_illegal();
+        return;
     };
     let Some(p) = decode(insn) else {
         ctx.raise_illegal();
