@@ -70,6 +70,12 @@ pub trait GuestCpu {
     /// regardless of global enables)?
     fn wakeup_pending(&self) -> bool;
 
+    /// Bring timers the CPU itself holds (RISC-V Sstc's `stimecmp`) up to date with the clock;
+    /// returns nanoseconds until the next one fires, for a CPU waiting in `wfi`.
+    fn poll_timers(&mut self) -> Option<u64> {
+        None
+    }
+
     /// The guest's helper table, indexed by `HelperId`.
     fn helpers(&self) -> HelperTable;
 

@@ -542,13 +542,19 @@ impl<C: GuestCpu, F: Frontend> TcgVcpu<C, F> {
                 self.switch_hart(true);
                 return;
             }
-            let next = match self.opts.poll.as_mut() {
+            let mut next = match self.opts.poll.as_mut() {
                 Some(poll) => {
                     self.core.stats.polls += 1;
                     poll()
                 }
                 None => None,
             };
+            // Timers inside the harts (Sstc) wake them too.
+            let own = std::iter::once(self.core.cpu.poll_timers())
+                .chain(self.parked.iter_mut().filter(|h| h.halted).map(|h| h.cpu.poll_timers()));
+            for d in own.flatten() {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
             if self.core.power.is_pending() || self.any_wakeup_pending() {
                 continue;
             }

@@ -61,6 +61,8 @@ pub struct Csrs {
     pub satp: u64,
     pub scounteren: u64,
     pub senvcfg: u64,
+    /// Sstc's supervisor timer compare (against `time`).
+    pub stimecmp: u64,
     pub pmpcfg: [u8; 64],
     pub pmpaddr: [u64; 64],
     /// Accrued floating-point exception flags (`fflags`, 5 bits).
@@ -94,6 +96,7 @@ impl Default for Csrs {
             satp: 0,
             scounteren: 0,
             senvcfg: 0,
+            stimecmp: 0,
             pmpcfg: [0; 64],
             pmpaddr: [0; 64],
             fflags: 0,
@@ -120,6 +123,9 @@ pub struct RiscvCpu {
     /// Interrupt pending bits driven by devices (MSIP, MTIP, MEIP, SEIP).
     pub hw_irqs: Arc<PendingBits>,
     pub clock: Arc<Clock>,
+    /// Sstc's STIP (`time >= stimecmp` under `menvcfg.STCE`), as of the last look at the clock
+    /// ([`RiscvCpu::update_stimer`]): `mip` is read on every run-loop turn, the clock is not.
+    pub stimer_pending: bool,
     /// Superpages translated since the last full TLB flush (see [`SuperpageSet`]).
     pub superpages: SuperpageSet,
 }
@@ -181,6 +187,7 @@ impl RiscvCpu {
             mem,
             hw_irqs,
             clock,
+            stimer_pending: false,
             superpages: SuperpageSet::default(),
         });
         cpu.reset(0);
@@ -218,6 +225,9 @@ impl RiscvCpu {
     /// The run loop gives the hart a new instruction budget: call this instead of storing
     /// `env.budget` directly, so the retired-instruction count carries over.
     pub fn on_budget_refill(&mut self, new_budget: i64) {
+        if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
+            self.update_stimer();
+        }
         self.retired_base = self.retired();
         self.env.regs[super::regs::SKIPPED as usize] = 0;
         self.budget_at_refill = new_budget;
@@ -234,7 +244,27 @@ impl RiscvCpu {
     /// `mip` as software sees it: software-written bits OR device lines.
     pub fn mip(&self) -> u64 {
         let hw = self.hw_irqs.get() & (irq::MSI | irq::MTI | irq::MEI | irq::SEI);
-        self.csr.mip | hw
+        let sw = if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
+            (self.csr.mip & !irq::STI) | if self.stimer_pending { irq::STI } else { 0 }
+        } else {
+            self.csr.mip
+        };
+        sw | hw
+    }
+
+    /// Look at the clock for Sstc's timer: after `stimecmp` or `menvcfg` change, at every budget
+    /// refill (so an expiry is seen within a period, as the CLINT's is) and while in `wfi`.
+    pub fn update_stimer(&mut self) {
+        self.stimer_pending = self.csr.menvcfg & csr::MENVCFG_STCE != 0 && self.clock.ticks() >= self.csr.stimecmp;
+    }
+
+    /// Nanoseconds until Sstc's timer fires, if it is armed and has not.
+    pub fn stimer_deadline_ns(&self) -> Option<u64> {
+        if self.csr.menvcfg & csr::MENVCFG_STCE == 0 || self.stimer_pending {
+            return None;
+        }
+        let ticks = self.csr.stimecmp.saturating_sub(self.clock.ticks()) as u128;
+        Some((ticks * 1_000_000_000 / self.clock.freq_hz().max(1) as u128).min(u64::MAX as u128) as u64)
     }
 
     /// Privilege loads and stores use: `mstatus.MPP` under `MPRV` in M-mode.
@@ -383,6 +413,11 @@ impl GuestCpu for RiscvCpu {
 
     fn wakeup_pending(&self) -> bool {
         trap::wakeup(self)
+    }
+
+    fn poll_timers(&mut self) -> Option<u64> {
+        self.update_stimer();
+        self.stimer_deadline_ns()
     }
 
     fn helpers(&self) -> HelperTable {

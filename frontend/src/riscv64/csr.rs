@@ -23,6 +23,8 @@ pub const SEPC: u16 = 0x141;
 pub const SCAUSE: u16 = 0x142;
 pub const STVAL: u16 = 0x143;
 pub const SIP: u16 = 0x144;
+/// Sstc's supervisor timer compare.
+pub const STIMECMP: u16 = 0x14d;
 pub const SATP: u16 = 0x180;
 pub const MVENDORID: u16 = 0xf11;
 pub const MARCHID: u16 = 0xf12;
@@ -103,6 +105,13 @@ pub mod irq {
 /// Exceptions `medeleg` can delegate (not ecall from M, not the reserved codes 10 and 14).
 pub const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff;
 pub const ENVCFG_WRITABLE: u64 = 1; // FIOM
+/// `menvcfg.STCE`: Sstc's `stimecmp` drives `mip.STIP` and S-mode may access it.
+pub const MENVCFG_STCE: u64 = 1 << 63;
+
+/// Sstc: `stimecmp` in S-mode needs `menvcfg.STCE` and `mcounteren.TM`; M-mode always has it.
+fn stimecmp_allowed(cpu: &RiscvCpu) -> bool {
+    cpu.priv_mode == PRV_M || (cpu.csr.menvcfg & MENVCFG_STCE != 0 && cpu.csr.mcounteren & 2 != 0)
+}
 
 /// Counters gated by `mcounteren`/`scounteren` (bit = csr - 0xc00).
 fn counter_allowed(cpu: &RiscvCpu, csr: u16) -> bool {
@@ -154,6 +163,8 @@ pub fn read(cpu: &RiscvCpu, csr: u16) -> Option<u64> {
         SCAUSE => c.scause,
         STVAL => c.stval,
         SIP => cpu.mip() & c.mideleg,
+        STIMECMP if !stimecmp_allowed(cpu) => return None,
+        STIMECMP => c.stimecmp,
         SATP if tvm_trap(cpu) => return None,
         SATP => c.satp,
         MVENDORID | MARCHID | MIMPID | MCONFIGPTR => 0,
@@ -237,6 +248,11 @@ pub fn write(cpu: &mut RiscvCpu, csr: u16, val: u64) -> bool {
             let m = cpu.csr.mideleg & irq::SSI;
             cpu.csr.mip = (cpu.csr.mip & !m) | (val & m);
         }
+        STIMECMP if !stimecmp_allowed(cpu) => return false,
+        STIMECMP => {
+            cpu.csr.stimecmp = val;
+            cpu.update_stimer();
+        }
         SATP if tvm_trap(cpu) => return false,
         SATP => write_satp(cpu, val),
         MSTATUS => write_mstatus(cpu, val),
@@ -246,7 +262,10 @@ pub fn write(cpu: &mut RiscvCpu, csr: u16, val: u64) -> bool {
         MIE => cpu.csr.mie = val & irq::ALL,
         MTVEC => write_tvec(&mut cpu.csr.mtvec, val),
         MCOUNTEREN => cpu.csr.mcounteren = val & 0xffff_ffff,
-        MENVCFG => cpu.csr.menvcfg = val & ENVCFG_WRITABLE,
+        MENVCFG => {
+            cpu.csr.menvcfg = val & (ENVCFG_WRITABLE | MENVCFG_STCE);
+            cpu.update_stimer();
+        }
         // Bit 1 (TM) is read-only zero.
         MCOUNTINHIBIT => cpu.csr.mcountinhibit = val & 0xffff_fffd,
         MHPMEVENT3..=MHPMEVENT31 => {}
@@ -255,7 +274,10 @@ pub fn write(cpu: &mut RiscvCpu, csr: u16, val: u64) -> bool {
         MCAUSE => cpu.csr.mcause = val,
         MTVAL => cpu.csr.mtval = val,
         MIP => {
-            cpu.csr.mip = (cpu.csr.mip & !irq::MIP_WRITABLE) | (val & irq::MIP_WRITABLE);
+            // Under Sstc (`menvcfg.STCE`) STIP is `stimecmp`'s and read-only.
+            let sstc = if cpu.csr.menvcfg & MENVCFG_STCE != 0 { irq::STI } else { 0 };
+            let m = irq::MIP_WRITABLE & !sstc;
+            cpu.csr.mip = (cpu.csr.mip & !m) | (val & m);
         }
         PMPCFG0..=PMPCFG15 if csr & 1 != 0 => return false,
         PMPCFG0..=PMPCFG15 => {
@@ -534,5 +556,43 @@ mod tests {
         assert_eq!(rw(&mut cpu, PMPCFG0, 0), Some(0x9f), "locked entry ignores writes");
         assert_eq!(rw(&mut cpu, PMPADDR0, 0), Some((1 << 54) - 1));
         assert_eq!(rw(&mut cpu, PMPADDR0 + 20, 5), Some(0), "unimplemented entries read zero");
+    }
+
+    #[test]
+    fn sstc_stimecmp_drives_stip_under_stce_and_is_gated_for_s_mode() {
+        let mut cpu = test_cpu();
+        // STCE clear: the comparator drives nothing and M-mode's STIP write stands.
+        assert!(write(&mut cpu, STIMECMP, 0));
+        assert_eq!(read(&cpu, MIP).unwrap() & irq::STI, 0);
+        assert!(write(&mut cpu, MIP, irq::STI));
+        assert_eq!(read(&cpu, MIP).unwrap() & irq::STI, irq::STI);
+        cpu.priv_mode = PRV_S;
+        cpu.csr.mcounteren = 2;
+        assert_eq!(read(&cpu, STIMECMP), None, "S-mode needs STCE");
+        cpu.priv_mode = PRV_M;
+        // STCE set: STIP is the comparison, and a write to mip cannot change it.
+        assert!(write(&mut cpu, MENVCFG, MENVCFG_STCE | 1));
+        assert_eq!(read(&cpu, MENVCFG), Some(MENVCFG_STCE | 1));
+        assert!(write(&mut cpu, STIMECMP, u64::MAX));
+        assert_eq!(read(&cpu, MIP).unwrap() & irq::STI, 0, "the written STIP no longer counts");
+        assert!(cpu.stimer_deadline_ns().is_some());
+        assert!(write(&mut cpu, STIMECMP, 0));
+        assert_eq!(read(&cpu, MIP).unwrap() & irq::STI, irq::STI);
+        assert!(write(&mut cpu, MIP, 0));
+        assert_eq!(read(&cpu, MIP).unwrap() & irq::STI, irq::STI, "read-only under STCE");
+        assert_eq!(cpu.stimer_deadline_ns(), None, "already fired");
+        // S-mode with STCE and mcounteren.TM; not without TM; never U-mode.
+        cpu.priv_mode = PRV_S;
+        assert_eq!(read(&cpu, STIMECMP), Some(0));
+        cpu.csr.mcounteren = 0;
+        assert_eq!(read(&cpu, STIMECMP), None);
+        assert!(!write(&mut cpu, STIMECMP, 5));
+        cpu.priv_mode = PRV_U;
+        cpu.csr.mcounteren = 2;
+        assert_eq!(read(&cpu, STIMECMP), None);
+        // senvcfg has no STCE.
+        cpu.priv_mode = PRV_M;
+        assert!(write(&mut cpu, SENVCFG, MENVCFG_STCE | 1));
+        assert_eq!(read(&cpu, SENVCFG), Some(1));
     }
 }

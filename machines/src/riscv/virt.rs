@@ -66,8 +66,8 @@ const FW_DYNAMIC_MAGIC: u64 = 0x4942_534f; // "OSBI"
 const FW_DYNAMIC_VERSION: u64 = 2;
 const FW_DYNAMIC_NEXT_MODE_S: u64 = 1;
 
-pub const ISA: &str = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs";
-pub const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zba", "zbb", "zbs"];
+pub const ISA: &str = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs_sstc";
+pub const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicsr", "zifencei", "zba", "zbb", "zbs", "sstc"];
 
 pub struct Virt {
     vcpu: super::RiscvVcpu,

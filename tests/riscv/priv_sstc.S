@@ -1,0 +1,114 @@
+/* Sstc: with menvcfg.STCE, stimecmp drives mip.STIP (time >= stimecmp) and STIP is read-only in
+ * mip; without it, stimecmp raises nothing and S-mode may not access it. S-mode also needs
+ * mcounteren.TM. A delegated supervisor timer interrupt is taken in S-mode with scause =
+ * interrupt | 5, and wfi in S-mode wakes for it. */
+#include "test.h"
+
+#define MPP_MASK (3 << 11)
+#define ENTER(mode, target) \
+    li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
+    la t0, target; csrw mepc, t0; mret
+#define STIP 0x20
+
+RVTEST_CODE_BEGIN
+  li t0, -1
+  csrw pmpaddr0, t0
+  li t0, 0x1f
+  csrw pmpcfg0, t0
+  la t0, mtrap
+  csrw mtvec, t0
+  la t0, strap
+  csrw stvec, t0
+  csrwi mcounteren, 2
+
+  /* STCE clear: a past stimecmp raises nothing; M-mode still accesses it */
+  csrw stimecmp, zero
+  csrr a0, mip
+  andi a0, a0, STIP
+  CHECK(1, a0, 0)
+  /* ... and S-mode may not */
+  li s11, 0
+  ENTER(1, 1f)
+1: csrr a0, stimecmp
+  ecall
+  CHECK(2, s11, 2)
+
+  /* STCE set: stimecmp 0 <= time raises STIP, which software cannot clear */
+  li t0, 1
+  slli t0, t0, 63
+  csrs menvcfg, t0
+  csrr a0, menvcfg
+  srli a0, a0, 63
+  CHECK(3, a0, 1)
+  csrw stimecmp, zero
+  csrr a0, mip
+  andi a0, a0, STIP
+  CHECK(4, a0, STIP)
+  li t0, STIP
+  csrc mip, t0
+  csrr a0, mip
+  andi a0, a0, STIP
+  CHECK(5, a0, STIP)
+  /* a compare value in the far future clears it */
+  li t0, -1
+  csrw stimecmp, t0
+  csrr a0, mip
+  andi a0, a0, STIP
+  CHECK(6, a0, 0)
+
+  /* S-mode with STCE and mcounteren.TM reads stimecmp */
+  li s11, 0
+  ENTER(1, 1f)
+1: csrr a0, stimecmp
+  ecall
+  CHECK(7, s11, 9)
+  CHECK(8, a0, -1)
+  /* without mcounteren.TM it may not */
+  csrwi mcounteren, 0
+  li s11, 0
+  ENTER(1, 1f)
+1: csrr a0, stimecmp
+  ecall
+  CHECK(9, s11, 2)
+  csrwi mcounteren, 2
+
+  /* delegated supervisor timer interrupt, armed from S-mode, waited for with wfi */
+  li t0, STIP
+  csrs mideleg, t0
+  csrs mie, t0
+  li s10, 0
+  ENTER(1, 1f)
+1: csrsi sstatus, 2
+  rdtime t0
+  addi t0, t0, 200
+  csrw stimecmp, t0
+2: wfi
+  beqz s10, 2b
+  ecall
+  li t0, (1 << 63) | 5
+  sub s10, s10, t0
+  CHECK(10, s10, 0)
+RVTEST_CODE_END
+
+/* M-mode traps (exceptions only): s11 = the first cause, back to M after the instruction. */
+  .align 2
+mtrap:
+  bnez s11, 1f
+  csrr s11, mcause
+1:  csrr t0, mepc
+  addi t0, t0, 4
+  csrw mepc, t0
+  li t0, MPP_MASK
+  csrs mstatus, t0
+  mret
+
+/* S-mode traps (the timer interrupt only): s10 = scause, the timer disarmed. */
+  .align 2
+strap:
+  csrr s10, scause
+  li t0, -1
+  csrw stimecmp, t0
+  sret
+
+RVTEST_DATA_BEGIN
+RVTEST_DATA_END
