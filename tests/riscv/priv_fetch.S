@@ -13,7 +13,6 @@
  * 8 from U). */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
 #define MKPTE(dst, sym, flags) la dst, sym; srli dst, dst, 12; slli dst, dst, 10; ori dst, dst, flags
 #define STPTE(table, index, sym, flags) MKPTE(t0, sym, flags); la t1, table; sd t0, (index) * 8(t1)
 #define CLRPTE(table, index) la t1, table; sd zero, (index) * 8(t1)

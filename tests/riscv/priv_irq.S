@@ -4,10 +4,6 @@
  * gate cycle/instret from S and U. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
-#define ENTER(mode, target) \
-    li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
-    la t0, target; csrw mepc, t0; mret
 #define CLINT_MSIP 0x2000000
 #define CLINT_MTIMECMP 0x2004000
 #define CLINT_MTIME 0x200bff8

@@ -18,7 +18,6 @@
  * = 0xa0 + i before every store. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
 #define SENT 0x5a5a5a5a5a5a5a5a
 /* fail unless reg == imm (clobbers EXP) */
 #define EQ(reg, imm) li EXP, imm; beq reg, EXP, 93f; j fail; 93:

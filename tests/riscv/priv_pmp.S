@@ -12,7 +12,6 @@
  * carries label 3 so CHECK_EPC can name it. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
 #define IN_MODE(n, mode)                                                        \
     li TESTNUM, n; li s10, -1; li s11, -1; li s8, -1; la s9, 1f;                \
     li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0;   \

@@ -11,7 +11,6 @@
  * The patched functions live in their own page (in .data), apart from the test's code. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
 #define MKPTE(dst, sym, flags) la dst, sym; srli dst, dst, 12; slli dst, dst, 10; ori dst, dst, flags
 #define ADDI_A0_ZERO 0x00000513   /* addi a0, zero, imm: | imm << 20 */
 #define ADDI_A0_A0 0x00050513     /* addi a0, a0, imm */

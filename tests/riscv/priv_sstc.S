@@ -4,10 +4,6 @@
  * interrupt | 5, and wfi in S-mode wakes for it. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
-#define ENTER(mode, target) \
-    li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
-    la t0, target; csrw mepc, t0; mret
 #define STIP 0x20
 
 RVTEST_CODE_BEGIN

@@ -3,12 +3,6 @@
  * mstatus.TSR trapping sret, mstatus.MPP/MPIE after a trap. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
-/* Drop from M to `mode` at `target` via mret. */
-#define ENTER(mode, target) \
-    li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
-    la t0, target; csrw mepc, t0; mret
-
 RVTEST_CODE_BEGIN
   la t0, mtrap
   csrw mtvec, t0

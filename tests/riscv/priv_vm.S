@@ -4,10 +4,6 @@
  * under Sv48. */
 #include "test.h"
 
-#define MPP_MASK (3 << 11)
-#define ENTER(mode, target) \
-    li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
-    la t0, target; csrw mepc, t0; mret
 /* dst = PTE pointing at symbol `sym` with `flags`. */
 #define MKPTE(dst, sym, flags) la dst, sym; srli dst, dst, 12; slli dst, dst, 10; ori dst, dst, flags
 #define STPTE(table, index, sym, flags) MKPTE(t0, sym, flags); la t1, table; sd t0, (index) * 8(t1)

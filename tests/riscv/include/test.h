@@ -228,6 +228,14 @@
         li S1, XLEN_MASK(v1);                                   \
         inst x0, S1, imm)
 
+/* ------------------------------------------------------------------ privilege */
+
+/* mstatus.MPP, and a switch to privilege `mode` (0 U, 1 S, 3 M) continuing at `target`. */
+#define MPP_MASK (3 << 11)
+#define ENTER(mode, target) \
+    li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
+    la t0, target; csrw mepc, t0; mret
+
 /* ------------------------------------------------------------------ memory */
 
 /* Load from base+offset and compare. */
