@@ -118,15 +118,7 @@ vec:
   j fail
   j fail
 exc:
-  /* keep the first cause: the ecall that follows must not hide an illegal instruction */
-  bnez s11, 1f
-  csrr s11, mcause
-1:  csrr t0, mepc
-  addi t0, t0, 4
-  csrw mepc, t0
-  li t0, MPP_MASK
-  csrs mstatus, t0
-  mret
+  M_TRAP_FIRST_CAUSE_TO_M
 msi:
   csrr s10, mcause
   li t0, CLINT_MSIP

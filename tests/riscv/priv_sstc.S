@@ -89,14 +89,7 @@ RVTEST_CODE_END
 /* M-mode traps (exceptions only): s11 = the first cause, back to M after the instruction. */
   .align 2
 mtrap:
-  bnez s11, 1f
-  csrr s11, mcause
-1:  csrr t0, mepc
-  addi t0, t0, 4
-  csrw mepc, t0
-  li t0, MPP_MASK
-  csrs mstatus, t0
-  mret
+  M_TRAP_FIRST_CAUSE_TO_M
 
 /* S-mode traps (the timer interrupt only): s10 = scause, the timer disarmed. */
   .align 2

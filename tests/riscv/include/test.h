@@ -236,6 +236,13 @@
     li t0, MPP_MASK; csrc mstatus, t0; li t0, (mode) << 11; csrs mstatus, t0; \
     la t0, target; csrw mepc, t0; mret
 
+/* An M-mode exception handler: keep the first mcause in s11 (a later ecall must not hide an
+ * earlier illegal instruction), then go on in M-mode after the 4-byte trapping instruction. */
+#define M_TRAP_FIRST_CAUSE_TO_M                                 \
+    bnez s11, 1f; csrr s11, mcause;                             \
+    1: csrr t0, mepc; addi t0, t0, 4; csrw mepc, t0;            \
+    li t0, MPP_MASK; csrs mstatus, t0; mret
+
 /* ------------------------------------------------------------------ memory */
 
 /* Load from base+offset and compare. */
