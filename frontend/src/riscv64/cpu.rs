@@ -225,9 +225,7 @@ impl RiscvCpu {
     /// The run loop gives the hart a new instruction budget: call this instead of storing
     /// `env.budget` directly, so the retired-instruction count carries over.
     pub fn on_budget_refill(&mut self, new_budget: i64) {
-        if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
-            self.update_stimer();
-        }
+        self.update_stimer();
         self.retired_base = self.retired();
         self.env.regs[super::regs::SKIPPED as usize] = 0;
         self.budget_at_refill = new_budget;
@@ -244,7 +242,7 @@ impl RiscvCpu {
     /// `mip` as software sees it: software-written bits OR device lines.
     pub fn mip(&self) -> u64 {
         let hw = self.hw_irqs.get() & (irq::MSI | irq::MTI | irq::MEI | irq::SEI);
-        let sw = if self.csr.menvcfg & csr::MENVCFG_STCE != 0 {
+        let sw = if self.sstc_enabled() {
             (self.csr.mip & !irq::STI) | if self.stimer_pending { irq::STI } else { 0 }
         } else {
             self.csr.mip
@@ -252,15 +250,21 @@ impl RiscvCpu {
         sw | hw
     }
 
+    /// `menvcfg.STCE`: Sstc's `stimecmp` drives STIP.
+    pub fn sstc_enabled(&self) -> bool {
+        self.csr.menvcfg & csr::MENVCFG_STCE != 0
+    }
+
     /// Look at the clock for Sstc's timer: after `stimecmp` or `menvcfg` change, at every budget
     /// refill (so an expiry is seen within a period, as the CLINT's is) and while in `wfi`.
+    /// Without STCE it does not read the clock.
     pub fn update_stimer(&mut self) {
-        self.stimer_pending = self.csr.menvcfg & csr::MENVCFG_STCE != 0 && self.clock.ticks() >= self.csr.stimecmp;
+        self.stimer_pending = self.sstc_enabled() && self.clock.ticks() >= self.csr.stimecmp;
     }
 
     /// Nanoseconds until Sstc's timer fires, if it is armed and has not.
     pub fn stimer_deadline_ns(&self) -> Option<u64> {
-        if self.csr.menvcfg & csr::MENVCFG_STCE == 0 || self.stimer_pending {
+        if !self.sstc_enabled() || self.stimer_pending {
             return None;
         }
         let ticks = self.csr.stimecmp.saturating_sub(self.clock.ticks()) as u128;

@@ -110,7 +110,7 @@ pub const MENVCFG_STCE: u64 = 1 << 63;
 
 /// Sstc: `stimecmp` in S-mode needs `menvcfg.STCE` and `mcounteren.TM`; M-mode always has it.
 fn stimecmp_allowed(cpu: &RiscvCpu) -> bool {
-    cpu.priv_mode == PRV_M || (cpu.csr.menvcfg & MENVCFG_STCE != 0 && cpu.csr.mcounteren & 2 != 0)
+    cpu.priv_mode == PRV_M || (cpu.sstc_enabled() && cpu.csr.mcounteren & 2 != 0)
 }
 
 /// Counters gated by `mcounteren`/`scounteren` (bit = csr - 0xc00).
@@ -275,7 +275,7 @@ pub fn write(cpu: &mut RiscvCpu, csr: u16, val: u64) -> bool {
         MTVAL => cpu.csr.mtval = val,
         MIP => {
             // Under Sstc (`menvcfg.STCE`) STIP is `stimecmp`'s and read-only.
-            let sstc = if cpu.csr.menvcfg & MENVCFG_STCE != 0 { irq::STI } else { 0 };
+            let sstc = if cpu.sstc_enabled() { irq::STI } else { 0 };
             let m = irq::MIP_WRITABLE & !sstc;
             cpu.csr.mip = (cpu.csr.mip & !m) | (val & m);
         }
