@@ -5,6 +5,11 @@
 #include "test.h"
 
 #define STIP 0x20
+/* Case n: mip.STIP reads as `v`. */
+#define CHECK_STIP(n, v) csrr a0, mip; andi a0, a0, STIP; CHECK(n, a0, v)
+/* Case n: S-mode reads stimecmp into a0 and returns to M with an ecall; the first trap's cause
+ * must be `cause` (9: only the ecall, the read was allowed; 2: the read was illegal). */
+#define S_READ_STIMECMP(n, cause) li s11, 0; ENTER(1, 1f); 1: csrr a0, stimecmp; ecall; CHECK(n, s11, cause)
 
 RVTEST_CODE_BEGIN
   li t0, -1
@@ -19,15 +24,9 @@ RVTEST_CODE_BEGIN
 
   /* STCE clear: a past stimecmp raises nothing; M-mode still accesses it */
   csrw stimecmp, zero
-  csrr a0, mip
-  andi a0, a0, STIP
-  CHECK(1, a0, 0)
+  CHECK_STIP(1, 0)
   /* ... and S-mode may not */
-  li s11, 0
-  ENTER(1, 1f)
-1: csrr a0, stimecmp
-  ecall
-  CHECK(2, s11, 2)
+  S_READ_STIMECMP(2, 2)
 
   /* STCE set: stimecmp 0 <= time raises STIP, which software cannot clear */
   li t0, 1
@@ -37,35 +36,21 @@ RVTEST_CODE_BEGIN
   srli a0, a0, 63
   CHECK(3, a0, 1)
   csrw stimecmp, zero
-  csrr a0, mip
-  andi a0, a0, STIP
-  CHECK(4, a0, STIP)
+  CHECK_STIP(4, STIP)
   li t0, STIP
   csrc mip, t0
-  csrr a0, mip
-  andi a0, a0, STIP
-  CHECK(5, a0, STIP)
+  CHECK_STIP(5, STIP)
   /* a compare value in the far future clears it */
   li t0, -1
   csrw stimecmp, t0
-  csrr a0, mip
-  andi a0, a0, STIP
-  CHECK(6, a0, 0)
+  CHECK_STIP(6, 0)
 
   /* S-mode with STCE and mcounteren.TM reads stimecmp */
-  li s11, 0
-  ENTER(1, 1f)
-1: csrr a0, stimecmp
-  ecall
-  CHECK(7, s11, 9)
+  S_READ_STIMECMP(7, 9)
   CHECK(8, a0, -1)
   /* without mcounteren.TM it may not */
   csrwi mcounteren, 0
-  li s11, 0
-  ENTER(1, 1f)
-1: csrr a0, stimecmp
-  ecall
-  CHECK(9, s11, 2)
+  S_READ_STIMECMP(9, 2)
   csrwi mcounteren, 2
 
   /* delegated supervisor timer interrupt, armed from S-mode, waited for with wfi */
